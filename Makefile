@@ -1,0 +1,108 @@
+# Makefile — builds libphasewatt, the phasewatt CLI, the tests and the benchmarks.
+# Every .c under src/ goes into the library; every .c under tools/phasewatt/ into the CLI;
+# every .c under tests/ into one test runner; every bench/*.c is its own benchmark.
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+BUILD   ?= build
+OPT     ?= -O2 -g
+SAN     ?=
+JOBS    ?= 2
+
+WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+CPPFLAGS += -Iinclude -Isrc -D_GNU_SOURCE -MMD -MP
+CFLAGS  += -std=c11 $(WARN) $(OPT) $(SAN) -fPIC -pthread
+LDLIBS  += -lm -ldl -pthread
+LDFLAGS += $(SAN)
+
+VERSION := $(shell sed -n 's/^\#define PW_VERSION_STRING "\(.*\)"/\1/p' include/phasewatt.h)
+
+LIB_SRC   := $(sort $(shell find src -name '*.c'))
+CLI_SRC   := $(sort $(wildcard tools/phasewatt/*.c))
+TEST_SRC  := $(sort $(wildcard tests/*.c))
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+LIB_OBJ   := $(call obj,$(LIB_SRC))
+CLI_OBJ   := $(call obj,$(CLI_SRC))
+TEST_OBJ  := $(call obj,$(TEST_SRC))
+
+LIB_A   := $(BUILD)/lib/libphasewatt.a
+LIB_SO  := $(BUILD)/lib/libphasewatt.so
+CLI     := $(BUILD)/bin/phasewatt
+TESTS   := $(BUILD)/bin/phasewatt-tests
+BENCHES := $(patsubst bench/%.c,$(BUILD)/bin/bench-%,$(BENCH_SRC))
+PC      := $(BUILD)/lib/pkgconfig/phasewatt.pc
+
+.PHONY: all lib cli tests bench test asan tsan check demo install clean
+all: lib cli $(PC)
+lib: $(LIB_A) $(LIB_SO)
+cli: $(CLI)
+tests: $(TESTS) $(CLI)
+bench: $(BENCHES) $(CLI)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/tests/%.o: CPPFLAGS += -DPW_BUILD_DIR='"$(abspath $(BUILD))"' -DPW_SOURCE_DIR='"$(CURDIR)"'
+
+$(LIB_A): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && $(AR) rcs $@ $^
+
+$(LIB_SO): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libphasewatt.so.0 -o $@ $^ $(LDLIBS)
+
+$(CLI): $(CLI_OBJ) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(TESTS): $(TEST_OBJ) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/bench-%: $(BUILD)/obj/bench/%.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(PC): Makefile
+	@mkdir -p $(dir $@)
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: phasewatt\nDescription: Phase-tagged power and energy profiler\nVersion: %s\nLibs: -L$${libdir} -lphasewatt -lm -ldl -pthread\nCflags: -I$${includedir}\n' '$(PREFIX)' '$(VERSION)' > $@
+
+# The test runner forks each test; its last line is "N passed, N failed[, N skipped]".
+test: tests
+	$(TESTS) $(T)
+
+asan:
+	$(MAKE) -j$(JOBS) BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test
+
+tsan:
+	$(MAKE) -j$(JOBS) BUILD=build/tsan OPT="-O1 -g" SAN="-fsanitize=thread" test
+
+# Everything CI runs: the plain tests, then ASan+UBSan, then TSan.
+check:
+	$(MAKE) -j$(JOBS) test
+	$(MAKE) asan
+	$(MAKE) tsan
+
+# The main job: profile the built-in inference-shaped workload and print the phase table.
+demo: all
+	$(CLI) record -o demo.pwt
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
+	install -m 644 include/phasewatt.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/libphasewatt.so.$(VERSION)
+	ln -sf libphasewatt.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libphasewatt.so.0
+	ln -sf libphasewatt.so.0 $(DESTDIR)$(PREFIX)/lib/libphasewatt.so
+	install -m 644 $(PC) $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

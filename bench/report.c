@@ -1,0 +1,69 @@
+/* report.c — benchmark: how fast a simulated 1-hour, 1 kHz trace is read, attributed and
+ * rendered (the work `phasewatt report` does). */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "analysis/attribute.h"
+#include "core/clock.h"
+#include "report/report.h"
+#include "sim/scenario.h"
+
+static const char *hour_at_1khz =
+    "sensor period=1ms quantum=15.3uJ bits=32\n"
+    "sample every=1ms\n"
+    "background 5W\n"
+    "phase prefill {\n"
+    "  phase attention 2s 60W\n"
+    "  phase mlp 3s 70W\n"
+    "}\n"
+    "repeat 35950 {\n"
+    "  phase decode {\n"
+    "    count tokens 1\n"
+    "    phase attention 40ms 30W\n"
+    "    phase mlp 60ms 36W\n"
+    "  }\n"
+    "}\n";
+
+int main(void)
+{
+    const char *path = "/tmp/phasewatt-bench-report.pwt";
+    char err[256] = "";
+    pw_scenario *s = NULL;
+    if (pw_scenario_parse(hour_at_1khz, &s, err, sizeof err) != PW_OK) {
+        fprintf(stderr, "bench-report: %s\n", err);
+        return 1;
+    }
+    uint64_t t0 = pw_now_ns();
+    int rc = pw_simulate(s, path, err, sizeof err);
+    uint64_t t1 = pw_now_ns();
+    pw_scenario_free(s);
+    if (rc != PW_OK) {
+        fprintf(stderr, "bench-report: simulate: %s\n", err);
+        return 1;
+    }
+    pw_trace *t = NULL;
+    pw_attribution *a = NULL;
+    uint64_t t2 = pw_now_ns();
+    if (pw_trace_open(path, &t) != PW_OK) return 1;
+    uint64_t t3 = pw_now_ns();
+    if (pw_attribute(t, &a) != PW_OK) return 1;
+    uint64_t t4 = pw_now_ns();
+    FILE *null = fopen("/dev/null", "w");
+    pw_report_opts o = {0};
+    pw_report_json(null, t, a, &o);
+    fclose(null);
+    uint64_t t5 = pw_now_ns();
+    size_t n = t->series[0].n, ev = 0;
+    for (size_t i = 0; i < t->ntracks; i++) ev += t->tracks[i].n;
+    double total = (t5 - t2) / 1e9;
+    printf("1-hour trace at 1 kHz: %zu samples, %zu events\n", n, ev);
+    printf("  simulate                 %8.3f s\n", (t1 - t0) / 1e9);
+    printf("  read                     %8.3f s\n", (t3 - t2) / 1e9);
+    printf("  attribute                %8.3f s\n", (t4 - t3) / 1e9);
+    printf("  render JSON              %8.3f s\n", (t5 - t4) / 1e9);
+    printf("  report throughput        %8.2f M samples/s  (target >= 5)\n", n / total / 1e6);
+    pw_attribution_free(a);
+    pw_trace_close(t);
+    remove(path);
+    return 0;
+}

@@ -1,0 +1,131 @@
+/* phasewatt.h — the public API of phasewatt: phase tags, recording sessions and the trace reader. */
+#ifndef PHASEWATT_H
+#define PHASEWATT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PW_VERSION_STRING "0.1.0"
+
+/* Every function that can fail returns one of these (0 = success). */
+enum pw_error {
+    PW_OK = 0,
+    PW_ERR_INVALID = -1,     /* a bad argument */
+    PW_ERR_NOMEM = -2,       /* out of memory */
+    PW_ERR_IO = -3,          /* a read or write failed; errno says why */
+    PW_ERR_FORMAT = -4,      /* malformed input (trace, scenario, spec) */
+    PW_ERR_UNBALANCED = -5,  /* pw_end() with no open phase on this thread */
+    PW_ERR_TOO_DEEP = -6,    /* phases nested deeper than PW_MAX_DEPTH */
+    PW_ERR_STATE = -7,       /* session already open, or none open */
+    PW_ERR_NO_SOURCE = -8,   /* no usable power source */
+    PW_ERR_PERMISSION = -9,  /* a sensor exists but may not be read */
+    PW_ERR_LIMIT = -10,      /* a fixed table is full (names, threads) */
+    PW_ERR_NOT_FOUND = -11   /* no such file, source or name */
+};
+const char *pw_strerror(int err);
+
+/* ---- Phase tags -------------------------------------------------------------------------
+ * Intern a name once, then tag with its id: pw_begin/pw_end take no lock, make no system
+ * call and allocate nothing (a thread's first call registers its event ring, once). */
+typedef uint32_t pw_id;
+#define PW_MAX_DEPTH 64
+#define PW_MAX_NAME 4096
+
+pw_id pw_phase_id(const char *name);    /* 0 on failure (empty, too long, table full) */
+pw_id pw_counter_id(const char *name);  /* counters share the name table ("tokens") */
+const char *pw_name(pw_id id);          /* NULL for an unknown id */
+
+int pw_begin(pw_id phase);              /* opens a phase nested in this thread's current one */
+int pw_end(void);                       /* closes this thread's innermost phase */
+int pw_mark(pw_id name);                /* an instant */
+int pw_count(pw_id counter, int64_t n); /* adds n to a counter, e.g. tokens, in the current phase */
+
+int pw_begin_name(const char *name);    /* conveniences that intern on every call */
+int pw_mark_name(const char *name);
+int pw_count_name(const char *name, int64_t n);
+
+/* PW_SCOPE("attention"); opens a phase that closes when the enclosing block ends. */
+static inline void pw_scope_close_(int *begun) { if (*begun == PW_OK) (void)pw_end(); }
+#define PW_CAT2_(a, b) a##b
+#define PW_CAT_(a, b) PW_CAT2_(a, b)
+#define PW_SCOPE(name)                                                                   \
+    static pw_id PW_CAT_(pw_scope_id_, __LINE__);                                        \
+    if (!__atomic_load_n(&PW_CAT_(pw_scope_id_, __LINE__), __ATOMIC_RELAXED))            \
+        __atomic_store_n(&PW_CAT_(pw_scope_id_, __LINE__), pw_phase_id(name),            \
+                         __ATOMIC_RELAXED);                                              \
+    int PW_CAT_(pw_scope_, __LINE__) __attribute__((cleanup(pw_scope_close_))) =         \
+        pw_begin(__atomic_load_n(&PW_CAT_(pw_scope_id_, __LINE__), __ATOMIC_RELAXED))
+
+/* ---- Recording sessions -----------------------------------------------------------------
+ * One session per process: a sampler thread reads the power sources on absolute deadlines
+ * and streams samples and the phase events of every thread into a trace file. */
+typedef struct pw_options {
+    size_t struct_size;        /* set by pw_options_init: lets the struct grow compatibly */
+    const char *output_path;   /* trace file to write; default "phasewatt.pwt" */
+    const char *sources;       /* comma list ("rapl,nvml"); NULL or "auto": every usable
+                                  measured source, else "estimate" */
+    uint64_t interval_ns;      /* sampling period; default 10 ms */
+    uint32_t ring_events;      /* per-thread event ring capacity (rounded up to a power
+                                  of two); default 16384 */
+    const char *synthetic;     /* the synthetic source's spec: a scenario file, or inline
+                                  "phase=W,phase=W,..." (see docs/sources.md) */
+    const char *command;       /* recorded as metadata: what ran */
+    int quiet;                 /* 1: print no notes on stderr */
+} pw_options;
+
+void pw_options_init(pw_options *opts);
+int pw_open(const pw_options *opts);
+int pw_close(void);
+int pw_set_meta(const char *key, const char *value);  /* while a session is open */
+
+typedef struct pw_stats {
+    uint64_t samples;          /* source reads written */
+    uint64_t events;           /* phase events written */
+    uint64_t lost_events;      /* events dropped because a ring was full */
+    uint64_t missed_deadlines; /* sampler periods skipped because it ran late */
+    uint64_t sampler_cpu_ns;   /* CPU time the sampler thread used */
+    uint64_t sampler_wall_ns;  /* how long the sampler thread ran */
+    uint32_t tracks;           /* threads that tagged phases */
+} pw_stats;
+int pw_get_stats(pw_stats *out);  /* while a session is open, or of the last one closed */
+
+/* ---- Reading traces -----------------------------------------------------------------------
+ * A reader loads a .pwt file whole; a torn tail or a corrupt chunk loses only that chunk. */
+typedef struct pw_trace pw_trace;
+
+int pw_trace_open(const char *path, pw_trace **out);
+void pw_trace_close(pw_trace *trace);
+
+typedef struct pw_domain_info {
+    const char *name;     /* "package-0", "gpu-0" */
+    const char *kind;     /* "cpu", "gpu", "ane", "dram", "soc", "system", "other" */
+    const char *source;   /* backend that read it */
+    int parent;           /* index of the domain that contains it, or -1 */
+    int estimated;        /* 1 when modelled rather than measured */
+    size_t samples;       /* readings of it in the trace */
+} pw_domain_info;
+
+size_t pw_trace_domain_count(const pw_trace *trace);
+int pw_trace_domain(const pw_trace *trace, size_t index, pw_domain_info *out);
+/* The i-th reading of a domain: monotonic time (ns) and cumulative energy (µJ). */
+int pw_trace_sample(const pw_trace *trace, size_t domain, size_t i, uint64_t *t_ns,
+                    uint64_t *energy_uj);
+const char *pw_trace_meta(const pw_trace *trace, const char *key);  /* NULL if absent */
+
+typedef struct pw_trace_health {
+    int complete;            /* 1 when the writer closed the file normally */
+    int torn;                /* 1 when the file ends inside a chunk */
+    size_t corrupt_chunks;   /* chunks skipped for a bad checksum */
+    size_t unknown_chunks;   /* chunks of kinds this reader does not know, skipped */
+    uint64_t lost_events;    /* events the recorder could not keep */
+} pw_trace_health;
+int pw_trace_get_health(const pw_trace *trace, pw_trace_health *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,45 @@
+/* attribute.h — interval-exact attribution of measured energy to nested phases. */
+#ifndef PW_ATTRIBUTE_H
+#define PW_ATTRIBUTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trace/trace.h"
+
+/* One node of the phase tree: a phase path such as "decode/attention". nodes[0] is the
+ * root: the whole run; its self energy is the energy of untagged time. */
+typedef struct pw_phase_node {
+    uint32_t name_id;       /* 0 for the root */
+    int32_t parent;         /* -1 for the root */
+    char *path;             /* "" for the root */
+    int depth;              /* root 0, top-level phases 1 */
+    uint64_t calls;         /* how many times it began */
+    double duration_s;      /* inclusive time, summed over calls (and tracks) */
+    double *self_j;         /* [ndomains] energy while it was the innermost phase */
+    double *incl_j;         /* [ndomains] self + every descendant */
+    double tokens_self, tokens_incl;  /* the "tokens" counter */
+    double peak_w;          /* highest total power of a sample interval overlapping it */
+} pw_phase_node;
+
+typedef struct pw_attribution {
+    size_t ndomains;
+    pw_phase_node *nodes; size_t nnodes;   /* parents come before children */
+    double *domain_j;       /* [ndomains] energy over the attributed run */
+    double run_s;           /* from the first to the last sample */
+    int estimated;          /* 1 if any domain is estimated */
+    uint64_t unbalanced;    /* END events with no matching BEGIN, ignored */
+    uint64_t unclosed;      /* phases still open at the end, closed at the last timestamp */
+} pw_attribution;
+
+int pw_attribute(const pw_trace *t, pw_attribution **out);
+void pw_attribution_free(pw_attribution *a);
+
+/* Sums of a per-domain vector without double counting: only top-level domains count. */
+double pw_energy_total(const pw_trace *t, const double *per_domain_j);
+double pw_energy_kind(const pw_trace *t, const double *per_domain_j, pw_kind kind);
+
+/* The node index of the phase path, or -1. */
+int pw_attribution_find(const pw_attribution *a, const char *path);
+
+#endif

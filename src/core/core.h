@@ -1,0 +1,44 @@
+/* core.h — internals shared by the phase API, the name table and the session. */
+#ifndef PW_CORE_H
+#define PW_CORE_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "phasewatt.h"
+#include "trace/trace.h"
+
+/* ---- Name table (names.c): ids are dense from 1, entries below the count are immutable. */
+uint32_t pw_names_count(void);          /* ids 1..count-1 exist; acquire-ordered */
+
+/* ---- Per-thread event rings (phase.c) -------------------------------------------------
+ * Single producer (the owning thread), single consumer (the session's sampler). */
+typedef struct pw_ring {
+    _Alignas(64) _Atomic uint64_t head;     /* next slot the producer writes */
+    uint64_t cached_tail;                   /* producer's last view of tail */
+    _Atomic uint64_t lost;                  /* producer writes, the drainer reads (relaxed) */
+    int depth;                              /* producer-only phase stack */
+    uint32_t stack[PW_MAX_DEPTH];
+    _Alignas(64) _Atomic uint64_t tail;     /* next slot the consumer reads */
+    uint64_t lost_reported;                 /* consumer-only */
+    _Atomic int dead;                       /* the thread has exited */
+    int announced;                          /* consumer-only: track record written */
+    uint32_t track, pid, tid;
+    uint64_t mask;
+    struct pw_ring *next;                   /* registry list, under the registry lock */
+    pw_event slots[];
+} pw_ring;
+
+extern _Atomic int pw_g_recording;          /* 1 while a session records events */
+
+/* Calls fn on every ring, under the registry lock (rarely contended: only thread
+ * registration takes it). Frees rings whose thread has exited once fn has drained them. */
+typedef void (*pw_ring_fn)(pw_ring *r, void *ctx);
+void pw_rings_visit(pw_ring_fn fn, void *ctx);
+void pw_rings_set_capacity(uint32_t events);   /* for rings registered from now on */
+
+/* Drains one ring: calls fn for each pending event in order. Returns the number drained. */
+typedef void (*pw_event_fn)(const pw_ring *r, const pw_event *ev, void *ctx);
+uint64_t pw_ring_drain(pw_ring *r, pw_event_fn fn, void *ctx);
+
+#endif

@@ -1,0 +1,92 @@
+/* names.c — the process-wide table that interns phase and counter names to dense ids. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+
+/* Names live in fixed blocks that never move, so pw_name() reads them without a lock. */
+#define BLOCK_BITS 12
+#define BLOCK_SIZE (1u << BLOCK_BITS)
+#define MAX_BLOCKS 256                       /* up to ~1 M names */
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static char **blocks[MAX_BLOCKS];
+static _Atomic uint32_t count = 1;           /* id 0 is "no name" */
+static uint32_t *hash;                       /* open addressing: slot -> id, 0 = empty */
+static uint32_t hash_cap;
+
+static uint64_t hash_name(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;     /* FNV-1a */
+    while (*s) h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+    return h;
+}
+
+static const char *name_at(uint32_t id)
+{
+    return blocks[id >> BLOCK_BITS][id & (BLOCK_SIZE - 1)];
+}
+
+static uint32_t *find_slot(uint32_t *table, uint32_t cap, const char *name)
+{
+    uint32_t i = (uint32_t)hash_name(name) & (cap - 1);
+    while (table[i] && strcmp(name_at(table[i]), name) != 0) i = (i + 1) & (cap - 1);
+    return &table[i];
+}
+
+/* Keeps the table at most half full; n = ids in use (1..n-1). */
+static int grow_hash(uint32_t n)
+{
+    if (hash && (uint64_t)(n + 1) * 2 < hash_cap) return 0;
+    uint32_t cap = hash_cap ? hash_cap * 2 : 1024;
+    uint32_t *t = calloc(cap, sizeof *t);
+    if (!t) return -1;
+    for (uint32_t id = 1; id < n; id++) *find_slot(t, cap, name_at(id)) = id;
+    free(hash);
+    hash = t;
+    hash_cap = cap;
+    return 0;
+}
+
+static int valid_name(const char *name)
+{
+    return name && name[0] && strnlen(name, PW_MAX_NAME + 1) <= PW_MAX_NAME;
+}
+
+static pw_id intern(const char *name)
+{
+    if (!valid_name(name)) return 0;
+    pthread_mutex_lock(&lock);
+    uint32_t n = atomic_load_explicit(&count, memory_order_relaxed);
+    pw_id id = 0;
+    if (grow_hash(n) == 0) {
+        uint32_t *slot = find_slot(hash, hash_cap, name);
+        if (*slot) {
+            id = *slot;
+        } else if ((n >> BLOCK_BITS) < MAX_BLOCKS) {
+            char ***block = &blocks[n >> BLOCK_BITS];
+            if (!*block) *block = calloc(BLOCK_SIZE, sizeof **block);
+            char *copy = *block ? strdup(name) : NULL;
+            if (copy) {
+                (*block)[n & (BLOCK_SIZE - 1)] = copy;
+                *slot = n;
+                atomic_store_explicit(&count, n + 1, memory_order_release);
+                id = n;
+            }
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    return id;
+}
+
+pw_id pw_phase_id(const char *name) { return intern(name); }
+pw_id pw_counter_id(const char *name) { return intern(name); }
+
+uint32_t pw_names_count(void) { return atomic_load_explicit(&count, memory_order_acquire); }
+
+const char *pw_name(pw_id id)
+{
+    if (id == 0 || id >= pw_names_count()) return NULL;
+    return name_at(id);
+}

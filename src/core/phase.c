@@ -1,0 +1,167 @@
+/* phase.c — the phase-tag hot path: per-thread lock-free event rings and the thread
+ * registry the sampler drains them through. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/core.h"
+
+#define DEFAULT_RING_EVENTS 16384u
+
+_Atomic int pw_g_recording;
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static pw_ring *rings;                            /* every live or undrained ring */
+static _Atomic uint32_t next_track = 1;
+static _Atomic uint32_t ring_events = DEFAULT_RING_EVENTS;
+static pthread_key_t exit_key;
+static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+
+/* initial-exec TLS: one instruction to reach the ring, no __tls_get_addr call. */
+static __thread pw_ring *tls_ring __attribute__((tls_model("initial-exec")));
+static __thread int tls_failed __attribute__((tls_model("initial-exec")));
+
+/* After this the drainer may free the ring, so later tags from this thread's other
+ * destructors must not touch it. */
+static void on_thread_exit(void *p)
+{
+    tls_ring = NULL;
+    tls_failed = 1;
+    atomic_store_explicit(&((pw_ring *)p)->dead, 1, memory_order_release);
+}
+
+static void make_exit_key(void) { (void)pthread_key_create(&exit_key, on_thread_exit); }
+
+void pw_rings_set_capacity(uint32_t events)
+{
+    uint32_t cap = 64;
+    while (cap < events && cap < (1u << 26)) cap <<= 1;
+    atomic_store(&ring_events, cap);
+}
+
+/* A thread's first tag lands here: the one allocation and system call it ever makes. */
+static __attribute__((noinline, cold)) pw_ring *register_thread(void)
+{
+    if (tls_failed) return NULL;
+    uint32_t cap = atomic_load(&ring_events);
+    pw_ring *r = calloc(1, sizeof *r + (size_t)cap * sizeof(pw_event));
+    pthread_once(&exit_key_once, make_exit_key);
+    if (!r || pthread_setspecific(exit_key, r) != 0) {
+        free(r);
+        tls_failed = 1;
+        return NULL;
+    }
+    r->mask = cap - 1;
+    r->track = atomic_fetch_add(&next_track, 1);
+    r->pid = (uint32_t)getpid();
+    r->tid = (uint32_t)syscall(SYS_gettid);
+    pthread_mutex_lock(&registry_lock);
+    r->next = rings;
+    rings = r;
+    pthread_mutex_unlock(&registry_lock);
+    tls_ring = r;
+    return r;
+}
+
+static inline pw_ring *my_ring(void)
+{
+    pw_ring *r = tls_ring;
+    return __builtin_expect(r != NULL, 1) ? r : register_thread();
+}
+
+/* Appends one event; a full ring drops it and counts the loss (never blocks). */
+static inline void push(pw_ring *r, uint32_t type, uint32_t id, int64_t value)
+{
+    uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+    if (__builtin_expect(h - r->cached_tail > r->mask, 0)) {
+        r->cached_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+        if (h - r->cached_tail > r->mask) {
+            uint64_t lost = atomic_load_explicit(&r->lost, memory_order_relaxed);
+            atomic_store_explicit(&r->lost, lost + 1, memory_order_relaxed);
+            return;
+        }
+    }
+    pw_event *e = &r->slots[h & r->mask];
+    e->t_ns = pw_now_ns();
+    e->value = value;
+    e->id = id;
+    e->type = type;
+    atomic_store_explicit(&r->head, h + 1, memory_order_release);
+}
+
+static inline int recording(void)
+{
+    return atomic_load_explicit(&pw_g_recording, memory_order_relaxed);
+}
+
+int pw_begin(pw_id phase)
+{
+    pw_ring *r = my_ring();
+    if (__builtin_expect(!r, 0)) return PW_ERR_NOMEM;
+    if (__builtin_expect(phase == 0, 0)) return PW_ERR_INVALID;
+    if (__builtin_expect(r->depth >= PW_MAX_DEPTH, 0)) return PW_ERR_TOO_DEEP;
+    r->stack[r->depth++] = phase;
+    if (recording()) push(r, PW_EV_BEGIN, phase, 0);
+    return PW_OK;
+}
+
+int pw_end(void)
+{
+    pw_ring *r = my_ring();
+    if (__builtin_expect(!r, 0)) return PW_ERR_NOMEM;
+    if (__builtin_expect(r->depth == 0, 0)) return PW_ERR_UNBALANCED;
+    uint32_t phase = r->stack[--r->depth];
+    if (recording()) push(r, PW_EV_END, phase, 0);
+    return PW_OK;
+}
+
+int pw_mark(pw_id name)
+{
+    pw_ring *r = my_ring();
+    if (!r) return PW_ERR_NOMEM;
+    if (name == 0) return PW_ERR_INVALID;
+    if (recording()) push(r, PW_EV_MARK, name, 0);
+    return PW_OK;
+}
+
+int pw_count(pw_id counter, int64_t n)
+{
+    pw_ring *r = my_ring();
+    if (!r) return PW_ERR_NOMEM;
+    if (counter == 0) return PW_ERR_INVALID;
+    if (recording()) push(r, PW_EV_COUNT, counter, n);
+    return PW_OK;
+}
+
+int pw_begin_name(const char *name) { return pw_begin(pw_phase_id(name)); }
+int pw_mark_name(const char *name) { return pw_mark(pw_phase_id(name)); }
+int pw_count_name(const char *name, int64_t n) { return pw_count(pw_counter_id(name), n); }
+
+uint64_t pw_ring_drain(pw_ring *r, pw_event_fn fn, void *ctx)
+{
+    uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    uint64_t h = atomic_load_explicit(&r->head, memory_order_acquire);
+    for (uint64_t i = t; i < h; i++) fn(r, &r->slots[i & r->mask], ctx);
+    atomic_store_explicit(&r->tail, h, memory_order_release);
+    return h - t;
+}
+
+void pw_rings_visit(pw_ring_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (pw_ring **link = &rings; *link;) {
+        pw_ring *r = *link;
+        int dead = atomic_load_explicit(&r->dead, memory_order_acquire);
+        fn(r, ctx);
+        if (dead) {            /* drained after its thread exited: nothing can follow */
+            *link = r->next;
+            free(r);
+        } else {
+            link = &r->next;
+        }
+    }
+    pthread_mutex_unlock(&registry_lock);
+}

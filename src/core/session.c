@@ -1,0 +1,493 @@
+/* session.c — a recording session: picks the sources, runs the sampler thread on
+ * absolute deadlines, and streams samples and drained phase events to the trace writer. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/core.h"
+#include "sources/source.h"
+
+#define DEFAULT_INTERVAL_NS 10000000ull
+#define MIN_INTERVAL_NS 50000ull          /* 50 µs: below this the sampler only spins */
+#define FLUSH_EVERY_NS 1000000000ull      /* at most ~1 s of data at risk in a crash */
+#define MAX_SOURCES 16
+
+typedef struct active_source {
+    const pw_source_ops *ops;
+    void *state;
+    pw_source_info info;
+    uint64_t *energy;                     /* [info.ndomains] scratch for reads */
+    uint8_t pending_gap;                  /* a read failed since the last row */
+} active_source;
+
+typedef struct session {
+    pw_options opts;
+    char *output_path, *command, *synthetic;
+    pw_writer *w;
+    active_source src[MAX_SOURCES];
+    size_t nsrc;
+    int wants_events;                     /* some source observes phase events */
+    pw_event *batch; size_t nbatch, batch_cap;   /* one tick's events, for observers */
+    uint32_t *batch_track;
+    uint32_t names_written;
+    uint64_t last_flush_ns;
+    int write_error;
+
+    pthread_t thread;
+    pthread_mutex_t lock;                 /* guards the writer against pw_set_meta */
+    pthread_cond_t wake;
+    int stop;
+    pw_stats stats;
+} session;
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static session *g_session;
+static pw_stats g_last_stats;
+
+void pw_options_init(pw_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
+    o->output_path = "phasewatt.pwt";
+    o->interval_ns = DEFAULT_INTERVAL_NS;
+    o->ring_events = 16384;
+}
+
+/* ---- draining the rings ---------------------------------------------------------------- */
+
+static void sync_names(session *s)
+{
+    uint32_t n = pw_names_count();
+    for (; s->names_written < n; s->names_written++) {
+        uint32_t id = s->names_written;
+        if (id && pw_writer_name(s->w, id, pw_name(id)) != PW_OK) s->write_error = 1;
+    }
+}
+
+static int batch_push(session *s, uint32_t track, const pw_event *ev)
+{
+    if (s->nbatch == s->batch_cap) {
+        size_t cap = s->batch_cap ? 2 * s->batch_cap : 1024;
+        pw_event *b = realloc(s->batch, cap * sizeof *b);
+        if (!b) return -1;
+        s->batch = b;
+        uint32_t *bt = realloc(s->batch_track, cap * sizeof *bt);
+        if (!bt) return -1;
+        s->batch_track = bt;
+        s->batch_cap = cap;
+    }
+    s->batch[s->nbatch] = *ev;
+    s->batch_track[s->nbatch++] = track;
+    return 0;
+}
+
+static void on_event(const pw_ring *r, const pw_event *ev, void *ctx)
+{
+    session *s = ctx;
+    if (pw_writer_event(s->w, r->track, ev) != PW_OK) s->write_error = 1;
+    s->stats.events++;
+    if (s->wants_events && batch_push(s, r->track, ev) != 0) s->write_error = 1;
+}
+
+static void on_ring(pw_ring *r, void *ctx)
+{
+    session *s = ctx;
+    if (!r->announced) {
+        r->announced = 1;
+        s->stats.tracks++;
+        if (pw_writer_track(s->w, r->track, r->pid, r->tid, NULL) != PW_OK) s->write_error = 1;
+    }
+    pw_ring_drain(r, on_event, s);
+    uint64_t lost = atomic_load_explicit(&r->lost, memory_order_relaxed);
+    if (lost != r->lost_reported) {
+        s->stats.lost_events += lost - r->lost_reported;
+        r->lost_reported = lost;
+        if (pw_writer_loss(s->w, r->track, lost) != PW_OK) s->write_error = 1;
+    }
+}
+
+typedef struct { uint64_t t_ns; size_t index; } timed_index;
+
+static int by_time(const void *a, const void *b)
+{
+    const timed_index *x = a, *y = b;
+    if (x->t_ns != y->t_ns) return (x->t_ns > y->t_ns) - (x->t_ns < y->t_ns);
+    return (x->index > y->index) - (x->index < y->index);   /* equal times: drain order */
+}
+
+/* Observers (the synthetic source) integrate power over time, so they need one stream
+ * ordered across threads. */
+static void feed_observers(session *s)
+{
+    if (!s->nbatch) return;
+    timed_index *order = malloc(s->nbatch * sizeof *order);
+    if (!order) {
+        s->write_error = 1;
+        s->nbatch = 0;
+        return;
+    }
+    for (size_t i = 0; i < s->nbatch; i++) order[i] = (timed_index){s->batch[i].t_ns, i};
+    qsort(order, s->nbatch, sizeof *order, by_time);
+    for (size_t k = 0; k < s->nsrc; k++) {
+        if (!s->src[k].ops->observe) continue;
+        for (size_t i = 0; i < s->nbatch; i++) {
+            size_t j = order[i].index;
+            s->src[k].ops->observe(s->src[k].state, s->batch_track[j], &s->batch[j]);
+        }
+    }
+    free(order);
+    s->nbatch = 0;
+}
+
+/* ---- reading the sources ------------------------------------------------------------- */
+
+static void read_source(session *s, active_source *a)
+{
+    uint64_t t0 = pw_now_ns(), t = t0;
+    int rc = a->ops->read(a->state, &t, a->energy);
+    uint64_t t1 = pw_now_ns();
+    if (rc != PW_OK) {
+        a->pending_gap = 1;               /* the gap is marked on the next good row */
+        return;
+    }
+    if (t == t0) t = t0 + (t1 - t0) / 2;  /* the read's midpoint */
+    uint32_t index = (uint32_t)(a - s->src);
+    if (pw_writer_sample(s->w, index, t, a->energy, a->pending_gap ? PW_SAMPLE_GAP : 0))
+        s->write_error = 1;
+    a->pending_gap = 0;
+    s->stats.samples++;
+}
+
+static void tick(session *s)
+{
+    pthread_mutex_lock(&s->lock);
+    sync_names(s);
+    pw_rings_visit(on_ring, s);
+    sync_names(s);                        /* names interned just before their first use */
+    feed_observers(s);
+    for (size_t k = 0; k < s->nsrc; k++) read_source(s, &s->src[k]);
+    uint64_t now = pw_now_ns();
+    if (now - s->last_flush_ns >= FLUSH_EVERY_NS) {
+        if (pw_writer_flush(s->w) != PW_OK) s->write_error = 1;
+        s->last_flush_ns = now;
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Waits until the absolute deadline or until pw_close() asks to stop. */
+static int wait_until(session *s, uint64_t deadline_ns)
+{
+    struct timespec ts = {(time_t)(deadline_ns / 1000000000u), (long)(deadline_ns % 1000000000u)};
+    pthread_mutex_lock(&s->lock);
+    while (!s->stop && pw_now_ns() < deadline_ns)
+        if (pthread_cond_timedwait(&s->wake, &s->lock, &ts) == ETIMEDOUT) break;
+    int stop = s->stop;
+    pthread_mutex_unlock(&s->lock);
+    return !stop;
+}
+
+static void *sampler_main(void *arg)
+{
+    session *s = arg;
+    uint64_t interval = s->opts.interval_ns, start = pw_now_ns(), next = start + interval;
+    uint64_t cpu0 = thread_cpu_ns();
+    while (wait_until(s, next)) {
+        tick(s);
+        next += interval;
+        uint64_t now = pw_now_ns();
+        if (now >= next) {                /* late by whole periods: skip, don't burst */
+            uint64_t missed = (now - next) / interval + 1;
+            next += missed * interval;
+            pthread_mutex_lock(&s->lock);
+            s->stats.missed_deadlines += missed;
+            pthread_mutex_unlock(&s->lock);
+        }
+    }
+    pthread_mutex_lock(&s->lock);
+    s->stats.sampler_cpu_ns = thread_cpu_ns() - cpu0;
+    s->stats.sampler_wall_ns = pw_now_ns() - start;
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/* ---- choosing sources ----------------------------------------------------------------- */
+
+static int add_source(session *s, const pw_source_ops *ops, const pw_source_config *cfg,
+                      int named)
+{
+    if (s->nsrc == MAX_SOURCES) return PW_ERR_LIMIT;
+    active_source *a = &s->src[s->nsrc];
+    char why[PW_WHY_MAX] = "";
+    memset(a, 0, sizeof *a);
+    int rc = ops->probe(cfg, &a->state, &a->info, why, sizeof why);
+    if (rc == PW_OK && a->info.ndomains == 0) {
+        ops->close(a->state);
+        snprintf(why, sizeof why, "no power domains found");
+        rc = PW_ERR_NOT_FOUND;
+    }
+    if (rc != PW_OK) {
+        if (named && !s->opts.quiet) fprintf(stderr, "phasewatt: source %s: %s\n", ops->name, why);
+        return rc;
+    }
+    a->ops = ops;
+    a->energy = calloc(a->info.ndomains, sizeof *a->energy);
+    if (!a->energy) {
+        ops->close(a->state);
+        return PW_ERR_NOMEM;
+    }
+    if (ops->observe) s->wants_events = 1;
+    s->nsrc++;
+    return PW_OK;
+}
+
+static int add_named_sources(session *s, const char *list, const pw_source_config *cfg)
+{
+    char *copy = strdup(list), *save = NULL;
+    if (!copy) return PW_ERR_NOMEM;
+    int rc = PW_OK;
+    for (char *name = strtok_r(copy, ",", &save); name && rc == PW_OK;
+         name = strtok_r(NULL, ",", &save)) {
+        const pw_source_ops *ops = pw_source_find(name);
+        if (!ops) {
+            if (!s->opts.quiet) fprintf(stderr, "phasewatt: unknown source '%s'\n", name);
+            rc = PW_ERR_NOT_FOUND;
+        } else {
+            rc = add_source(s, ops, cfg, 1);
+        }
+    }
+    free(copy);
+    return rc;
+}
+
+/* auto: every usable measured source; the estimate only when none is usable. */
+static int add_auto_sources(session *s, const pw_source_config *cfg)
+{
+    for (size_t i = 0; i < pw_source_count(); i++) {
+        const pw_source_ops *ops = pw_source_at(i);
+        if (ops->auto_probe && ops->measured) (void)add_source(s, ops, cfg, 0);
+    }
+    if (s->nsrc) return PW_OK;
+    if (!s->opts.quiet)
+        fprintf(stderr, "phasewatt: no power sensor is readable here (see `phasewatt sources`); "
+                        "using the CPU-utilisation estimate: figures are ESTIMATED\n");
+    return add_source(s, &pw_source_estimate, cfg, 1);
+}
+
+static int choose_sources(session *s)
+{
+    pw_source_config cfg;
+    pw_source_config_from_env(&cfg);
+    cfg.synthetic = s->synthetic;
+    cfg.interval_ns = s->opts.interval_ns;
+    const char *list = s->opts.sources;
+    if (!list || !*list || strcmp(list, "auto") == 0) return add_auto_sources(s, &cfg);
+    return add_named_sources(s, list, &cfg);
+}
+
+/* ---- the trace's description ------------------------------------------------------------ */
+
+static int write_domains(session *s)
+{
+    pw_source_desc srcs[MAX_SOURCES];
+    pw_domain_desc doms[MAX_SOURCES * PW_SOURCE_MAX_DOMAINS];
+    size_t nd = 0;
+    for (size_t k = 0; k < s->nsrc; k++) {
+        const active_source *a = &s->src[k];
+        uint32_t src_flags = a->ops->measured ? 0 : PW_DOMAIN_ESTIMATED;
+        if (strcmp(a->ops->name, "synthetic") == 0) src_flags = 0;  /* exact by design */
+        srcs[k] = (pw_source_desc){(char *)a->ops->name, a->info.period_ns, src_flags};
+        size_t base = nd;
+        for (size_t d = 0; d < a->info.ndomains; d++, nd++) {
+            const pw_domain_spec *sp = &a->info.domains[d];
+            doms[nd] = (pw_domain_desc){(char *)sp->name, (uint32_t)k, sp->kind,
+                                        sp->parent < 0 ? -1 : (int32_t)(base + sp->parent),
+                                        sp->flags | src_flags};
+        }
+    }
+    return pw_writer_domains(s->w, srcs, s->nsrc, doms, nd);
+}
+
+static void write_run_meta(session *s)
+{
+    char host[256] = "", buf[64];
+    gethostname(host, sizeof host - 1);
+    char list[256] = "";
+    for (size_t k = 0; k < s->nsrc; k++) {
+        if (k) strncat(list, ",", sizeof list - strlen(list) - 1);
+        strncat(list, s->src[k].ops->name, sizeof list - strlen(list) - 1);
+    }
+    pw_writer_meta(s->w, "phasewatt_version", PW_VERSION_STRING);
+    pw_writer_meta(s->w, "host", host);
+    pw_writer_meta(s->w, "sources", list);
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)s->opts.interval_ns);
+    pw_writer_meta(s->w, "sample_interval_ns", buf);
+    snprintf(buf, sizeof buf, "%d", (int)getpid());
+    pw_writer_meta(s->w, "pid", buf);
+    if (s->command) pw_writer_meta(s->w, "command", s->command);
+}
+
+/* ---- lifetime ------------------------------------------------------------------------- */
+
+static char *dup_or_null(const char *str) { return str ? strdup(str) : NULL; }
+
+static void session_free(session *s)
+{
+    for (size_t k = 0; k < s->nsrc; k++) {
+        s->src[k].ops->close(s->src[k].state);
+        free(s->src[k].energy);
+    }
+    free(s->batch);
+    free(s->batch_track);
+    free(s->output_path);
+    free(s->command);
+    free(s->synthetic);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->wake);
+    free(s);
+}
+
+static int copy_options(session *s, const pw_options *o)
+{
+    pw_options_init(&s->opts);
+    size_t n = o->struct_size && o->struct_size < sizeof s->opts ? o->struct_size : sizeof s->opts;
+    memcpy(&s->opts, o, n);
+    s->opts.struct_size = sizeof s->opts;
+    if (!s->opts.output_path) s->opts.output_path = "phasewatt.pwt";
+    if (!s->opts.interval_ns) s->opts.interval_ns = DEFAULT_INTERVAL_NS;
+    if (s->opts.interval_ns < MIN_INTERVAL_NS) return PW_ERR_INVALID;
+    s->output_path = strdup(s->opts.output_path);
+    s->command = dup_or_null(o->command);
+    s->synthetic = dup_or_null(o->synthetic);
+    if (!s->output_path || (o->command && !s->command) || (o->synthetic && !s->synthetic))
+        return PW_ERR_NOMEM;
+    return PW_OK;
+}
+
+static void discard_event(const pw_ring *r, const pw_event *ev, void *ctx)
+{
+    (void)r; (void)ev; (void)ctx;
+}
+
+/* Events and losses from before this session belong to no trace. */
+static void forget_ring(pw_ring *r, void *ctx)
+{
+    (void)ctx;
+    pw_ring_drain(r, discard_event, NULL);
+    r->announced = 0;
+    r->lost_reported = atomic_load_explicit(&r->lost, memory_order_relaxed);
+}
+
+static int start(session *s)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&s->lock, NULL);
+    int rc = choose_sources(s);
+    if (rc != PW_OK) return rc == PW_ERR_NOT_FOUND ? PW_ERR_NO_SOURCE : rc;
+    uint64_t mono = pw_now_ns();
+    pw_writer_header h = {mono, (int64_t)(pw_realtime_ns() - mono)};
+    if ((rc = pw_writer_open(s->output_path, &h, &s->w)) != PW_OK) return rc;
+    if ((rc = write_domains(s)) != PW_OK) return rc;
+    write_run_meta(s);
+    s->last_flush_ns = mono;
+    pw_rings_set_capacity(s->opts.ring_events);
+    pw_rings_visit(forget_ring, NULL);
+    atomic_store(&pw_g_recording, 1);
+    tick(s);                              /* the first reading is the energy baseline */
+    if (pthread_create(&s->thread, NULL, sampler_main, s) != 0) {
+        atomic_store(&pw_g_recording, 0);
+        return PW_ERR_NOMEM;
+    }
+    return PW_OK;
+}
+
+int pw_open(const pw_options *opts)
+{
+    if (!opts) return PW_ERR_INVALID;
+    pthread_mutex_lock(&g_lock);
+    int rc = PW_ERR_STATE;
+    if (!g_session) {
+        session *s = calloc(1, sizeof *s);
+        rc = s ? copy_options(s, opts) : PW_ERR_NOMEM;
+        if (rc == PW_OK) rc = start(s);
+        if (rc == PW_OK) {
+            g_session = s;
+        } else if (s) {
+            if (s->w) pw_writer_close(s->w, pw_now_ns(), 0);
+            session_free(s);
+        }
+    }
+    pthread_mutex_unlock(&g_lock);
+    return rc;
+}
+
+int pw_close(void)
+{
+    pthread_mutex_lock(&g_lock);
+    session *s = g_session;
+    if (!s) {
+        pthread_mutex_unlock(&g_lock);
+        return PW_ERR_STATE;
+    }
+    pthread_mutex_lock(&s->lock);
+    s->stop = 1;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->thread, NULL);
+    atomic_store(&pw_g_recording, 0);
+    tick(s);                              /* the last events and the closing reading */
+    uint64_t end = pw_now_ns();
+    for (size_t k = 0; k < s->nsrc; k++)
+        if (s->src[k].ops->finish) s->src[k].ops->finish(s->src[k].state, s->w, end);
+    int rc = pw_writer_close(s->w, end, s->stats.missed_deadlines);
+    if (rc == PW_OK && s->write_error) rc = PW_ERR_IO;
+    g_last_stats = s->stats;
+    g_session = NULL;
+    session_free(s);
+    pthread_mutex_unlock(&g_lock);
+    return rc;
+}
+
+int pw_set_meta(const char *key, const char *value)
+{
+    if (!key || !value) return PW_ERR_INVALID;
+    pthread_mutex_lock(&g_lock);
+    int rc = PW_ERR_STATE;
+    if (g_session) {
+        pthread_mutex_lock(&g_session->lock);
+        rc = pw_writer_meta(g_session->w, key, value);
+        pthread_mutex_unlock(&g_session->lock);
+    }
+    pthread_mutex_unlock(&g_lock);
+    return rc;
+}
+
+int pw_get_stats(pw_stats *out)
+{
+    if (!out) return PW_ERR_INVALID;
+    pthread_mutex_lock(&g_lock);
+    if (g_session) {
+        pthread_mutex_lock(&g_session->lock);
+        *out = g_session->stats;
+        pthread_mutex_unlock(&g_session->lock);
+    } else {
+        *out = g_last_stats;
+    }
+    pthread_mutex_unlock(&g_lock);
+    return PW_OK;
+}

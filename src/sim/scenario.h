@@ -1,0 +1,70 @@
+/* scenario.h — inference-shaped workloads described as text: a tree of timed phases with
+ * their true power, and the sensor that watches them. Used by `simulate`, by the synthetic
+ * source and by the built-in workload that `record` runs. Format: docs/scenario.md. */
+#ifndef PW_SCENARIO_H
+#define PW_SCENARIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sim/sensor.h"
+#include "trace/trace.h"
+
+typedef enum pw_step_type {
+    PW_STEP_PHASE,    /* a named phase: a leaf (dur_ns, watts) or a body of steps */
+    PW_STEP_REPEAT,   /* its body `repeat` times */
+    PW_STEP_IDLE,     /* time inside the parent that no child phase covers (dur_ns, watts) */
+    PW_STEP_COUNT     /* adds `count` to counter `name` (e.g. tokens) at this point */
+} pw_step_type;
+
+typedef struct pw_step {
+    pw_step_type type;
+    char *name;             /* PHASE: phase name; COUNT: counter name */
+    uint64_t dur_ns;        /* PHASE leaf and IDLE */
+    double watts;           /* PHASE leaf and IDLE: true power while it runs */
+    uint32_t repeat;        /* REPEAT */
+    int64_t count;          /* COUNT */
+    struct pw_step *body;   /* PHASE (composite) and REPEAT */
+    size_t nbody;
+} pw_step;
+
+typedef struct pw_scenario {
+    pw_step *steps; size_t nsteps;   /* the top level, run in order */
+    double background_w;             /* power outside every phase (before/after/between) */
+    uint64_t lead_ns;                /* untagged time before the first and after the last step */
+    uint64_t sample_interval_ns;     /* how often the recorder reads the sensor */
+    pw_sensor_model sensor;
+    char *domain;                    /* domain name, default "synthetic-0" */
+    pw_kind kind;                    /* default PW_KIND_CPU */
+} pw_scenario;
+
+/* Parses scenario text. On error returns PW_ERR_FORMAT and writes "line N: reason" to err. */
+int pw_scenario_parse(const char *text, pw_scenario **out, char *err, size_t errlen);
+int pw_scenario_load(const char *path, pw_scenario **out, char *err, size_t errlen);
+void pw_scenario_free(pw_scenario *s);
+const char *pw_scenario_builtin(void);   /* the built-in inference-shaped workload */
+
+/* Total duration of the scenario (steps only, without lead time). */
+uint64_t pw_scenario_duration_ns(const pw_scenario *s);
+
+/* The flattened timeline: each piece of time with the innermost phase path and its power. */
+typedef struct pw_piece {
+    uint64_t t0_ns, t1_ns;  /* relative to the scenario start (after lead time) */
+    double watts;
+    const char *path;       /* innermost phase path ("" outside every phase); owned by the
+                               timeline */
+} pw_piece;
+
+/* True power of a phase path: the watts of the leaf with that path (the first one found),
+ * for the synthetic source during a real-time run. Returns background_w if not found. */
+double pw_scenario_watts(const pw_scenario *s, const char *path);
+
+/* Simulates the scenario in virtual time through its sensor model and writes a normal
+ * trace with the ground truth per phase path (TRUTH records) and metadata. */
+int pw_simulate(const pw_scenario *s, const char *out_path, char *err, size_t errlen);
+
+/* Runs the scenario for real in this process: pw_begin/pw_end around busy CPU work of each
+ * leaf's duration times time_scale. Needs no open session (tags are then dropped). */
+int pw_scenario_run(const pw_scenario *s, double time_scale);
+
+#endif

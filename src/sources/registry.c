@@ -1,0 +1,39 @@
+/* registry.c — the list of power backends, in the order `auto` tries them. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sources/source.h"
+
+static const pw_source_ops *const all_sources[] = {
+    &pw_source_synthetic,
+    &pw_source_estimate,
+};
+
+size_t pw_source_count(void) { return sizeof all_sources / sizeof all_sources[0]; }
+
+const pw_source_ops *pw_source_at(size_t i)
+{
+    return i < pw_source_count() ? all_sources[i] : NULL;
+}
+
+const pw_source_ops *pw_source_find(const char *name)
+{
+    for (size_t i = 0; i < pw_source_count(); i++)
+        if (strcmp(all_sources[i]->name, name) == 0) return all_sources[i];
+    return NULL;
+}
+
+static const char *env_or(const char *name, const char *fallback)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : fallback;
+}
+
+void pw_source_config_from_env(pw_source_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->sysfs_root = env_or("PHASEWATT_SYSFS_ROOT", "");
+    cfg->proc_root = env_or("PHASEWATT_PROC_ROOT", "/proc");
+    cfg->estimate = env_or("PHASEWATT_ESTIMATE", "");
+    cfg->interval_ns = 10000000;
+}

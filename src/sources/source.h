@@ -1,0 +1,67 @@
+/* source.h — the contract every power backend implements (probe/read/close), and the
+ * registry that finds them. Adding a backend = one file + one line in registry.c. */
+#ifndef PW_SOURCE_H
+#define PW_SOURCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trace/trace.h"
+
+#define PW_SOURCE_MAX_DOMAINS 64
+#define PW_DOMAIN_NAME_MAX 64
+#define PW_WHY_MAX 512
+
+/* Where backends look: every path is configurable so tests drive the real parsing code
+ * against fake trees, libraries and commands (environment: docs/sources.md). */
+typedef struct pw_source_config {
+    const char *sysfs_root;     /* PHASEWATT_SYSFS_ROOT, default "" (= "/") */
+    const char *proc_root;      /* PHASEWATT_PROC_ROOT, default "/proc" */
+    const char *synthetic;      /* the synthetic source's spec (pw_options.synthetic) */
+    const char *estimate;       /* PHASEWATT_ESTIMATE: "idle_w=…,active_w=…" per core */
+    uint64_t interval_ns;       /* the sampler's period */
+} pw_source_config;
+
+void pw_source_config_from_env(pw_source_config *cfg);
+
+typedef struct pw_domain_spec {
+    char name[PW_DOMAIN_NAME_MAX];
+    pw_kind kind;
+    int32_t parent;             /* index among this source's domains, or -1 */
+    uint32_t flags;             /* PW_DOMAIN_ESTIMATED */
+} pw_domain_spec;
+
+typedef struct pw_source_info {
+    size_t ndomains;
+    pw_domain_spec domains[PW_SOURCE_MAX_DOMAINS];
+    uint64_t period_ns;         /* sensor update period if known, else 0 */
+} pw_source_info;
+
+typedef struct pw_source_ops {
+    const char *name;           /* "rapl", "estimate" */
+    const char *summary;        /* one line for `phasewatt sources` */
+    int measured;               /* 0: a model (estimate) or a simulation (synthetic) */
+    int auto_probe;             /* 1: tried when no source is named */
+    /* Finds the domains. On failure returns an error and writes a one-line reason with
+     * the fix to why ("permission denied on …/energy_uj: run as root or …"). */
+    int (*probe)(const pw_source_config *cfg, void **state, pw_source_info *info, char *why,
+                 size_t whylen);
+    /* Cumulative µJ per domain, wraparound undone. *t_ns arrives as the time just before
+     * the read; a source that knows its reading's own time may replace it. An error
+     * means a gap: the sampler records it and goes on. */
+    int (*read)(void *state, uint64_t *t_ns, uint64_t *energy_uj);
+    /* Optional: sees every phase event before the reads of the same tick (synthetic). */
+    void (*observe)(void *state, uint32_t track, const pw_event *ev);
+    /* Optional: writes ground truth and metadata when the session ends. */
+    void (*finish)(void *state, pw_writer *w, uint64_t end_ns);
+    void (*close)(void *state);
+} pw_source_ops;
+
+extern const pw_source_ops pw_source_synthetic;
+extern const pw_source_ops pw_source_estimate;
+
+size_t pw_source_count(void);
+const pw_source_ops *pw_source_at(size_t i);
+const pw_source_ops *pw_source_find(const char *name);
+
+#endif

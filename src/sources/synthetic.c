@@ -1,0 +1,331 @@
+/* synthetic.c — a power source whose true power is a function of the phase being run,
+ * read through a configurable sensor model, with the exact truth kept for checking. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "sim/scenario.h"
+#include "sim/sensor.h"
+#include "sources/counter.h"
+#include "sources/source.h"
+
+#define HISTORY 65536           /* power breakpoints kept for the sensor's update grid */
+#define MAX_TRACKS 256
+
+typedef struct truth_entry {
+    char *path;
+    double watts;               /* true power while this path is the innermost phase */
+    double self_j;              /* true energy while innermost */
+    double duration_s;          /* inclusive time, summed over calls */
+} truth_entry;
+
+typedef struct frame { uint32_t entry; uint64_t begin_ns; } frame;
+
+typedef struct track_stack {
+    uint32_t track;
+    int depth;
+    frame frames[PW_MAX_DEPTH];
+} track_stack;
+
+typedef struct breakpoint { uint64_t t_ns; double e_j; double p_w; } breakpoint;
+
+typedef struct synth {
+    pw_scenario *scenario;      /* owns the per-phase watts, background and sensor model */
+    truth_entry *entries; size_t nentries, cap;
+    track_stack tracks[MAX_TRACKS]; size_t ntracks;
+    pw_sensor sensor;
+    pw_counter counter;
+    double quantum_uj;
+    /* the true-energy integrator: power is constant between phase events */
+    int started;
+    uint64_t t_ns, t0_ns;
+    double e_j, p_w;
+    int64_t current;            /* entry accruing energy, -1 = untagged */
+    breakpoint hist[HISTORY]; size_t hist_n, hist_head;
+} synth;
+
+/* ---- the spec: a scenario file, inline "phase=W,…", or the built-in scenario ---------- */
+
+/* Inline specs are turned into scenario text (one leaf per phase), so one parser and one
+ * watts lookup serve both forms. Keys period/quantum/bits/noise/background set the model. */
+static void append(char *out, size_t cap, size_t *n, const char *fmt, const char *a,
+                   const char *b)
+{
+    if (*n >= cap) return;
+    int w = snprintf(out + *n, cap - *n, fmt, a, b);
+    if (w > 0) *n += (size_t)w < cap - *n ? (size_t)w : cap - *n - 1;
+}
+
+static char *inline_to_scenario(const char *spec)
+{
+    size_t cap = 16 * strlen(spec) + 256, n = 0;
+    char *out = malloc(cap), *copy = strdup(spec), *save = NULL;
+    char sensor[512] = "sensor";
+    size_t ns = strlen(sensor);
+    if (!out || !copy) {
+        free(out);
+        free(copy);
+        return NULL;
+    }
+    out[0] = '\0';
+    for (char *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        if (!eq) continue;
+        *eq = '\0';
+        const char *k = kv, *v = eq + 1;
+        if (!strcmp(k, "period") || !strcmp(k, "quantum") || !strcmp(k, "bits") ||
+            !strcmp(k, "noise"))
+            append(sensor, sizeof sensor, &ns, " %s=%s", k, v);
+        else if (!strcmp(k, "background"))
+            append(out, cap, &n, "background %s%s\n", v, "");
+        else
+            append(out, cap, &n, "phase %s 1ms %s\n", k, v);
+    }
+    if (strcmp(sensor, "sensor") != 0) append(out, cap, &n, "%s%s\n", sensor, "");
+    free(copy);
+    return out;
+}
+
+static int is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int load_spec(const char *spec, pw_scenario **out, char *why, size_t whylen)
+{
+    char err[256] = "";
+    int rc;
+    if (!spec || !*spec) {
+        rc = pw_scenario_parse(pw_scenario_builtin(), out, err, sizeof err);
+    } else if (is_file(spec)) {
+        rc = pw_scenario_load(spec, out, err, sizeof err);
+    } else if (strchr(spec, '=')) {
+        char *text = inline_to_scenario(spec);
+        if (!text) return PW_ERR_NOMEM;
+        rc = pw_scenario_parse(text, out, err, sizeof err);
+        free(text);
+    } else {
+        snprintf(why, whylen, "spec '%s' is neither a scenario file nor \"phase=W,...\"", spec);
+        return PW_ERR_INVALID;
+    }
+    if (rc != PW_OK) snprintf(why, whylen, "bad synthetic spec: %s", err);
+    return rc;
+}
+
+/* ---- the truth table ------------------------------------------------------------------- */
+
+static int64_t entry_for(synth *s, const char *path)
+{
+    for (size_t i = 0; i < s->nentries; i++)
+        if (strcmp(s->entries[i].path, path) == 0) return (int64_t)i;
+    if (s->nentries == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 32;
+        truth_entry *e = realloc(s->entries, cap * sizeof *e);
+        if (!e) return -1;
+        s->entries = e;
+        s->cap = cap;
+    }
+    char *copy = strdup(path);
+    if (!copy) return -1;
+    double w = pw_scenario_watts(s->scenario, path);
+    const char *leaf = strrchr(path, '/');   /* inline specs name phases, not paths */
+    if (w == s->scenario->background_w && leaf) w = pw_scenario_watts(s->scenario, leaf + 1);
+    s->entries[s->nentries] = (truth_entry){copy, w, 0, 0};
+    return (int64_t)s->nentries++;
+}
+
+static track_stack *stack_for(synth *s, uint32_t track)
+{
+    for (size_t i = 0; i < s->ntracks; i++)
+        if (s->tracks[i].track == track) return &s->tracks[i];
+    if (s->ntracks == MAX_TRACKS) return NULL;
+    track_stack *t = &s->tracks[s->ntracks++];
+    t->track = track;
+    t->depth = 0;
+    return t;
+}
+
+/* The single-power model: the first track (in order of appearance) with an open phase
+ * decides the power; with no open phase the background power applies. */
+static void choose_power(synth *s)
+{
+    s->current = -1;
+    s->p_w = s->scenario->background_w;
+    for (size_t i = 0; i < s->ntracks; i++) {
+        const track_stack *t = &s->tracks[i];
+        if (t->depth > 0) {
+            s->current = t->frames[t->depth - 1].entry;
+            s->p_w = s->entries[s->current].watts;
+            return;
+        }
+    }
+}
+
+/* ---- the integrator ------------------------------------------------------------------ */
+
+static void remember(synth *s)
+{
+    size_t i = (s->hist_head + s->hist_n) % HISTORY;
+    if (s->hist_n == HISTORY) s->hist_head = (s->hist_head + 1) % HISTORY;
+    else s->hist_n++;
+    s->hist[i] = (breakpoint){s->t_ns, s->e_j, s->p_w};
+}
+
+/* Late events (a thread published after the last read) are applied at the last time. */
+static void advance(synth *s, uint64_t t_ns)
+{
+    if (!s->started) {
+        s->started = 1;
+        s->t_ns = s->t0_ns = t_ns;
+        remember(s);
+        return;
+    }
+    if (t_ns <= s->t_ns) return;
+    double de = s->p_w * (double)(t_ns - s->t_ns) * 1e-9;
+    s->e_j += de;
+    if (s->current >= 0) s->entries[s->current].self_j += de;
+    s->t_ns = t_ns;
+}
+
+static double true_energy_at(void *ctx, uint64_t t_ns)
+{
+    const synth *s = ctx;
+    size_t lo = 0, hi = s->hist_n;      /* last breakpoint at or before t_ns */
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (s->hist[(s->hist_head + mid) % HISTORY].t_ns <= t_ns) lo = mid;
+        else hi = mid;
+    }
+    const breakpoint *b = &s->hist[(s->hist_head + lo) % HISTORY];
+    if (t_ns <= b->t_ns) return b->e_j;
+    return b->e_j + b->p_w * (double)(t_ns - b->t_ns) * 1e-9;
+}
+
+static char *child_path(synth *s, const track_stack *t, uint32_t id)
+{
+    const char *name = pw_name(id) ? pw_name(id) : "?";
+    const char *parent = t->depth ? s->entries[t->frames[t->depth - 1].entry].path : "";
+    size_t n = strlen(parent) + strlen(name) + 2;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s%s%s", parent, *parent ? "/" : "", name);
+    return p;
+}
+
+static void on_begin(synth *s, track_stack *t, const pw_event *ev)
+{
+    if (t->depth >= PW_MAX_DEPTH) return;
+    char *path = child_path(s, t, ev->id);
+    int64_t e = path ? entry_for(s, path) : -1;
+    free(path);
+    if (e < 0) return;
+    t->frames[t->depth++] = (frame){(uint32_t)e, ev->t_ns};
+}
+
+static void on_end(synth *s, track_stack *t, const pw_event *ev)
+{
+    if (t->depth == 0) return;
+    frame *f = &t->frames[--t->depth];
+    uint64_t end = ev->t_ns > f->begin_ns ? ev->t_ns : f->begin_ns;
+    s->entries[f->entry].duration_s += (double)(end - f->begin_ns) * 1e-9;
+}
+
+static void synth_observe(void *state, uint32_t track, const pw_event *ev)
+{
+    synth *s = state;
+    if (ev->type != PW_EV_BEGIN && ev->type != PW_EV_END) return;
+    track_stack *t = stack_for(s, track);
+    if (!t) return;
+    advance(s, ev->t_ns);
+    if (ev->type == PW_EV_BEGIN) on_begin(s, t, ev);
+    else on_end(s, t, ev);
+    choose_power(s);
+    remember(s);
+}
+
+/* ---- the ops --------------------------------------------------------------------------- */
+
+static void synth_close(void *state)
+{
+    synth *s = state;
+    if (!s) return;
+    for (size_t i = 0; i < s->nentries; i++) free(s->entries[i].path);
+    free(s->entries);
+    pw_scenario_free(s->scenario);
+    free(s);
+}
+
+static int synth_probe(const pw_source_config *cfg, void **state, pw_source_info *info,
+                       char *why, size_t whylen)
+{
+    synth *s = calloc(1, sizeof *s);
+    if (!s) return PW_ERR_NOMEM;
+    int rc = load_spec(cfg->synthetic, &s->scenario, why, whylen);
+    if (rc != PW_OK) {
+        synth_close(s);
+        return rc;
+    }
+    pw_sensor_init(&s->sensor, &s->scenario->sensor);
+    pw_counter_init(&s->counter, pw_sensor_modulus(&s->scenario->sensor));
+    s->quantum_uj = s->scenario->sensor.quantum_uj > 0 ? s->scenario->sensor.quantum_uj : 1.0;
+    s->current = -1;
+    s->p_w = s->scenario->background_w;
+    info->ndomains = 1;
+    snprintf(info->domains[0].name, sizeof info->domains[0].name, "%s",
+             s->scenario->domain ? s->scenario->domain : "synthetic-0");
+    info->domains[0].kind = s->scenario->kind;
+    info->domains[0].parent = -1;
+    info->period_ns = s->scenario->sensor.period_ns;
+    *state = s;
+    return PW_OK;
+}
+
+static int synth_read(void *state, uint64_t *t_ns, uint64_t *energy_uj)
+{
+    synth *s = state;
+    advance(s, *t_ns);
+    remember(s);
+    uint64_t raw = pw_sensor_read_raw(&s->sensor, true_energy_at, s, s->t_ns);
+    uint64_t total = pw_counter_update(&s->counter, raw);
+    energy_uj[0] = (uint64_t)llround((double)total * s->quantum_uj);
+    *t_ns = s->t_ns;
+    return PW_OK;
+}
+
+/* Inclusive truth per path: each path's self energy counts for it and every ancestor. */
+static void synth_finish(void *state, pw_writer *w, uint64_t end_ns)
+{
+    synth *s = state;
+    (void)end_ns;     /* truth stops at the last reading, as the trace's samples do */
+    for (size_t i = 0; i < s->ntracks; i++)     /* phases still open count up to then */
+        for (int d = 0; d < s->tracks[i].depth; d++) {
+            const frame *f = &s->tracks[i].frames[d];
+            s->entries[f->entry].duration_s += (double)(s->t_ns - f->begin_ns) * 1e-9;
+        }
+    for (size_t i = 0; i < s->nentries; i++) {
+        const char *p = s->entries[i].path;
+        size_t len = strlen(p);
+        double incl = 0;
+        for (size_t j = 0; j < s->nentries; j++) {
+            const char *q = s->entries[j].path;
+            if (strncmp(q, p, len) == 0 && (q[len] == '\0' || q[len] == '/'))
+                incl += s->entries[j].self_j;
+        }
+        pw_writer_truth(w, p, incl, s->entries[i].duration_s);
+    }
+    pw_writer_truth(w, "", s->e_j, (double)(s->t_ns - s->t0_ns) * 1e-9);
+}
+
+const pw_source_ops pw_source_synthetic = {
+    .name = "synthetic",
+    .summary = "simulated sensor: power is a function of the active phase (for testing)",
+    .measured = 0,
+    .auto_probe = 0,
+    .probe = synth_probe,
+    .read = synth_read,
+    .observe = synth_observe,
+    .finish = synth_finish,
+    .close = synth_close,
+};

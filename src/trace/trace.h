@@ -1,0 +1,147 @@
+/* trace.h — the in-memory model of a recorded run, and the .pwt writer and reader over it. */
+#ifndef PW_TRACE_H
+#define PW_TRACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "phasewatt.h"
+
+/* ---- Domains ------------------------------------------------------------------------- */
+typedef enum pw_kind {
+    PW_KIND_OTHER = 0,
+    PW_KIND_CPU,
+    PW_KIND_GPU,
+    PW_KIND_ANE,
+    PW_KIND_DRAM,
+    PW_KIND_SOC,
+    PW_KIND_SYSTEM,
+    PW_KIND_COUNT
+} pw_kind;
+const char *pw_kind_name(pw_kind kind);      /* "cpu", ... */
+pw_kind pw_kind_parse(const char *name);     /* PW_KIND_OTHER for unknown names */
+
+enum { PW_DOMAIN_ESTIMATED = 1u << 0 };      /* modelled, not measured */
+
+typedef struct pw_source_desc {
+    char *name;            /* "synthetic", "estimate", "rapl" */
+    uint64_t period_ns;    /* sensor update period if known, else 0 */
+    uint32_t flags;        /* PW_DOMAIN_* applying to all its domains */
+} pw_source_desc;
+
+typedef struct pw_domain_desc {
+    char *name;            /* "package-0" */
+    uint32_t source;       /* index into pw_trace.sources */
+    pw_kind kind;
+    int32_t parent;        /* index of the containing domain, or -1 (top level) */
+    uint32_t flags;        /* PW_DOMAIN_* */
+} pw_domain_desc;
+
+/* ---- Samples: one series per source; its domains are contiguous in pw_trace.domains. -- */
+enum { PW_SAMPLE_GAP = 1u << 0 };  /* the interval ending at this row is not attributable */
+
+typedef struct pw_series {
+    uint32_t source;
+    uint32_t first_domain;
+    uint32_t ndomains;
+    size_t n, cap;
+    uint64_t *t_ns;        /* [n] monotonic ns, non-decreasing */
+    uint64_t *energy_uj;   /* [n * ndomains] cumulative µJ, row-major, wraparound undone */
+    uint8_t *flags;        /* [n] PW_SAMPLE_* */
+} pw_series;
+
+/* ---- Phase events, one track per thread (or per request / process) -------------------- */
+enum pw_event_type { PW_EV_BEGIN = 1, PW_EV_END = 2, PW_EV_MARK = 3, PW_EV_COUNT = 4 };
+
+typedef struct pw_event {
+    uint64_t t_ns;
+    int64_t value;         /* PW_EV_COUNT: the increment; otherwise 0 */
+    uint32_t id;           /* phase or counter name id (END carries the phase it closes) */
+    uint32_t type;         /* enum pw_event_type */
+} pw_event;
+
+typedef struct pw_track {
+    uint32_t id;
+    uint32_t pid, tid;
+    char *name;            /* may be NULL */
+    pw_event *events;
+    size_t n, cap;
+    uint64_t lost;         /* events dropped on this track (ring full) */
+} pw_track;
+
+typedef struct pw_truth {  /* ground truth from the simulator or synthetic source */
+    char *path;            /* phase path, "decode/attention"; "" = the whole run */
+    double energy_j;       /* inclusive true energy */
+    double duration_s;     /* inclusive time */
+} pw_truth;
+
+typedef struct pw_meta { char *key, *value; } pw_meta;
+
+struct pw_trace {
+    uint32_t version;
+    uint64_t start_ns;            /* monotonic ns when recording started */
+    int64_t realtime_offset_ns;   /* CLOCK_REALTIME - CLOCK_MONOTONIC at start */
+    uint64_t end_ns;              /* from the END chunk, else the last timestamp seen */
+
+    pw_source_desc *sources; size_t nsources;
+    pw_domain_desc *domains; size_t ndomains;
+    pw_series *series;            /* [nsources], series[i].source == i */
+    char **names; size_t nnames;  /* indexed by id; names[0] unused, NULL where unknown */
+    pw_track *tracks; size_t ntracks;
+    pw_truth *truth; size_t ntruth;
+    pw_meta *meta; size_t nmeta;
+
+    uint64_t missed_deadlines;
+    pw_trace_health health;
+    char **domain_kind_names;     /* cache for the public reader (owned) */
+};
+
+/* Building a model (reader, simulator, tests). Strings are copied. */
+pw_trace *pw_trace_new(void);
+void pw_trace_free(pw_trace *t);
+int pw_trace_add_source(pw_trace *t, const char *name, uint64_t period_ns, uint32_t flags);
+int pw_trace_add_domain(pw_trace *t, uint32_t source, const char *name, pw_kind kind,
+                        int32_t parent, uint32_t flags);  /* source's domains contiguous */
+int pw_trace_add_sample(pw_trace *t, uint32_t source, uint64_t t_ns, const uint64_t *energy_uj,
+                        uint8_t flags);
+int pw_trace_set_name(pw_trace *t, uint32_t id, const char *name);
+pw_track *pw_trace_track(pw_trace *t, uint32_t track_id);  /* finds or creates */
+int pw_trace_add_event(pw_trace *t, uint32_t track_id, const pw_event *ev);
+int pw_trace_add_truth(pw_trace *t, const char *path, double energy_j, double duration_s);
+int pw_trace_set_meta(pw_trace *t, const char *key, const char *value);
+const char *pw_trace_name(const pw_trace *t, uint32_t id);  /* NULL if unknown */
+int pw_trace_domain_is_top(const pw_trace *t, size_t domain);  /* parent == -1 */
+
+/* ---- Writer: streams chunks to a file; bounded memory however long the run. ----------- */
+typedef struct pw_writer pw_writer;
+
+typedef struct pw_writer_header {
+    uint64_t start_ns;
+    int64_t realtime_offset_ns;
+} pw_writer_header;
+
+int pw_writer_open(const char *path, const pw_writer_header *h, pw_writer **out);
+/* Describes every source and domain, once, before any sample. */
+int pw_writer_domains(pw_writer *w, const pw_source_desc *sources, size_t nsources,
+                      const pw_domain_desc *domains, size_t ndomains);
+int pw_writer_name(pw_writer *w, uint32_t id, const char *name);
+int pw_writer_track(pw_writer *w, uint32_t track, uint32_t pid, uint32_t tid, const char *name);
+int pw_writer_sample(pw_writer *w, uint32_t source, uint64_t t_ns, const uint64_t *energy_uj,
+                     uint8_t flags);
+int pw_writer_event(pw_writer *w, uint32_t track, const pw_event *ev);
+int pw_writer_loss(pw_writer *w, uint32_t track, uint64_t lost_total);
+int pw_writer_meta(pw_writer *w, const char *key, const char *value);
+int pw_writer_truth(pw_writer *w, const char *path, double energy_j, double duration_s);
+int pw_writer_flush(pw_writer *w);   /* writes every pending chunk */
+/* Flushes, writes the END chunk and closes; frees w even on error. */
+int pw_writer_close(pw_writer *w, uint64_t end_ns, uint64_t missed_deadlines);
+/* Writes a whole model (tests, merge). */
+int pw_trace_write(const pw_trace *t, const char *path);
+
+/* ---- Reader -------------------------------------------------------------------------- */
+int pw_trace_read_buffer(const uint8_t *data, size_t len, pw_trace **out);
+/* pw_trace_open() (public) reads a file with pw_trace_read_buffer. */
+
+uint32_t pw_crc32c(uint32_t crc, const void *data, size_t len);
+
+#endif

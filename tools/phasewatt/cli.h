@@ -1,0 +1,40 @@
+/* cli.h — what the phasewatt subcommands share: their table, errors and report printing. */
+#ifndef PW_CLI_H
+#define PW_CLI_H
+
+#include <getopt.h>
+#include <stdio.h>
+
+#define CLI_USAGE 2      /* exit code for a wrong command line */
+#define CLI_FAILED 1     /* exit code for a failure while doing the work */
+
+typedef struct cli_command {
+    const char *name;
+    const char *summary;
+    const char *usage;   /* full help text, printed by --help */
+    int (*run)(int argc, char **argv);
+} cli_command;
+
+extern const cli_command cli_record, cli_report, cli_simulate, cli_sources;
+
+/* Prints "phasewatt CMD: message" on one line to stderr and returns code. */
+int cli_error(const char *cmd, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Parses options with getopt_long (stopping at the first operand); handles --help.
+ * Returns the option character, -1 at the end, or '?' after printing the error. */
+int cli_getopt(const cli_command *c, int argc, char **argv, const char *shortopts,
+               const struct option *longopts);
+int cli_wants_help(int argc, char **argv);
+
+/* Parses a positive number with an optional unit; returns 0 on success. */
+int cli_parse_ms(const char *s, double *ms);
+int cli_parse_uint(const char *s, unsigned long long max, unsigned long long *out);
+
+typedef enum { FMT_TEXT, FMT_JSON, FMT_CSV } cli_format;
+int cli_parse_format(const char *s, cli_format *out);
+
+/* Reads a trace and prints its report; returns an exit code. */
+int cli_print_report(const char *cmd, const char *path, cli_format fmt, int depth, int samples,
+                     FILE *out);
+
+#endif

@@ -1,0 +1,189 @@
+/* cmd_record.c — `phasewatt record`: samples power while a command or the built-in
+ * inference-shaped workload runs, writes the trace, and prints its phase table. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "phasewatt.h"
+#include "sim/scenario.h"
+
+static int run(int argc, char **argv);
+
+const cli_command cli_record = {
+    "record", "record power (and phases) while a command or the built-in workload runs",
+    "usage: phasewatt record [options] [-- CMD [ARGS...]]\n"
+    "\n"
+    "Without CMD, runs the built-in inference-shaped workload (or --scenario FILE) for\n"
+    "real in this process, tagging its phases, and prints the phase table.\n"
+    "\n"
+    "  -o FILE           trace to write (default phasewatt.pwt)\n"
+    "  --source LIST     comma list of backends (see `phasewatt sources`); default: every\n"
+    "                    usable measured source, else the CPU estimate\n"
+    "  --interval T      sampling period, e.g. 10ms (default), 1ms, 500us\n"
+    "  --scenario FILE   the workload to run instead of the built-in one (docs/scenario.md)\n"
+    "  --synthetic SPEC  power model of the synthetic source: a scenario file or\n"
+    "                    \"phase=W,...\" (default: the scenario's own powers)\n"
+    "  --ring N          per-thread event buffer, in events (default 16384)\n"
+    "  --depth N         phase levels shown in the printed table (default 2; 0 = all)\n"
+    "  --format F        text (default), json or csv for the printed report\n"
+    "  --no-report       do not print the report\n"
+    "  --quiet           no notes on stderr\n"
+    "With CMD, phasewatt records power while CMD runs and exits with CMD's exit code;\n"
+    "phases come from CMD only through the cross-process channel (not yet available).\n",
+    run};
+
+typedef struct record_args {
+    pw_options o;
+    const char *scenario;
+    cli_format fmt;
+    int depth, report;
+    char **cmd;
+} record_args;
+
+static int parse(int argc, char **argv, record_args *a)
+{
+    static const struct option opts[] = {
+        {"output", required_argument, 0, 'o'},   {"source", required_argument, 0, 's'},
+        {"interval", required_argument, 0, 'i'}, {"scenario", required_argument, 0, 'S'},
+        {"synthetic", required_argument, 0, 'y'}, {"ring", required_argument, 0, 'r'},
+        {"depth", required_argument, 0, 'd'},    {"format", required_argument, 0, 'f'},
+        {"no-report", no_argument, 0, 'n'},      {"quiet", no_argument, 0, 'q'},
+        {0, 0, 0, 0}};
+    double ms;
+    unsigned long long v;
+    int ch;
+    optind = 1;
+    while ((ch = cli_getopt(&cli_record, argc, argv, "+o:s:i:S:y:r:d:f:nq", opts)) != -1) {
+        switch (ch) {
+        case 'o': a->o.output_path = optarg; break;
+        case 's': a->o.sources = optarg; break;
+        case 'S': a->scenario = optarg; break;
+        case 'y': a->o.synthetic = optarg; break;
+        case 'n': a->report = 0; break;
+        case 'q': a->o.quiet = 1; break;
+        case 'i':
+            if (cli_parse_ms(optarg, &ms) || ms < 0.05)
+                return cli_error("record", CLI_USAGE, "--interval wants a time from 50us, "
+                                 "not '%s'", optarg);
+            a->o.interval_ns = (uint64_t)(ms * 1e6 + 0.5);
+            break;
+        case 'r':
+            if (cli_parse_uint(optarg, 1u << 26, &v) || v < 64)
+                return cli_error("record", CLI_USAGE, "--ring wants 64..67108864 events");
+            a->o.ring_events = (uint32_t)v;
+            break;
+        case 'd':
+            if (cli_parse_uint(optarg, 64, &v))
+                return cli_error("record", CLI_USAGE, "--depth wants 0..64, not '%s'", optarg);
+            a->depth = (int)v;
+            break;
+        case 'f':
+            if (cli_parse_format(optarg, &a->fmt))
+                return cli_error("record", CLI_USAGE, "unknown format '%s'", optarg);
+            break;
+        default: return CLI_USAGE;
+        }
+    }
+    if (optind < argc && strcmp(argv[optind - 1], "--") != 0)
+        return cli_error("record", CLI_USAGE, "unexpected '%s': put the command after --",
+                         argv[optind]);
+    if (optind < argc && a->scenario)
+        return cli_error("record", CLI_USAGE, "give either --scenario or a command, not both");
+    a->cmd = optind < argc ? argv + optind : NULL;
+    if (!a->o.synthetic) a->o.synthetic = a->scenario;
+    return 0;
+}
+
+static volatile sig_atomic_t child_pid;
+
+static void forward_signal(int sig)
+{
+    if (child_pid > 0) kill((pid_t)child_pid, sig);
+}
+
+/* Runs CMD as a child, forwarding INT/TERM/HUP to it; returns its exit status code. */
+static int run_command(char **cmd)
+{
+    pid_t pid = fork();
+    if (pid < 0) return cli_error("record", CLI_FAILED, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        execvp(cmd[0], cmd);
+        fprintf(stderr, "phasewatt record: cannot run '%s': %s\n", cmd[0], strerror(errno));
+        _exit(127);
+    }
+    child_pid = pid;
+    struct sigaction sa = {0};
+    sa.sa_handler = forward_signal;
+    sigemptyset(&sa.sa_mask);
+    int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    child_pid = 0;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int run_scenario(const char *path)
+{
+    char err[512] = "";
+    pw_scenario *s = NULL;
+    int rc = path ? pw_scenario_load(path, &s, err, sizeof err)
+                  : pw_scenario_parse(pw_scenario_builtin(), &s, err, sizeof err);
+    if (rc != PW_OK)
+        return cli_error("record", CLI_FAILED, "%s: %s", path ? path : "built-in scenario",
+                         err[0] ? err : pw_strerror(rc));
+    pw_set_meta("workload", path ? path : "built-in inference-shaped scenario");
+    rc = pw_scenario_run(s, 1.0);
+    pw_scenario_free(s);
+    return rc == PW_OK ? 0 : cli_error("record", CLI_FAILED, "workload: %s", pw_strerror(rc));
+}
+
+static char *join_command(char **cmd)
+{
+    size_t n = 1;
+    for (char **p = cmd; *p; p++) n += strlen(*p) + 1;
+    char *s = malloc(n), *w = s;
+    if (!s) return NULL;
+    for (char **p = cmd; *p; p++) w += sprintf(w, "%s%s", p == cmd ? "" : " ", *p);
+    *w = '\0';
+    return s;
+}
+
+static int run(int argc, char **argv)
+{
+    record_args a = {.fmt = FMT_TEXT, .depth = 2, .report = 1};
+    pw_options_init(&a.o);
+    int rc = parse(argc, argv, &a);
+    if (rc) return rc;
+    char *command = a.cmd ? join_command(a.cmd) : NULL;
+    a.o.command = command ? command : "phasewatt record (built-in workload)";
+    rc = pw_open(&a.o);
+    if (rc != PW_OK) {
+        free(command);
+        return cli_error("record", CLI_FAILED, "cannot start recording to %s: %s%s%s",
+                         a.o.output_path, pw_strerror(rc), rc == PW_ERR_IO ? ": " : "",
+                         rc == PW_ERR_IO ? strerror(errno) : "");
+    }
+    int status = a.cmd ? run_command(a.cmd) : run_scenario(a.scenario);
+    free(command);
+    rc = pw_close();
+    if (rc != PW_OK)
+        return cli_error("record", CLI_FAILED, "finishing %s: %s", a.o.output_path,
+                         pw_strerror(rc));
+    pw_stats st;
+    pw_get_stats(&st);
+    if (!a.o.quiet)
+        fprintf(stderr, "phasewatt record: wrote %s (%llu samples, %llu events%s)\n",
+                a.o.output_path, (unsigned long long)st.samples, (unsigned long long)st.events,
+                st.lost_events ? ", SOME EVENTS LOST" : "");
+    if (a.report) {
+        int r = cli_print_report("record", a.o.output_path, a.fmt, a.depth, 0, stdout);
+        if (r && !status) status = r;
+    }
+    return status;
+}

@@ -1,0 +1,109 @@
+/* common.c — helpers every phasewatt subcommand uses: errors, options, report printing. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis/attribute.h"
+#include "cli.h"
+#include "report/report.h"
+
+int cli_error(const char *cmd, int code, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "phasewatt %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return code;
+}
+
+int cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return 1;
+    return 0;
+}
+
+int cli_getopt(const cli_command *c, int argc, char **argv, const char *shortopts,
+               const struct option *longopts)
+{
+    opterr = 0;
+    int ch = getopt_long(argc, argv, shortopts, longopts, NULL);
+    if (ch == '?' || ch == ':') {
+        const char *arg = argv[optind - 1] ? argv[optind - 1] : "";
+        if (ch == ':' || (optopt && strchr(shortopts, optopt)))
+            cli_error(c->name, CLI_USAGE, "option %s needs a value (see --help)", arg);
+        else
+            cli_error(c->name, CLI_USAGE, "unknown option %s (see --help)", arg);
+        return '?';
+    }
+    return ch;
+}
+
+int cli_parse_ms(const char *s, double *ms)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno) return -1;
+    double scale = 1;
+    if (!strcmp(end, "us")) scale = 1e-3;
+    else if (!strcmp(end, "s")) scale = 1e3;
+    else if (*end && strcmp(end, "ms")) return -1;
+    v *= scale;
+    if (!(v > 0) || v > 3.6e6) return -1;
+    *ms = v;
+    return 0;
+}
+
+int cli_parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    if (!s || *s == '-' || !*s) return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end || errno || v > max) return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_parse_format(const char *s, cli_format *out)
+{
+    if (!strcmp(s, "text")) *out = FMT_TEXT;
+    else if (!strcmp(s, "json")) *out = FMT_JSON;
+    else if (!strcmp(s, "csv")) *out = FMT_CSV;
+    else return -1;
+    return 0;
+}
+
+static int render(FILE *out, const pw_trace *t, const pw_attribution *a, cli_format fmt,
+                  int depth, int samples)
+{
+    pw_report_opts o = {depth};
+    if (samples) return pw_report_samples_csv(out, t, a);
+    switch (fmt) {
+    case FMT_JSON: return pw_report_json(out, t, a, &o);
+    case FMT_CSV: return pw_report_csv(out, t, a, &o);
+    default: return pw_report_text(out, t, a, &o);
+    }
+}
+
+int cli_print_report(const char *cmd, const char *path, cli_format fmt, int depth, int samples,
+                     FILE *out)
+{
+    pw_trace *t = NULL;
+    int rc = pw_trace_open(path, &t);
+    if (rc != PW_OK)
+        return cli_error(cmd, CLI_FAILED, "cannot read %s: %s%s%s", path, pw_strerror(rc),
+                         rc == PW_ERR_IO ? ": " : "", rc == PW_ERR_IO ? strerror(errno) : "");
+    pw_attribution *a = NULL;
+    rc = pw_attribute(t, &a);
+    if (rc == PW_OK) rc = render(out, t, a, fmt, depth, samples);
+    if (rc == PW_OK && fflush(out) != 0) rc = PW_ERR_IO;
+    pw_attribution_free(a);
+    pw_trace_close(t);
+    if (rc != PW_OK) return cli_error(cmd, CLI_FAILED, "%s: %s", path, pw_strerror(rc));
+    return 0;
+}
