@@ -21,6 +21,7 @@ LIB_SRC   := $(sort $(shell find src -name '*.c'))
 CLI_SRC   := $(sort $(wildcard tools/phasewatt/*.c))
 TEST_SRC  := $(sort $(wildcard tests/*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
+FAKE_SRC  := $(sort $(wildcard tests/fakes/*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIB_OBJ   := $(call obj,$(LIB_SRC))
@@ -33,12 +34,15 @@ CLI     := $(BUILD)/bin/phasewatt
 TESTS   := $(BUILD)/bin/phasewatt-tests
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bin/bench-%,$(BENCH_SRC))
 PC      := $(BUILD)/lib/pkgconfig/phasewatt.pc
+# Fake vendor libraries the tests load through the real dlopen path (tests/fakes/X.c ->
+# build/fakes/X.so), e.g. a fake libnvidia-ml.
+FAKES   := $(patsubst tests/fakes/%.c,$(BUILD)/fakes/%.so,$(FAKE_SRC))
 
 .PHONY: all lib cli tests bench test asan tsan check demo install clean
 all: lib cli $(PC)
 lib: $(LIB_A) $(LIB_SO)
 cli: $(CLI)
-tests: $(TESTS) $(CLI)
+tests: $(TESTS) $(CLI) $(FAKES)
 bench: $(BENCHES) $(CLI)
 
 $(BUILD)/obj/%.o: %.c
@@ -62,6 +66,10 @@ $(CLI): $(CLI_OBJ) $(LIB_A)
 $(TESTS): $(TEST_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/fakes/%.so: tests/fakes/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -shared -o $@ $< $(LDFLAGS)
 
 $(BUILD)/bin/bench-%: $(BUILD)/obj/bench/%.o $(LIB_A)
 	@mkdir -p $(dir $@)

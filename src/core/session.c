@@ -271,12 +271,20 @@ static int add_named_sources(session *s, const char *list, const pw_source_confi
     return rc;
 }
 
+static int group_taken(const session *s, const char *group)
+{
+    for (size_t k = 0; group && k < s->nsrc; k++)
+        if (s->src[k].ops->group && strcmp(s->src[k].ops->group, group) == 0) return 1;
+    return 0;
+}
+
 /* auto: every usable measured source; the estimate only when none is usable. */
 static int add_auto_sources(session *s, const pw_source_config *cfg)
 {
     for (size_t i = 0; i < pw_source_count(); i++) {
         const pw_source_ops *ops = pw_source_at(i);
-        if (ops->auto_probe && ops->measured) (void)add_source(s, ops, cfg, 0);
+        if (ops->auto_probe && ops->measured && !group_taken(s, ops->group))
+            (void)add_source(s, ops, cfg, 0);
     }
     if (s->nsrc) return PW_OK;
     if (!s->opts.quiet)
@@ -404,6 +412,8 @@ static int start(session *s)
     if ((rc = pw_writer_open(s->output_path, &h, &s->w)) != PW_OK) return rc;
     if ((rc = write_domains(s)) != PW_OK) return rc;
     write_run_meta(s);
+    for (size_t k = 0; k < s->nsrc; k++)
+        if (s->src[k].ops->describe) s->src[k].ops->describe(s->src[k].state, s->w);
     s->last_flush_ns = mono;
     pw_rings_set_capacity(s->opts.ring_events);
     pw_rings_visit(forget_ring, NULL);

@@ -34,6 +34,9 @@ void pw_source_config_from_env(pw_source_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->sysfs_root = env_or("PHASEWATT_SYSFS_ROOT", "");
     cfg->proc_root = env_or("PHASEWATT_PROC_ROOT", "/proc");
+    cfg->dev_root = env_or("PHASEWATT_DEV_ROOT", "/dev");
+    cfg->nvml_library = env_or("PHASEWATT_NVML_LIBRARY", "libnvidia-ml.so.1");
+    cfg->powermetrics = env_or("PHASEWATT_POWERMETRICS", "powermetrics");
     cfg->estimate = env_or("PHASEWATT_ESTIMATE", "");
     cfg->interval_ns = 10000000;
 }

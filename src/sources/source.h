@@ -15,8 +15,12 @@
 /* Where backends look: every path is configurable so tests drive the real parsing code
  * against fake trees, libraries and commands (environment: docs/sources.md). */
 typedef struct pw_source_config {
-    const char *sysfs_root;     /* PHASEWATT_SYSFS_ROOT, default "" (= "/") */
+    const char *sysfs_root;     /* PHASEWATT_SYSFS_ROOT, default "" (= "/"): prefixed to
+                                   "/sys/class/powercap/...", "/sys/class/hwmon/..." */
     const char *proc_root;      /* PHASEWATT_PROC_ROOT, default "/proc" */
+    const char *dev_root;       /* PHASEWATT_DEV_ROOT, default "/dev" (cpu/N/msr) */
+    const char *nvml_library;   /* PHASEWATT_NVML_LIBRARY, default "libnvidia-ml.so.1" */
+    const char *powermetrics;   /* PHASEWATT_POWERMETRICS, default "powermetrics" (PATH) */
     const char *synthetic;      /* the synthetic source's spec (pw_options.synthetic) */
     const char *estimate;       /* PHASEWATT_ESTIMATE: "idle_w=…,active_w=…" per core */
     uint64_t interval_ns;       /* the sampler's period */
@@ -42,6 +46,8 @@ typedef struct pw_source_ops {
     const char *summary;        /* one line for `phasewatt sources` */
     int measured;               /* 0: a model (estimate) or a simulation (synthetic) */
     int auto_probe;             /* 1: tried when no source is named */
+    const char *group;          /* backends reading the same rails ("rapl" via powercap,
+                                   perf or MSR): auto takes the first usable one only */
     /* Finds the domains. On failure returns an error and writes a one-line reason with
      * the fix to why ("permission denied on …/energy_uj: run as root or …"). */
     int (*probe)(const pw_source_config *cfg, void **state, pw_source_info *info, char *why,
@@ -50,6 +56,8 @@ typedef struct pw_source_ops {
      * the read; a source that knows its reading's own time may replace it. An error
      * means a gap: the sampler records it and goes on. */
     int (*read)(void *state, uint64_t *t_ns, uint64_t *energy_uj);
+    /* Optional: writes metadata (device names, limits) into the trace at the start. */
+    void (*describe)(void *state, pw_writer *w);
     /* Optional: sees every phase event before the reads of the same tick (synthetic). */
     void (*observe)(void *state, uint32_t track, const pw_event *ev);
     /* Optional: writes ground truth and metadata when the session ends. */
