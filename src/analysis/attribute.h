@@ -22,14 +22,29 @@ typedef struct pw_phase_node {
     double peak_w;          /* highest total power of a sample interval overlapping it */
 } pw_phase_node;
 
+/* A stretch of one track during which one phase is its innermost open phase. */
+typedef struct pw_segment {
+    uint64_t t0_ns, t1_ns;  /* [t0, t1), t0 < t1 */
+    uint32_t track;         /* index into pw_trace.tracks */
+    uint32_t node;          /* index into pw_attribution.nodes */
+} pw_segment;
+
 typedef struct pw_attribution {
     size_t ndomains;
-    pw_phase_node *nodes; size_t nnodes;   /* parents come before children */
+    pw_phase_node *nodes; size_t nnodes;   /* depth-first: parents before children,
+                                              siblings in first-seen order */
     double *domain_j;       /* [ndomains] energy over the attributed run */
     double run_s;           /* from the first to the last sample */
     int estimated;          /* 1 if any domain is estimated */
     uint64_t unbalanced;    /* END events with no matching BEGIN, ignored */
     uint64_t unclosed;      /* phases still open at the end, closed at the last timestamp */
+    uint64_t gap_intervals; /* sample intervals skipped because their row is PW_SAMPLE_GAP */
+    int primary;            /* series used for peak power and the samples view, or -1 */
+    double sample_interval_s;  /* mean interval of the primary series (0 without one) */
+    uint64_t first_ns, last_ns;  /* first and last sample time over all series */
+    pw_segment *segments; size_t nsegments;  /* grouped by track in trace order, each
+                                                track's in time order */
+    double *node_j;         /* storage behind every node's self_j and incl_j */
 } pw_attribution;
 
 int pw_attribute(const pw_trace *t, pw_attribution **out);
@@ -38,6 +53,17 @@ void pw_attribution_free(pw_attribution *a);
 /* Sums of a per-domain vector without double counting: only top-level domains count. */
 double pw_energy_total(const pw_trace *t, const double *per_domain_j);
 double pw_energy_kind(const pw_trace *t, const double *per_domain_j, pw_kind kind);
+
+/* 1 when the domain, or the source that reads it, is flagged PW_DOMAIN_ESTIMATED. */
+int pw_domain_estimated(const pw_trace *t, size_t domain);
+
+/* Reads a series' cumulative energy at any time: linear between readings, flat before the
+ * first and after the last. Cheapest when asked in time order. */
+typedef struct pw_series_cursor {
+    const pw_series *se;
+    size_t at;              /* the reading at or before the last time asked */
+} pw_series_cursor;
+double pw_series_energy_at(pw_series_cursor *c, size_t k, uint64_t t_ns);  /* µJ, domain k */
 
 /* The node index of the phase path, or -1. */
 int pw_attribution_find(const pw_attribution *a, const char *path);

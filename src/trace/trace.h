@@ -77,6 +77,9 @@ typedef struct pw_truth {  /* ground truth from the simulator or synthetic sourc
 
 typedef struct pw_meta { char *key, *value; } pw_meta;
 
+/* A hash index into one of the model's arrays (slots hold position + 1); builder-private. */
+typedef struct pw_index { size_t *slots; size_t cap, count; } pw_index;
+
 struct pw_trace {
     uint32_t version;
     uint64_t start_ns;            /* monotonic ns when recording started */
@@ -94,21 +97,33 @@ struct pw_trace {
     uint64_t missed_deadlines;
     pw_trace_health health;
     char **domain_kind_names;     /* cache for the public reader (owned) */
+
+    /* Capacities of the arrays above, kept by the builders (geometric growth). */
+    size_t sources_cap, series_cap, domains_cap, names_cap, tracks_cap, truth_cap, meta_cap;
+    /* Tracks by id and meta by key, O(1) even on hostile files. Code that reorders tracks or
+     * meta in place (rather than through the builders) must set the index's count to 0. */
+    pw_index track_index;
+    pw_index meta_index;
 };
 
 /* Building a model (reader, simulator, tests). Strings are copied. */
 pw_trace *pw_trace_new(void);
 void pw_trace_free(pw_trace *t);
 int pw_trace_add_source(pw_trace *t, const char *name, uint64_t period_ns, uint32_t flags);
+/* A source's domains are contiguous and come before its first sample; a parent is -1 or
+ * an earlier domain (so the containment tree has no cycles). */
 int pw_trace_add_domain(pw_trace *t, uint32_t source, const char *name, pw_kind kind,
-                        int32_t parent, uint32_t flags);  /* source's domains contiguous */
+                        int32_t parent, uint32_t flags);
+/* Timestamps of one source never decrease (PW_ERR_INVALID otherwise). */
 int pw_trace_add_sample(pw_trace *t, uint32_t source, uint64_t t_ns, const uint64_t *energy_uj,
                         uint8_t flags);
-int pw_trace_set_name(pw_trace *t, uint32_t id, const char *name);
-pw_track *pw_trace_track(pw_trace *t, uint32_t track_id);  /* finds or creates */
+#define PW_TRACE_MAX_NAMES (1u << 21)   /* name ids are 1 .. PW_TRACE_MAX_NAMES - 1 */
+int pw_trace_set_name(pw_trace *t, uint32_t id, const char *name);  /* replaces */
+/* Finds or creates (NULL: out of memory); the pointer lasts until the next track is created. */
+pw_track *pw_trace_track(pw_trace *t, uint32_t track_id);
 int pw_trace_add_event(pw_trace *t, uint32_t track_id, const pw_event *ev);
 int pw_trace_add_truth(pw_trace *t, const char *path, double energy_j, double duration_s);
-int pw_trace_set_meta(pw_trace *t, const char *key, const char *value);
+int pw_trace_set_meta(pw_trace *t, const char *key, const char *value);  /* replaces */
 const char *pw_trace_name(const pw_trace *t, uint32_t id);  /* NULL if unknown */
 int pw_trace_domain_is_top(const pw_trace *t, size_t domain);  /* parent == -1 */
 

@@ -1,0 +1,207 @@
+/* common.c — the pieces every report format shares: phase rows and the walk over them,
+ * warnings, provenance, JSON and CSV quoting, numbers. */
+#include <math.h>
+#include <string.h>
+
+#include "report/common.h"
+
+/* Column order: the familiar kinds first, the catch-all last. */
+static const pw_kind kind_order[] = {PW_KIND_CPU, PW_KIND_GPU, PW_KIND_ANE,   PW_KIND_DRAM,
+                                     PW_KIND_SOC, PW_KIND_SYSTEM, PW_KIND_OTHER};
+
+void pw_report_kinds(const pw_trace *t, pw_kinds *out)
+{
+    out->n = 0;
+    for (size_t i = 0; i < sizeof kind_order / sizeof kind_order[0]; i++)
+        for (size_t d = 0; d < t->ndomains; d++)
+            if (pw_trace_domain_is_top(t, d) && t->domains[d].kind == kind_order[i]) {
+                out->kind[out->n++] = kind_order[i];
+                break;
+            }
+}
+
+const char *pw_report_provenance(const pw_trace *t)
+{
+    for (size_t d = 0; d < t->ndomains; d++)
+        if (pw_trace_domain_is_top(t, d) && pw_domain_estimated(t, d)) return "estimated";
+    return "measured";
+}
+
+int pw_report_has_truth(const pw_trace *t)
+{
+    return t->ntruth > 0;
+}
+
+int pw_report_finish(FILE *out)
+{
+    return ferror(out) ? PW_ERR_IO : PW_OK;
+}
+
+/* ---- rows ------------------------------------------------------------------------------- */
+
+static const pw_truth *find_truth(const pw_trace *t, const char *path)
+{
+    for (size_t i = 0; i < t->ntruth; i++)
+        if (t->truth[i].path && strcmp(t->truth[i].path, path) == 0) return &t->truth[i];
+    return NULL;
+}
+
+static void fill_row(const pw_trace *t, const pw_attribution *a, size_t i, pw_row *r)
+{
+    const pw_phase_node *n = &a->nodes[i];
+    const char *slash = strrchr(n->path, '/');
+    double run_j = pw_energy_total(t, a->nodes[0].incl_j);
+    *r = (pw_row){.node = n, .name = slash ? slash + 1 : n->path};
+    r->energy_j = pw_energy_total(t, n->incl_j);
+    r->self_j = pw_energy_total(t, n->self_j);
+    for (int k = 0; k < PW_KIND_COUNT; k++) {
+        r->kind_j[k] = pw_energy_kind(t, n->incl_j, (pw_kind)k);
+        r->self_kind_j[k] = pw_energy_kind(t, n->self_j, (pw_kind)k);
+    }
+    r->share = run_j > 0 ? r->energy_j / run_j : NAN;
+    r->mean_w = n->duration_s > 0 ? r->energy_j / n->duration_s : NAN;
+    r->j_per_token = n->tokens_incl != 0 ? r->energy_j / n->tokens_incl : NAN;
+    r->provenance = pw_report_provenance(t);
+    const pw_truth *truth = find_truth(t, n->path);
+    r->has_truth = truth != NULL;
+    r->true_j = truth ? truth->energy_j : NAN;
+    r->err = truth && truth->energy_j != 0 ? (r->energy_j - truth->energy_j) / truth->energy_j
+                                           : NAN;
+}
+
+int pw_report_walk(const pw_trace *t, const pw_attribution *a, const pw_report_opts *o,
+                   pw_row_fn fn, void *ctx)
+{
+    int depth = o ? o->depth : 0;
+    for (size_t i = 0; i < a->nnodes; i++) {
+        if (depth > 0 && a->nodes[i].depth > depth) continue;
+        pw_row row;
+        fill_row(t, a, i, &row);
+        int rc = fn(&row, ctx);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* ---- warnings --------------------------------------------------------------------------- */
+
+static void warn_estimates(const pw_trace *t, pw_warning_fn fn, void *ctx)
+{
+    char msg[512];
+    for (size_t s = 0; s < t->nsources; s++)
+        if (t->sources[s].flags & PW_DOMAIN_ESTIMATED) {
+            snprintf(msg, sizeof msg, "ESTIMATED: source '%s' is modelled, not measured",
+                     t->sources[s].name);
+            fn(msg, ctx);
+        }
+    for (size_t d = 0; d < t->ndomains; d++) {
+        const pw_domain_desc *dom = &t->domains[d];
+        if (!(dom->flags & PW_DOMAIN_ESTIMATED)) continue;
+        if (dom->source < t->nsources && (t->sources[dom->source].flags & PW_DOMAIN_ESTIMATED))
+            continue;   /* said once for its whole source */
+        snprintf(msg, sizeof msg, "ESTIMATED: domain '%s' is modelled, not measured", dom->name);
+        fn(msg, ctx);
+    }
+}
+
+static uint64_t lost_events(const pw_trace *t)
+{
+    uint64_t lost = 0;
+    for (size_t i = 0; i < t->ntracks; i++) lost += t->tracks[i].lost;
+    return lost > t->health.lost_events ? lost : t->health.lost_events;
+}
+
+/* One warning per count that is not zero; fmt has one %llu. */
+static void warn_count(uint64_t n, const char *fmt, pw_warning_fn fn, void *ctx)
+{
+    char msg[256];
+    if (n == 0) return;
+    snprintf(msg, sizeof msg, fmt, (unsigned long long)n);
+    fn(msg, ctx);
+}
+
+void pw_report_warnings(const pw_trace *t, const pw_attribution *a, pw_warning_fn fn,
+                        void *ctx)
+{
+    warn_estimates(t, fn, ctx);
+    if (t->health.torn) fn("the trace ends inside a chunk (torn): the run was cut short", ctx);
+    warn_count(t->health.corrupt_chunks, "%llu corrupt chunk(s) skipped: their data is missing",
+               fn, ctx);
+    warn_count(lost_events(t),
+               "%llu phase event(s) lost (ring full): phases around them may be misattributed",
+               fn, ctx);
+    warn_count(t->missed_deadlines, "the sampler missed %llu deadline(s)", fn, ctx);
+    warn_count(a->gap_intervals,
+               "%llu sample interval(s) skipped after failed reads: their energy is not counted",
+               fn, ctx);
+    warn_count(a->unbalanced, "%llu END event(s) without a matching BEGIN ignored", fn, ctx);
+    warn_count(a->unclosed, "%llu phase(s) still open at the end, closed at the last timestamp",
+               fn, ctx);
+    if (a->primary < 0) fn("no two samples of any source: there is no energy to attribute", ctx);
+}
+
+/* ---- quoting and numbers ------------------------------------------------------------------ */
+
+size_t pw_utf8_len(const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t n;
+    uint32_t cp;
+    if (u[0] < 0x80) return 1;
+    if (u[0] >= 0xC2 && u[0] <= 0xDF) n = 2, cp = u[0] & 0x1F;
+    else if (u[0] >= 0xE0 && u[0] <= 0xEF) n = 3, cp = u[0] & 0x0F;
+    else if (u[0] >= 0xF0 && u[0] <= 0xF4) n = 4, cp = u[0] & 0x07;
+    else return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((u[i] & 0xC0) != 0x80) return 0;
+        cp = cp << 6 | (u[i] & 0x3F);
+    }
+    /* overlong forms, UTF-16 surrogates and code points past U+10FFFF are not UTF-8 */
+    static const uint32_t least[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < least[n] || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) return 0;
+    return n;
+}
+
+void pw_json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    while (s && *s) {
+        unsigned char c = (unsigned char)*s;
+        size_t n = pw_utf8_len(s);
+        if (c == '"' || c == '\\') fprintf(out, "\\%c", c);
+        else if (c == '\n') fputs("\\n", out);
+        else if (c == '\t') fputs("\\t", out);
+        else if (c == '\r') fputs("\\r", out);
+        else if (c < 0x20) fprintf(out, "\\u%04x", c);
+        else if (n == 0) fputs("\\ufffd", out);
+        else fwrite(s, 1, n, out);
+        s += n ? n : 1;
+    }
+    fputc('"', out);
+}
+
+void pw_json_number(FILE *out, double v)
+{
+    if (isfinite(v)) fprintf(out, "%.9g", v);
+    else fputs("null", out);
+}
+
+void pw_csv_field(FILE *out, const char *s)
+{
+    if (!s) s = "";
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, out);
+        return;
+    }
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', out);
+        fputc(*s, out);
+    }
+    fputc('"', out);
+}
+
+void pw_csv_number(FILE *out, double v)
+{
+    if (isfinite(v)) fprintf(out, "%.9g", v);
+}
