@@ -5,6 +5,8 @@
 #include "sources/source.h"
 
 static const pw_source_ops *const all_sources[] = {
+    &pw_source_rapl,
+    &pw_source_hwmon,
     &pw_source_synthetic,
     &pw_source_estimate,
 };

@@ -65,8 +65,10 @@ typedef struct pw_source_ops {
     void (*close)(void *state);
 } pw_source_ops;
 
-extern const pw_source_ops pw_source_synthetic;
-extern const pw_source_ops pw_source_estimate;
+extern const pw_source_ops pw_source_rapl;        /* rapl_powercap.c */
+extern const pw_source_ops pw_source_hwmon;       /* hwmon.c */
+extern const pw_source_ops pw_source_synthetic;   /* synthetic.c */
+extern const pw_source_ops pw_source_estimate;    /* estimate.c */
 
 size_t pw_source_count(void);
 const pw_source_ops *pw_source_at(size_t i);

@@ -1,6 +1,9 @@
 /* cmd_sources.c — `phasewatt sources`: every backend, whether it works here, and why not. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+
+#include "core/clock.h"
 
 #include "cli.h"
 #include "sources/source.h"
@@ -9,27 +12,62 @@ static int run(int argc, char **argv);
 
 const cli_command cli_sources = {
     "sources", "list the power backends, their domains, and why any is unusable here",
-    "usage: phasewatt sources [--json]\n"
+    "usage: phasewatt sources [--json] [--observe T]\n"
     "\n"
     "Probes every backend the way `record` does (honouring PHASEWATT_SYSFS_ROOT and the\n"
-    "other variables in docs/sources.md) and prints its domains, or the reason it cannot\n"
-    "be used with the fix.\n",
+    "other variables in docs/sources.md) and prints each domain (kind, containment,\n"
+    "measured/estimated, nominal and observed update period), or the reason a backend\n"
+    "cannot be used with the fix.\n"
+    "  --json        one JSON object for machines\n"
+    "  --observe T   how long to watch each usable backend for its real update period\n"
+    "                (default 200ms; 0 = do not watch)\n",
     run};
 
 typedef struct probe_result {
     const pw_source_ops *ops;
     int rc;
     pw_source_info info;
+    double observed_ms[PW_SOURCE_MAX_DOMAINS];   /* mean time between value changes */
     char why[PW_WHY_MAX];
 } probe_result;
 
-static void probe(const pw_source_ops *ops, const pw_source_config *cfg, probe_result *r)
+/* Reads the source every 0.5 ms for observe_ms and measures how often each domain's
+ * value actually changes: the update period a user really gets. */
+static void observe(void *state, probe_result *r, double observe_ms)
+{
+    uint64_t last[PW_SOURCE_MAX_DOMAINS], now[PW_SOURCE_MAX_DOMAINS];
+    uint64_t first_change[PW_SOURCE_MAX_DOMAINS] = {0}, last_change[PW_SOURCE_MAX_DOMAINS];
+    unsigned changes[PW_SOURCE_MAX_DOMAINS] = {0};
+    uint64_t t = pw_now_ns(), end = t + (uint64_t)(observe_ms * 1e6);
+    if (observe_ms <= 0 || r->ops->read(state, &t, last) != PW_OK) return;
+    struct timespec pause = {0, 500000};
+    while ((t = pw_now_ns()) < end) {
+        nanosleep(&pause, NULL);
+        t = pw_now_ns();
+        if (r->ops->read(state, &t, now) != PW_OK) continue;
+        for (size_t d = 0; d < r->info.ndomains; d++) {
+            if (now[d] == last[d]) continue;
+            if (!changes[d]++) first_change[d] = t;
+            last_change[d] = t;
+            last[d] = now[d];
+        }
+    }
+    for (size_t d = 0; d < r->info.ndomains; d++)
+        if (changes[d] > 1)
+            r->observed_ms[d] = (last_change[d] - first_change[d]) / 1e6 / (changes[d] - 1);
+}
+
+static void probe(const pw_source_ops *ops, const pw_source_config *cfg, double observe_ms,
+                  probe_result *r)
 {
     void *state = NULL;
     memset(r, 0, sizeof *r);
     r->ops = ops;
     r->rc = ops->probe(cfg, &state, &r->info, r->why, sizeof r->why);
-    if (r->rc == PW_OK) ops->close(state);
+    if (r->rc == PW_OK) {
+        observe(state, r, observe_ms);
+        ops->close(state);
+    }
     if (r->rc != PW_OK && !r->why[0]) snprintf(r->why, sizeof r->why, "%s", pw_strerror(r->rc));
 }
 
@@ -51,7 +89,8 @@ static void print_text(const probe_result *r)
         const pw_domain_spec *s = &r->info.domains[d];
         printf("           - %-16s %-6s %-9s", s->name, pw_kind_name(s->kind), provenance(r, s));
         if (s->parent >= 0) printf(" inside %s", r->info.domains[s->parent].name);
-        if (r->info.period_ns) printf(" updates every %.3g ms", r->info.period_ns / 1e6);
+        if (r->info.period_ns) printf(" nominal %.3g ms", r->info.period_ns / 1e6);
+        if (r->observed_ms[d] > 0) printf(" observed %.3g ms", r->observed_ms[d]);
         putchar('\n');
     }
 }
@@ -82,8 +121,8 @@ static void print_json(const probe_result *r, int first)
         const pw_domain_spec *s = &r->info.domains[d];
         printf("%s{\"name\":", d ? "," : "");
         json_string(s->name);
-        printf(",\"kind\":\"%s\",\"provenance\":\"%s\",\"parent\":", pw_kind_name(s->kind),
-               provenance(r, s));
+        printf(",\"kind\":\"%s\",\"provenance\":\"%s\",\"observed_period_ms\":%.6g,"
+               "\"parent\":", pw_kind_name(s->kind), provenance(r, s), r->observed_ms[d]);
         if (s->parent >= 0) json_string(r->info.domains[s->parent].name);
         else printf("null");
         putchar('}');
@@ -93,11 +132,17 @@ static void print_json(const probe_result *r, int first)
 
 static int run(int argc, char **argv)
 {
-    static const struct option opts[] = {{"json", no_argument, 0, 'j'}, {0, 0, 0, 0}};
+    static const struct option opts[] = {{"json", no_argument, 0, 'j'},
+                                          {"observe", required_argument, 0, 'o'},
+                                          {0, 0, 0, 0}};
     int json = 0, ch;
+    double observe_ms = 200;
     optind = 1;
-    while ((ch = cli_getopt(&cli_sources, argc, argv, "+j", opts)) != -1) {
+    while ((ch = cli_getopt(&cli_sources, argc, argv, "+jo:", opts)) != -1) {
         if (ch == 'j') json = 1;
+        else if (ch == 'o' && cli_parse_ms(optarg, &observe_ms) == 0) continue;
+        else if (ch == 'o' && strcmp(optarg, "0") == 0) observe_ms = 0;
+        else if (ch == 'o') return cli_error("sources", CLI_USAGE, "--observe wants a time");
         else return CLI_USAGE;
     }
     if (optind != argc)
@@ -107,7 +152,7 @@ static int run(int argc, char **argv)
     if (json) printf("{\"sources\":[");
     for (size_t i = 0; i < pw_source_count(); i++) {
         probe_result r;
-        probe(pw_source_at(i), &cfg, &r);
+        probe(pw_source_at(i), &cfg, observe_ms, &r);
         if (json) print_json(&r, i == 0);
         else print_text(&r);
     }
