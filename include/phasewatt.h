@@ -79,6 +79,9 @@ typedef struct pw_options {
 
 void pw_options_init(pw_options *opts);
 int pw_open(const pw_options *opts);
+/* Why the last pw_open() failed, in one line with the fix where there is one ("source
+ * rapl: permission denied on …"), or "" when it did not fail. */
+const char *pw_open_error(void);
 int pw_close(void);
 int pw_set_meta(const char *key, const char *value);  /* while a session is open */
 

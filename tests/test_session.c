@@ -72,10 +72,10 @@ TEST(session_records_phases_and_meta)
     for (int i = 0; i < 5; i++) {
         pw_begin(work);
         pw_count(tok, 3);
-        spin_ns(4000000);
+        spin_ns(20000000);
         pw_end();
         pw_begin(rest);
-        spin_ns(2000000);
+        spin_ns(10000000);
         pw_end();
     }
     CHECK_INT(pw_close(), PW_OK);
@@ -83,7 +83,7 @@ TEST(session_records_phases_and_meta)
     pw_get_stats(&st);
     CHECK_INT(st.events, 5 * 5);
     CHECK_INT(st.lost_events, 0);
-    CHECK(st.samples >= 20);
+    CHECK(st.samples >= 100);
     pw_trace *t = read_back();
     CHECK_STR(pw_trace_meta(t, "model"), "test");
     CHECK_STR(pw_trace_meta(t, "sources"), "synthetic");
@@ -93,7 +93,7 @@ TEST(session_records_phases_and_meta)
     CHECK_INT(h.torn, 0);
     CHECK_INT(t->ntracks, 1);
     CHECK_INT(t->tracks[0].n, 25);
-    /* interval-exact attribution agrees with the synthetic source's own truth */
+    /* attribution agrees with the synthetic source's own truth (phases >= 10 periods) */
     pw_attribution *a = NULL;
     CHECK_INT(pw_attribute(t, &a), PW_OK);
     for (size_t i = 0; i < t->ntruth; i++) {

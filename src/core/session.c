@@ -48,6 +48,15 @@ typedef struct session {
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static session *g_session;
 static pw_stats g_last_stats;
+static char g_open_error[PW_WHY_MAX + 128];
+
+/* Remembers the first reason pw_open() failed; pw_open_error() hands it out. */
+static void open_failed(const char *fmt, const char *a, const char *b)
+{
+    if (!g_open_error[0]) snprintf(g_open_error, sizeof g_open_error, fmt, a, b);
+}
+
+const char *pw_open_error(void) { return g_open_error; }
 
 void pw_options_init(pw_options *o)
 {
@@ -238,7 +247,7 @@ static int add_source(session *s, const pw_source_ops *ops, const pw_source_conf
         rc = PW_ERR_NOT_FOUND;
     }
     if (rc != PW_OK) {
-        if (named && !s->opts.quiet) fprintf(stderr, "phasewatt: source %s: %s\n", ops->name, why);
+        if (named) open_failed("source %s: %s", ops->name, why);
         return rc;
     }
     a->ops = ops;
@@ -261,7 +270,7 @@ static int add_named_sources(session *s, const char *list, const pw_source_confi
          name = strtok_r(NULL, ",", &save)) {
         const pw_source_ops *ops = pw_source_find(name);
         if (!ops) {
-            if (!s->opts.quiet) fprintf(stderr, "phasewatt: unknown source '%s'\n", name);
+            open_failed("unknown source '%s'%s (see `phasewatt sources`)", name, "");
             rc = PW_ERR_NOT_FOUND;
         } else {
             rc = add_source(s, ops, cfg, 1);
@@ -409,7 +418,10 @@ static int start(session *s)
     if (rc != PW_OK) return rc == PW_ERR_NOT_FOUND ? PW_ERR_NO_SOURCE : rc;
     uint64_t mono = pw_now_ns();
     pw_writer_header h = {mono, (int64_t)(pw_realtime_ns() - mono)};
-    if ((rc = pw_writer_open(s->output_path, &h, &s->w)) != PW_OK) return rc;
+    if ((rc = pw_writer_open(s->output_path, &h, &s->w)) != PW_OK) {
+        open_failed("cannot write %s: %s", s->output_path, strerror(errno));
+        return rc;
+    }
     if ((rc = write_domains(s)) != PW_OK) return rc;
     write_run_meta(s);
     for (size_t k = 0; k < s->nsrc; k++)
@@ -431,6 +443,7 @@ int pw_open(const pw_options *opts)
     if (!opts) return PW_ERR_INVALID;
     pthread_mutex_lock(&g_lock);
     int rc = PW_ERR_STATE;
+    g_open_error[0] = '\0';
     if (!g_session) {
         session *s = calloc(1, sizeof *s);
         rc = s ? copy_options(s, opts) : PW_ERR_NOMEM;
@@ -441,6 +454,8 @@ int pw_open(const pw_options *opts)
             if (s->w) pw_writer_close(s->w, pw_now_ns(), 0);
             session_free(s);
         }
+    } else {
+        open_failed("a session is already open in this process%s%s", "", "");
     }
     pthread_mutex_unlock(&g_lock);
     return rc;

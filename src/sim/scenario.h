@@ -20,22 +20,29 @@ typedef enum pw_step_type {
 typedef struct pw_step {
     pw_step_type type;
     char *name;             /* PHASE: phase name; COUNT: counter name */
-    uint64_t dur_ns;        /* PHASE leaf and IDLE */
+    uint64_t dur_ns;        /* PHASE leaf and IDLE; PHASE composite and REPEAT: the whole
+                               body's time, repeats included (0 for COUNT) */
     double watts;           /* PHASE leaf and IDLE: true power while it runs */
     uint32_t repeat;        /* REPEAT */
     int64_t count;          /* COUNT */
-    struct pw_step *body;   /* PHASE (composite) and REPEAT */
+    struct pw_step *body;   /* PHASE (composite) and REPEAT; NULL for a leaf */
     size_t nbody;
+    uint32_t name_ix;       /* PHASE, COUNT: index of name in pw_scenario.names */
+    uint32_t path_ix;       /* PHASE: index of its path in pw_scenario.paths */
 } pw_step;
 
 typedef struct pw_scenario {
     pw_step *steps; size_t nsteps;   /* the top level, run in order */
     double background_w;             /* power outside every phase (before/after/between) */
     uint64_t lead_ns;                /* untagged time before the first and after the last step */
-    uint64_t sample_interval_ns;     /* how often the recorder reads the sensor */
+    uint64_t sample_interval_ns;     /* how often the recorder reads the sensor (default 1 ms) */
     pw_sensor_model sensor;
     char *domain;                    /* domain name, default "synthetic-0" */
     pw_kind kind;                    /* default PW_KIND_CPU */
+    char *name;                      /* the `name` line, or NULL */
+    /* Interned once by the parser, so walkers index arrays instead of comparing strings. */
+    char **names; size_t nnames;     /* distinct phase and counter names */
+    char **paths; size_t npaths;     /* distinct phase paths; paths[0] is "" (top level) */
 } pw_scenario;
 
 /* Parses scenario text. On error returns PW_ERR_FORMAT and writes "line N: reason" to err. */
@@ -55,8 +62,30 @@ typedef struct pw_piece {
                                timeline */
 } pw_piece;
 
-/* True power of a phase path: the watts of the leaf with that path (the first one found),
- * for the synthetic source during a real-time run. Returns background_w if not found. */
+/* The whole scenario as pieces in time order (leaves and idle steps, repeats unrolled). */
+typedef struct pw_timeline {
+    pw_piece *pieces; size_t npieces;
+    char **paths; size_t npaths;     /* the strings pieces point to */
+} pw_timeline;
+int pw_scenario_timeline(const pw_scenario *s, pw_timeline **out);
+void pw_timeline_free(pw_timeline *tl);
+
+/* Walks the scenario in time order from t0_ns, repeats unrolled: the simulator, the runner
+ * and the timeline are all walks. NULL callbacks are skipped; a nonzero return stops the
+ * walk and is returned. A span is a leaf's or an idle step's time, with the path index of
+ * the innermost phase (0 outside every phase). The parser bounds how many steps one walk
+ * visits (docs/scenario.md). */
+typedef struct pw_walk_ops {
+    int (*begin)(void *ctx, const pw_step *phase, uint64_t t_ns);
+    int (*end)(void *ctx, const pw_step *phase, uint64_t t_ns);
+    int (*count)(void *ctx, const pw_step *count, uint64_t t_ns);
+    int (*span)(void *ctx, uint64_t t0_ns, uint64_t t1_ns, double watts, uint32_t path_ix);
+} pw_walk_ops;
+int pw_scenario_walk(const pw_scenario *s, uint64_t t0_ns, const pw_walk_ops *ops, void *ctx);
+
+/* True power of a phase path, for the synthetic source during a real-time run: a leaf's
+ * watts, or for a composite phase the watts of its first idle step (the time its children
+ * leave uncovered). Returns background_w if the path is not found or has no idle step. */
 double pw_scenario_watts(const pw_scenario *s, const char *path);
 
 /* Simulates the scenario in virtual time through its sensor model and writes a normal

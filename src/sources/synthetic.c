@@ -16,6 +16,8 @@
 
 typedef struct truth_entry {
     char *path;
+    int64_t parent;             /* entry of the enclosing phase, -1 at top level */
+    uint32_t id;                /* the phase's name id */
     double watts;               /* true power while this path is the innermost phase */
     double self_j;              /* true energy while innermost */
     double duration_s;          /* inclusive time, summed over calls */
@@ -34,6 +36,7 @@ typedef struct breakpoint { uint64_t t_ns; double e_j; double p_w; } breakpoint;
 typedef struct synth {
     pw_scenario *scenario;      /* owns the per-phase watts, background and sensor model */
     truth_entry *entries; size_t nentries, cap;
+    uint32_t *index; size_t index_cap;   /* (parent, id) -> entry + 1, open addressing */
     track_stack tracks[MAX_TRACKS]; size_t ntracks;
     pw_sensor sensor;
     pw_counter counter;
@@ -117,10 +120,61 @@ static int load_spec(const char *spec, pw_scenario **out, char *why, size_t whyl
 
 /* ---- the truth table ------------------------------------------------------------------- */
 
-static int64_t entry_for(synth *s, const char *path)
+/* The hot part of observing: a phase's entry is found from (parent entry, name id)
+ * without building its path; the path string is made once, when the entry is new. */
+static size_t index_slot(const synth *s, int64_t parent, uint32_t id)
 {
+    uint64_t h = ((uint64_t)(parent + 1) * 0x9E3779B97F4A7C15ull) ^ (id * 0xC2B2AE3D27D4EB4Full);
+    size_t i = (size_t)(h >> 17) & (s->index_cap - 1);
+    while (s->index[i]) {
+        const truth_entry *e = &s->entries[s->index[i] - 1];
+        if (e->parent == parent && e->id == id) break;
+        i = (i + 1) & (s->index_cap - 1);
+    }
+    return i;
+}
+
+static int grow_index(synth *s)
+{
+    if (s->index && 2 * (s->nentries + 1) < s->index_cap) return 0;
+    size_t old_cap = s->index_cap;
+    uint32_t *old = s->index;
+    s->index_cap = old_cap ? 2 * old_cap : 64;
+    s->index = calloc(s->index_cap, sizeof *s->index);
+    if (!s->index) {
+        s->index = old;
+        s->index_cap = old_cap;
+        return -1;
+    }
     for (size_t i = 0; i < s->nentries; i++)
-        if (strcmp(s->entries[i].path, path) == 0) return (int64_t)i;
+        s->index[index_slot(s, s->entries[i].parent, s->entries[i].id)] = (uint32_t)i + 1;
+    free(old);
+    return 0;
+}
+
+static char *child_path(const synth *s, int64_t parent, uint32_t id)
+{
+    const char *name = pw_name(id) ? pw_name(id) : "?";
+    const char *up = parent >= 0 ? s->entries[parent].path : "";
+    size_t n = strlen(up) + strlen(name) + 2;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s%s%s", up, *up ? "/" : "", name);
+    return p;
+}
+
+static double watts_of(const synth *s, const char *path)
+{
+    double w = pw_scenario_watts(s->scenario, path);
+    const char *leaf = strrchr(path, '/');   /* inline specs name phases, not paths */
+    if (w == s->scenario->background_w && leaf) w = pw_scenario_watts(s->scenario, leaf + 1);
+    return w;
+}
+
+static int64_t entry_for(synth *s, int64_t parent, uint32_t id)
+{
+    if (grow_index(s) != 0) return -1;
+    size_t slot = index_slot(s, parent, id);
+    if (s->index[slot]) return (int64_t)s->index[slot] - 1;
     if (s->nentries == s->cap) {
         size_t cap = s->cap ? 2 * s->cap : 32;
         truth_entry *e = realloc(s->entries, cap * sizeof *e);
@@ -128,12 +182,10 @@ static int64_t entry_for(synth *s, const char *path)
         s->entries = e;
         s->cap = cap;
     }
-    char *copy = strdup(path);
-    if (!copy) return -1;
-    double w = pw_scenario_watts(s->scenario, path);
-    const char *leaf = strrchr(path, '/');   /* inline specs name phases, not paths */
-    if (w == s->scenario->background_w && leaf) w = pw_scenario_watts(s->scenario, leaf + 1);
-    s->entries[s->nentries] = (truth_entry){copy, w, 0, 0};
+    char *path = child_path(s, parent, id);
+    if (!path) return -1;
+    s->entries[s->nentries] = (truth_entry){path, parent, id, watts_of(s, path), 0, 0};
+    s->index[slot] = (uint32_t)s->nentries + 1;
     return (int64_t)s->nentries++;
 }
 
@@ -204,22 +256,11 @@ static double true_energy_at(void *ctx, uint64_t t_ns)
     return b->e_j + b->p_w * (double)(t_ns - b->t_ns) * 1e-9;
 }
 
-static char *child_path(synth *s, const track_stack *t, uint32_t id)
-{
-    const char *name = pw_name(id) ? pw_name(id) : "?";
-    const char *parent = t->depth ? s->entries[t->frames[t->depth - 1].entry].path : "";
-    size_t n = strlen(parent) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (p) snprintf(p, n, "%s%s%s", parent, *parent ? "/" : "", name);
-    return p;
-}
-
 static void on_begin(synth *s, track_stack *t, const pw_event *ev)
 {
     if (t->depth >= PW_MAX_DEPTH) return;
-    char *path = child_path(s, t, ev->id);
-    int64_t e = path ? entry_for(s, path) : -1;
-    free(path);
+    int64_t parent = t->depth ? (int64_t)t->frames[t->depth - 1].entry : -1;
+    int64_t e = entry_for(s, parent, ev->id);
     if (e < 0) return;
     t->frames[t->depth++] = (frame){(uint32_t)e, ev->t_ns};
 }
@@ -253,6 +294,7 @@ static void synth_close(void *state)
     if (!s) return;
     for (size_t i = 0; i < s->nentries; i++) free(s->entries[i].path);
     free(s->entries);
+    free(s->index);
     pw_scenario_free(s->scenario);
     free(s);
 }

@@ -165,9 +165,10 @@ static int run(int argc, char **argv)
     rc = pw_open(&a.o);
     if (rc != PW_OK) {
         free(command);
-        return cli_error("record", CLI_FAILED, "cannot start recording to %s: %s%s%s",
-                         a.o.output_path, pw_strerror(rc), rc == PW_ERR_IO ? ": " : "",
-                         rc == PW_ERR_IO ? strerror(errno) : "");
+        const char *why = pw_open_error()[0] ? pw_open_error()
+                          : rc == PW_ERR_IO ? strerror(errno) : pw_strerror(rc);
+        return cli_error("record", CLI_FAILED, "cannot start recording to %s: %s",
+                         a.o.output_path, why);
     }
     int status = a.cmd ? run_command(a.cmd) : run_scenario(a.scenario);
     free(command);

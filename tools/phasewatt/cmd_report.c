@@ -26,7 +26,7 @@ static int run(int argc, char **argv)
     int depth = 0, samples = 0, ch;
     unsigned long long v;
     optind = 1;
-    while ((ch = cli_getopt(&cli_report, argc, argv, "+d:f:s", opts)) != -1) {
+    while ((ch = cli_getopt(&cli_report, argc, argv, "d:f:s", opts)) != -1) {
         switch (ch) {
         case 'd':
             if (cli_parse_uint(optarg, 64, &v))

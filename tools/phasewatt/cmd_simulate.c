@@ -26,7 +26,7 @@ static int run(int argc, char **argv)
     const char *scenario = NULL, *out = "sim.pwt";
     int ch;
     optind = 1;
-    while ((ch = cli_getopt(&cli_simulate, argc, argv, "+s:o:", opts)) != -1) {
+    while ((ch = cli_getopt(&cli_simulate, argc, argv, "s:o:", opts)) != -1) {
         if (ch == 's') scenario = optarg;
         else if (ch == 'o') out = optarg;
         else return CLI_USAGE;

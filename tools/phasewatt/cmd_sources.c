@@ -138,7 +138,7 @@ static int run(int argc, char **argv)
     int json = 0, ch;
     double observe_ms = 200;
     optind = 1;
-    while ((ch = cli_getopt(&cli_sources, argc, argv, "+jo:", opts)) != -1) {
+    while ((ch = cli_getopt(&cli_sources, argc, argv, "jo:", opts)) != -1) {
         if (ch == 'j') json = 1;
         else if (ch == 'o' && cli_parse_ms(optarg, &observe_ms) == 0) continue;
         else if (ch == 'o' && strcmp(optarg, "0") == 0) observe_ms = 0;

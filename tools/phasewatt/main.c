@@ -22,7 +22,8 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        usage(stderr);
+        fprintf(stderr, "phasewatt: missing command; usage: phasewatt <command> [options] "
+                        "(try 'phasewatt --help')\n");
         return CLI_USAGE;
     }
     const char *name = argv[1];
