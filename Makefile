@@ -38,7 +38,7 @@ PC      := $(BUILD)/lib/pkgconfig/phasewatt.pc
 # build/fakes/X.so), e.g. a fake libnvidia-ml.
 FAKES   := $(patsubst tests/fakes/%.c,$(BUILD)/fakes/%.so,$(FAKE_SRC))
 
-.PHONY: all lib cli tests bench test asan tsan check demo install clean
+.PHONY: all lib cli tests bench test asan tsan clang check demo install clean
 all: lib cli $(PC)
 lib: $(LIB_A) $(LIB_SO)
 cli: $(CLI)
@@ -90,9 +90,14 @@ asan:
 tsan:
 	$(MAKE) -j$(JOBS) BUILD=build/tsan OPT="-O1 -g" SAN="-fsanitize=thread" test
 
-# Everything CI runs: the plain tests, then ASan+UBSan, then TSan.
+# The whole tree under clang's warnings too (gcc is the default compiler).
+clang:
+	$(MAKE) -j$(JOBS) CC=clang BUILD=build/clang all tests bench
+
+# Everything CI runs: the plain tests, clang's build, then ASan+UBSan, then TSan.
 check:
 	$(MAKE) -j$(JOBS) test
+	@if command -v clang >/dev/null; then $(MAKE) clang; else echo "clang not installed: skipping the clang build"; fi
 	$(MAKE) asan
 	$(MAKE) tsan
 
@@ -107,7 +112,7 @@ install: all
 	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/libphasewatt.so.$(VERSION)
 	ln -sf libphasewatt.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libphasewatt.so.0
 	ln -sf libphasewatt.so.0 $(DESTDIR)$(PREFIX)/lib/libphasewatt.so
-	install -m 644 $(PC) $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	sed 's|^prefix=.*|prefix=$(PREFIX)|' $(PC) > $(DESTDIR)$(PREFIX)/lib/pkgconfig/phasewatt.pc
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
 
 clean:

@@ -57,7 +57,7 @@ static inline void pw_scope_close_(int *begun) { if (*begun == PW_OK) (void)pw_e
     if (!__atomic_load_n(&PW_CAT_(pw_scope_id_, __LINE__), __ATOMIC_RELAXED))            \
         __atomic_store_n(&PW_CAT_(pw_scope_id_, __LINE__), pw_phase_id(name),            \
                          __ATOMIC_RELAXED);                                              \
-    int PW_CAT_(pw_scope_, __LINE__) __attribute__((cleanup(pw_scope_close_))) =         \
+    int PW_CAT_(pw_scope_, __LINE__) __attribute__((cleanup(pw_scope_close_), unused)) = \
         pw_begin(__atomic_load_n(&PW_CAT_(pw_scope_id_, __LINE__), __ATOMIC_RELAXED))
 
 /* ---- Recording sessions -----------------------------------------------------------------
