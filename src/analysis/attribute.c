@@ -1,11 +1,20 @@
-/* attribute.c — interval-exact attribution: splits each sample interval's energy over the
- * phases that were innermost during it, in proportion to overlap time.
+/* attribute.c — attribution: splits each sample interval's energy over the phases that
+ * were innermost during it.
+ *
+ * Splitting rule: an interval inside one piece of time goes to it whole. An interval that
+ * straddles phase changes is split by overlap time x the estimated power of each part,
+ * scaled so the interval's energy is kept exactly. A part's power is estimated from the
+ * "pure" intervals that lie wholly inside that same piece, else inside other pieces of the
+ * same phase path (its repetitions). So the split is exact whenever each phase draws
+ * constant power; where some part has no estimate, the split falls back to overlap time
+ * alone (exact only when power is constant across the interval).
  *
  * Concurrency rule: time is cut into elementary pieces at every phase change of every track.
  * In a piece where n tracks have a phase open, each track's innermost phase gets an equal
  * 1/n of the piece's energy (concurrent tracks split energy equally). Pieces where no track
  * has a phase open, and time before the first cut or after the last, belong to the root:
  * untagged energy. A counter that steps backwards gives no energy for that interval. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +38,9 @@ typedef struct sweep {
     size_t at;           /* cursor: the piece the current interval starts in */
     pw_series_cursor *others;  /* [nsources] for the peaks: the other series at the
                                   primary series' readings */
+    double *est;         /* [npieces * width] estimated power of each piece (J/ns), NAN if
+                            none: the weights of straddling intervals */
+    double *root_est;    /* [width] estimated power of untagged time, NAN if none */
 } sweep;
 
 int pw_domain_estimated(const pw_trace *t, size_t domain)
@@ -172,8 +184,45 @@ static void spread_instant(sweep *s, uint64_t t0, size_t first, size_t n)
     add_scaled(to + first, s->de, n, 1.0);
 }
 
-/* Splits s->de (energy of [t0, t1) for domains first..first+n) over the pieces by overlap;
- * the part outside every piece is the root's. power >= 0 raises the pieces' peaks. */
+/* Overlap of [t0, t1) with piece p, in ns. */
+static uint64_t overlap(const sweep *s, size_t p, uint64_t t0, uint64_t t1)
+{
+    const uint64_t *cut = s->pc->cut;
+    uint64_t lo = t0 > cut[p] ? t0 : cut[p], hi = t1 < cut[p + 1] ? t1 : cut[p + 1];
+    return hi > lo ? hi - lo : 0;
+}
+
+/* A part's weight: overlap x its estimated power; a part with no estimate is taken to draw
+ * the interval's mean power, so with no estimates at all the split is by time alone. */
+static double part_weight(double est, double mean, uint64_t ns)
+{
+    return ns ? (double)ns * (est >= 0 ? est : mean) : 0.0;
+}
+
+/* Splits one domain's energy e (J) of a straddling interval over its parts. */
+static void split_domain(sweep *s, size_t d, double e, uint64_t t0, uint64_t t1, size_t from)
+{
+    const uint64_t *cut = s->pc->cut;
+    double mean = e * 1e6 / (double)(t1 - t0);       /* µJ/ns, the estimates' unit */
+    uint64_t outside = (t0 < cut[0] ? cut[0] - t0 : 0) +
+                       (t1 > cut[s->npieces] ? t1 - cut[s->npieces] : 0);
+    double root_w = part_weight(s->root_est[d], mean, outside), total = root_w;
+    for (size_t p = from; p < s->npieces && cut[p] < t1; p++)
+        total += part_weight(s->est[p * s->width + d], mean, overlap(s, p, t0, t1));
+    if (!(total > 0)) {                                /* no power in any part: by time */
+        mean = 1.0;
+        root_w = (double)outside;
+        total = (double)(t1 - t0);
+    }
+    s->a->nodes[0].self_j[d] += e * root_w / total;
+    for (size_t p = from; p < s->npieces && cut[p] < t1; p++)
+        s->rows[p * s->width + d] +=
+            e * part_weight(s->est[p * s->width + d], mean, overlap(s, p, t0, t1)) / total;
+}
+
+/* Splits s->de (energy of [t0, t1) for domains first..first+n) over the pieces (see the
+ * splitting rule above); the part outside every piece is the root's. power >= 0 raises the
+ * pieces' peaks. */
 static void spread(sweep *s, uint64_t t0, uint64_t t1, size_t first, size_t n, double power)
 {
     if (t1 == t0) {
@@ -181,19 +230,102 @@ static void spread(sweep *s, uint64_t t0, uint64_t t1, size_t first, size_t n, d
         return;
     }
     const uint64_t *cut = s->pc->cut;
-    double *root = s->a->nodes[0].self_j + first, dt = (double)(t1 - t0);
     if (s->npieces == 0 || t1 <= cut[0] || t0 >= cut[s->npieces]) {
-        add_scaled(root, s->de, n, 1.0);
+        add_scaled(s->a->nodes[0].self_j + first, s->de, n, 1.0);
         return;
     }
-    uint64_t outside = (t0 < cut[0] ? cut[0] - t0 : 0) +
-                       (t1 > cut[s->npieces] ? t1 - cut[s->npieces] : 0);
-    if (outside) add_scaled(root, s->de, n, (double)outside / dt);
-    for (size_t p = seek(s, t0); p < s->npieces && cut[p] < t1; p++) {
-        uint64_t lo = t0 > cut[p] ? t0 : cut[p], hi = t1 < cut[p + 1] ? t1 : cut[p + 1];
-        add_scaled(s->rows + p * s->width + first, s->de, n, (double)(hi - lo) / dt);
-        if (power > s->peak[p]) s->peak[p] = power;
+    size_t from = seek(s, t0);
+    if (t0 >= cut[from] && t1 <= cut[from + 1]) {           /* inside one piece: all of it */
+        add_scaled(s->rows + from * s->width + first, s->de, n, 1.0);
+    } else {
+        for (size_t k = 0; k < n; k++) split_domain(s, first + k, s->de[k], t0, t1, from);
     }
+    for (size_t p = from; p < s->npieces && cut[p] < t1; p++)
+        if (power > s->peak[p]) s->peak[p] = power;
+}
+
+/* ---- power estimates from pure intervals ---------------------------------------------- */
+
+/* The node each piece belongs to when exactly one track is in it (the root when none), or
+ * -1 for pieces shared by several tracks. */
+static int64_t *piece_nodes(const sweep *s)
+{
+    int64_t *node = malloc((s->npieces + 1) * sizeof *node);
+    if (!node) return NULL;
+    for (size_t p = 0; p < s->npieces; p++) node[p] = s->pc->open[p] == 0 ? 0 : -1;
+    for (size_t i = 0; i < s->a->nsegments; i++)
+        for (size_t p = s->pc->seg_cut[2 * i]; p < s->pc->seg_cut[2 * i + 1]; p++)
+            if (s->pc->open[p] == 1) node[p] = s->a->segments[i].node;
+    return node;
+}
+
+typedef struct purity { double *piece_e, *piece_t, *node_e, *node_t; } purity;
+
+/* Adds one series' pure intervals (wholly inside one piece, or wholly untagged outside
+ * every piece) to the energy and time of that piece and of its node. */
+static void add_pure(sweep *s, const pw_series *se, const int64_t *node, purity *pu)
+{
+    const uint64_t *cut = s->pc->cut;
+    size_t n = se->ndomains, first = se->first_domain, w = s->width;
+    s->at = 0;
+    for (size_t i = 1; i < se->n; i++) {
+        uint64_t t0 = se->t_ns[i - 1], t1 = se->t_ns[i];
+        if (t1 <= t0 || (se->flags && (se->flags[i] & PW_SAMPLE_GAP))) continue;
+        int64_t nd = -1;
+        size_t p = 0;
+        int in_piece = 0;
+        if (s->npieces == 0 || t1 <= cut[0] || t0 >= cut[s->npieces]) {
+            nd = 0;
+        } else {
+            p = seek(s, t0);
+            in_piece = t0 >= cut[p] && t1 <= cut[p + 1];
+            if (!in_piece) continue;
+            nd = node[p];
+        }
+        const uint64_t *e0 = se->energy_uj + (i - 1) * n, *e1 = e0 + n;
+        for (size_t k = 0; k < n; k++) {
+            double e = e1[k] >= e0[k] ? (double)(e1[k] - e0[k]) : 0.0, dt = (double)(t1 - t0);
+            if (in_piece) {
+                pu->piece_e[p * w + first + k] += e;
+                pu->piece_t[p * w + first + k] += dt;
+            }
+            if (nd >= 0) {
+                pu->node_e[(size_t)nd * w + first + k] += e;
+                pu->node_t[(size_t)nd * w + first + k] += dt;
+            }
+        }
+    }
+}
+
+static double ratio_or_nan(double e, double t) { return t > 0 ? e / t : NAN; }
+
+static int estimate_powers(sweep *s)
+{
+    size_t w = s->width, np = s->npieces, nn = s->a->nnodes;
+    purity pu = {calloc(np * w + 1, sizeof(double)), calloc(np * w + 1, sizeof(double)),
+                 calloc(nn * w + 1, sizeof(double)), calloc(nn * w + 1, sizeof(double))};
+    int64_t *node = piece_nodes(s);
+    int rc = pu.piece_e && pu.piece_t && pu.node_e && pu.node_t && node ? PW_OK : PW_ERR_NOMEM;
+    if (rc == PW_OK) {
+        for (size_t si = 0; si < s->t->nsources; si++) {
+            const pw_series *se = &s->t->series[si];
+            if (se->ndomains && se->first_domain + se->ndomains <= w) add_pure(s, se, node, &pu);
+        }
+        for (size_t p = 0; p < np; p++)
+            for (size_t d = 0; d < w; d++) {
+                double e = ratio_or_nan(pu.piece_e[p * w + d], pu.piece_t[p * w + d]);
+                if (!(e >= 0) && node[p] >= 0)
+                    e = ratio_or_nan(pu.node_e[node[p] * w + d], pu.node_t[node[p] * w + d]);
+                s->est[p * w + d] = e;
+            }
+        for (size_t d = 0; d < w; d++) s->root_est[d] = ratio_or_nan(pu.node_e[d], pu.node_t[d]);
+    }
+    free(pu.piece_e);
+    free(pu.piece_t);
+    free(pu.node_e);
+    free(pu.node_t);
+    free(node);
+    return rc;
 }
 
 /* Energy (J) of the top-level domains of every series but the primary, at t: what the
@@ -298,12 +430,18 @@ static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc)
     s.block_peak = calloc(s.npieces / PEAK_BLOCK + 1, sizeof *s.block_peak);
     s.de = calloc(s.width + 1, sizeof *s.de);
     s.others = calloc(t->nsources + 1, sizeof *s.others);
-    int rc = s.rows && s.peak && s.block_peak && s.de && s.others ? PW_OK : PW_ERR_NOMEM;
+    s.est = calloc(s.npieces * s.width + 1, sizeof *s.est);
+    s.root_est = calloc(s.width + 1, sizeof *s.root_est);
+    int rc = s.rows && s.peak && s.block_peak && s.de && s.others && s.est && s.root_est
+                 ? PW_OK : PW_ERR_NOMEM;
+    if (rc == PW_OK) rc = estimate_powers(&s);
     if (rc == PW_OK) {
         for (size_t si = 0; si < t->nsources; si++) s.others[si].se = &t->series[si];
         for (size_t si = 0; si < t->nsources; si++) sweep_series(&s, si);
         settle(&s);
     }
+    free(s.est);
+    free(s.root_est);
     free(s.rows);
     free(s.peak);
     free(s.block_peak);
