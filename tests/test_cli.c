@@ -87,11 +87,11 @@ static double phase_number(const char *json, const char *path, const char *key)
 }
 
 static const char *accuracy_scenario =
-    "# phases of at least 10 sample periods, RAPL-like counter\n"
+    "# phases of at least 10 sample periods, RAPL-like counter, boundaries off the grid\n"
     "sensor period=1ms quantum=15.3uJ bits=32\n"
     "sample every=1ms\n"
     "background 5W\n"
-    "lead 20ms\n"
+    "lead 20.37ms\n"
     "phase pre-inference 40ms 12W\n"
     "phase prefill {\n"
     "  count tokens 64\n"
