@@ -379,8 +379,9 @@ TEST(attr_readings_at_one_instant_and_phases_of_no_length)
     pw_trace_free(t);
 }
 
-/* An hour at 1 kHz with a phase change every 36 ms: attribution must stay linear. */
-TEST(attr_hour_at_1khz_is_fast)
+/* An hour at 1 kHz with a phase change every 36 ms comes out exact (bench-report prints how
+ * fast; a test only checks what). */
+TEST(attr_hour_at_1khz)
 {
     pw_trace *t = new_trace();
     CHECK_INT(pw_trace_add_source(t, "pkg", FX_MS, 0), PW_OK);
@@ -396,16 +397,9 @@ TEST(attr_hour_at_1khz_is_fast)
         fx_end(t, 1, at + 29 * FX_MS, B);
         fx_end(t, 1, at + 36 * FX_MS, A);
     }
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     pw_attribution *a = attribute(t);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
-    fprintf(stderr, "  attribution: %.0f samples in %.3f s (%.1f M samples/s)\n", (double)n, s,
-            (double)n / s / 1e6);
     CHECK_NEAR(incl(t, a, ""), 36000.0, 1e-9);
     CHECK_NEAR(incl(t, a, "a/b"), 100000 * 10.0 * (0.016 - 1234e-9), 1e-9);
-    CHECK_MSG(s < 5.0, "attribution took %.3f s", s);   /* generous: sanitizer builds */
     pw_attribution_free(a);
     pw_trace_free(t);
 }
