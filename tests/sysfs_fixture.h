@@ -57,6 +57,33 @@ static inline pw_source_config fx_config(void)
     return cfg;
 }
 
+/* Probes a backend against the fake tree under tf_tmpdir(), as the sampler would. */
+static inline int fx_probe(const pw_source_ops *ops, void **st, pw_source_info *info, char *why,
+                           size_t whylen)
+{
+    pw_source_config cfg = fx_config();
+    *st = NULL;
+    memset(info, 0, sizeof *info);
+    return ops->probe(&cfg, st, info, why, whylen);
+}
+
+static inline void *fx_probe_ok(const pw_source_ops *ops, pw_source_info *info)
+{
+    void *st;
+    char why[PW_WHY_MAX] = "";
+    int rc = fx_probe(ops, &st, info, why, sizeof why);
+    CHECK_MSG(rc == PW_OK, "probe failed (%d): %s", rc, why);
+    CHECK(st != NULL);
+    return st;
+}
+
+/* One read at a chosen time, as the sampler makes it. */
+static inline int fx_read_at(const pw_source_ops *ops, void *st, uint64_t t_ns, uint64_t *energy)
+{
+    uint64_t t = t_ns;
+    return ops->read(st, &t, energy);
+}
+
 static inline int fx_index(const pw_source_info *info, const char *name)
 {
     for (size_t i = 0; i < info->ndomains; i++)

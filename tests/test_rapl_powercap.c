@@ -97,21 +97,10 @@ static void two_sockets(int with_psys)
 
 static int probe(void **st, pw_source_info *info, char *why, size_t whylen)
 {
-    pw_source_config cfg = fx_config();
-    *st = NULL;
-    memset(info, 0, sizeof *info);
-    return pw_source_rapl.probe(&cfg, st, info, why, whylen);
+    return fx_probe(&pw_source_rapl, st, info, why, whylen);
 }
 
-static void *probe_ok(pw_source_info *info)
-{
-    void *st;
-    char why[PW_WHY_MAX] = "";
-    int rc = probe(&st, info, why, sizeof why);
-    CHECK_MSG(rc == PW_OK, "probe failed (%d): %s", rc, why);
-    CHECK(st != NULL);
-    return st;
-}
+static void *probe_ok(pw_source_info *info) { return fx_probe_ok(&pw_source_rapl, info); }
 
 static void check_domain(const pw_source_info *info, const char *name, pw_kind kind,
                          const char *parent)
@@ -126,8 +115,7 @@ static void check_domain(const pw_source_info *info, const char *name, pw_kind k
 
 static int read_at(void *st, uint64_t t_ns, uint64_t *energy)
 {
-    uint64_t t = t_ns;
-    return pw_source_rapl.read(st, &t, energy);
+    return fx_read_at(&pw_source_rapl, st, t_ns, energy);
 }
 
 /* ---- tests -------------------------------------------------------------------------------- */
