@@ -66,7 +66,11 @@ typedef struct pw_source_ops {
 } pw_source_ops;
 
 extern const pw_source_ops pw_source_rapl;        /* rapl_powercap.c */
+extern const pw_source_ops pw_source_rapl_perf;   /* rapl_perf.c */
+extern const pw_source_ops pw_source_rapl_msr;    /* rapl_msr.c */
 extern const pw_source_ops pw_source_hwmon;       /* hwmon.c */
+extern const pw_source_ops pw_source_nvml;        /* nvml.c */
+extern const pw_source_ops pw_source_powermetrics; /* powermetrics.c */
 extern const pw_source_ops pw_source_synthetic;   /* synthetic.c */
 extern const pw_source_ops pw_source_estimate;    /* estimate.c */
 
