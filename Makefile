@@ -1,6 +1,7 @@
 # Makefile — builds libphasewatt, the phasewatt CLI, the tests and the benchmarks.
 # Every .c under src/ goes into the library; every .c under tools/phasewatt/ into the CLI;
-# every .c under tests/ into one test runner; every bench/*.c is its own benchmark.
+# every .c under tests/ into one test runner; every bench/*.c is its own benchmark;
+# examples/llm/*.c is phasewatt-llm, the reference inference engine.
 
 CC      ?= cc
 PREFIX  ?= /usr/local
@@ -22,15 +23,18 @@ CLI_SRC   := $(sort $(wildcard tools/phasewatt/*.c))
 TEST_SRC  := $(sort $(wildcard tests/*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 FAKE_SRC  := $(sort $(wildcard tests/fakes/*.c))
+LLM_SRC   := $(sort $(wildcard examples/llm/*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIB_OBJ   := $(call obj,$(LIB_SRC))
 CLI_OBJ   := $(call obj,$(CLI_SRC))
 TEST_OBJ  := $(call obj,$(TEST_SRC))
+LLM_OBJ   := $(call obj,$(LLM_SRC))
 
 LIB_A   := $(BUILD)/lib/libphasewatt.a
 LIB_SO  := $(BUILD)/lib/libphasewatt.so
 CLI     := $(BUILD)/bin/phasewatt
+LLM     := $(BUILD)/bin/phasewatt-llm
 TESTS   := $(BUILD)/bin/phasewatt-tests
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bin/bench-%,$(BENCH_SRC))
 PC      := $(BUILD)/lib/pkgconfig/phasewatt.pc
@@ -38,12 +42,13 @@ PC      := $(BUILD)/lib/pkgconfig/phasewatt.pc
 # build/fakes/X.so), e.g. a fake libnvidia-ml.
 FAKES   := $(patsubst tests/fakes/%.c,$(BUILD)/fakes/%.so,$(FAKE_SRC))
 
-.PHONY: all lib cli tests bench test asan tsan clang check demo install clean
-all: lib cli $(PC)
+.PHONY: all lib cli llm tests bench test asan tsan clang check demo compare-archs install clean
+all: lib cli llm $(PC)
 lib: $(LIB_A) $(LIB_SO)
 cli: $(CLI)
-tests: $(TESTS) $(CLI) $(FAKES)
-bench: $(BENCHES) $(CLI)
+llm: $(LLM)
+tests: $(TESTS) $(CLI) $(LLM) $(FAKES)
+bench: $(BENCHES) $(CLI) $(LLM)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -60,6 +65,10 @@ $(LIB_SO): $(LIB_OBJ)
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,libphasewatt.so.0 -o $@ $^ $(LDLIBS)
 
 $(CLI): $(CLI_OBJ) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(LLM): $(LLM_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -101,9 +110,19 @@ check:
 	$(MAKE) asan
 	$(MAKE) tsan
 
-# The main job: profile the built-in inference-shaped workload and print the phase table.
+# The main job: profile the reference inference engine and print the phase table.
 demo: all
-	$(CLI) record -o demo.pwt
+	$(LLM) -o demo.pwt
+	$(CLI) report demo.pwt --depth 2
+
+# Every architecture preset on the same prompt, then their comparison (the first is the
+# baseline).
+compare-archs: all
+	@mkdir -p $(BUILD)/compare
+	@for arch in $$($(LLM) --list-archs | awk 'NR > 1 { print $$1 }'); do \
+	  $(LLM) -q --arch $$arch -o $(BUILD)/compare/$$arch.pwt || exit 1; \
+	  set -- "$$@" $(BUILD)/compare/$$arch.pwt; \
+	done; $(CLI) compare "$$@"
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin

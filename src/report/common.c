@@ -1,6 +1,7 @@
 /* common.c — the pieces every report format shares: phase rows and the walk over them,
  * warnings, provenance, JSON and CSV quoting, numbers. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "report/common.h"
@@ -46,7 +47,7 @@ static const pw_truth *find_truth(const pw_trace *t, const char *path)
     return NULL;
 }
 
-static void fill_row(const pw_trace *t, const pw_attribution *a, size_t i, pw_row *r)
+void pw_report_row(const pw_trace *t, const pw_attribution *a, size_t i, pw_row *r)
 {
     const pw_phase_node *n = &a->nodes[i];
     const char *slash = strrchr(n->path, '/');
@@ -76,7 +77,7 @@ int pw_report_walk(const pw_trace *t, const pw_attribution *a, const pw_report_o
     for (size_t i = 0; i < a->nnodes; i++) {
         if (depth > 0 && a->nodes[i].depth > depth) continue;
         pw_row row;
-        fill_row(t, a, i, &row);
+        pw_report_row(t, a, i, &row);
         int rc = fn(&row, ctx);
         if (rc) return rc;
     }
@@ -204,4 +205,59 @@ void pw_csv_field(FILE *out, const char *s)
 void pw_csv_number(FILE *out, double v)
 {
     if (isfinite(v)) fprintf(out, "%.9g", v);
+}
+
+/* ---- text cells ------------------------------------------------------------------------ */
+
+/* Display width of a name: one column per code point or invalid byte (names are rarely in
+ * wide scripts). */
+int pw_text_width(const char *s)
+{
+    int w = 0;
+    while (*s) {
+        size_t n = pw_utf8_len(s);
+        s += n ? n : 1;
+        w++;
+    }
+    return w;
+}
+
+/* Left-aligned text in width columns: control characters shown as '?', invalid UTF-8 as
+ * '?', and a label too wide cut with '~'. */
+void pw_text_cell(FILE *out, const char *s, int width)
+{
+    int w = pw_text_width(s), used = 0;
+    int room = w > width ? width - 1 : width;
+    while (*s && used < room) {
+        size_t n = pw_utf8_len(s);
+        unsigned char c = (unsigned char)*s;
+        if (n == 0 || c < 0x20 || c == 0x7f) fputc('?', out);
+        else fwrite(s, 1, n, out);
+        s += n ? n : 1;
+        used++;
+    }
+    if (w > width) {
+        fputc('~', out);
+        used++;
+    }
+    fprintf(out, "%*s", width - used, "");
+}
+
+/* A right-aligned number in width columns (one of them a separating space), with as many
+ * of the wanted decimals as fit; "-" when it does not exist. */
+void pw_text_num(FILE *out, double v, int width, int decimals)
+{
+    char buf[64];
+    if (!isfinite(v)) {
+        fprintf(out, "%*s", width, "-");
+        return;
+    }
+    for (int d = decimals; d >= 0; d--) {
+        int n = snprintf(buf, sizeof buf, "%.*f", d, v);
+        if (n < width) {
+            fprintf(out, "%*s", width, buf);
+            return;
+        }
+    }
+    fprintf(out, " %*.*g", width - 1, width > 7 ? width - 7 : 1, v);
 }

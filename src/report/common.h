@@ -51,6 +51,16 @@ void pw_json_number(FILE *out, double v);       /* %.9g; null when not finite */
 void pw_csv_field(FILE *out, const char *s);    /* RFC 4180: quoted only when needed */
 void pw_csv_number(FILE *out, double v);        /* %.9g; empty when not finite */
 
+/* Text table cells: display width (one column per code point), a left-aligned label with
+ * control characters as '?' and overlong text cut with '~', a right-aligned number with as
+ * many of the wanted decimals as fit ("-" when not finite). */
+int pw_text_width(const char *s);
+void pw_text_cell(FILE *out, const char *s, int width);
+void pw_text_num(FILE *out, double v, int width, int decimals);
+
+/* One node's row, as the walk gives it. */
+void pw_report_row(const pw_trace *t, const pw_attribution *a, size_t node, pw_row *out);
+
 /* Bytes in the valid UTF-8 sequence at s, or 0 when s does not start one. */
 size_t pw_utf8_len(const char *s);
 

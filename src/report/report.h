@@ -21,4 +21,14 @@ int pw_report_csv(FILE *out, const pw_trace *t, const pw_attribution *a,
  * gpu_power_mw,ane_power_mw,dram_power_mw,total_power_mw,phase. */
 int pw_report_samples_csv(FILE *out, const pw_trace *t, const pw_attribution *a);
 
+/* Several runs side by side (phasewatt compare); the first is the baseline. */
+typedef struct pw_compare_run {
+    const char *file;
+    const pw_trace *t;
+    const pw_attribution *a;
+} pw_compare_run;
+int pw_report_compare_text(FILE *out, const pw_compare_run *runs, size_t nruns);
+int pw_report_compare_json(FILE *out, const pw_compare_run *runs, size_t nruns);
+int pw_report_compare_csv(FILE *out, const pw_compare_run *runs, size_t nruns);
+
 #endif

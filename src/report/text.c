@@ -17,19 +17,6 @@ typedef struct text_ctx {
 
 /* ---- cells ------------------------------------------------------------------------------ */
 
-/* Display width of a name: one column per code point or invalid byte (names are rarely in
- * wide scripts). */
-static int display_width(const char *s)
-{
-    int w = 0;
-    while (*s) {
-        size_t n = pw_utf8_len(s);
-        s += n ? n : 1;
-        w++;
-    }
-    return w;
-}
-
 /* The root's label, or the name indented under it by depth. */
 static int phase_label(const pw_row *r, char *buf, size_t len)
 {
@@ -37,59 +24,20 @@ static int phase_label(const pw_row *r, char *buf, size_t len)
     return snprintf(buf, len, "%*s%s", 2 * r->node->depth, "", r->name);
 }
 
-/* Left-aligned text in width columns: control characters shown as '?', invalid UTF-8 as
- * '?', and a label too wide cut with '~'. */
-static void cell_text(FILE *out, const char *s, int width)
-{
-    int w = display_width(s), used = 0;
-    int room = w > width ? width - 1 : width;
-    while (*s && used < room) {
-        size_t n = pw_utf8_len(s);
-        unsigned char c = (unsigned char)*s;
-        if (n == 0 || c < 0x20 || c == 0x7f) fputc('?', out);
-        else fwrite(s, 1, n, out);
-        s += n ? n : 1;
-        used++;
-    }
-    if (w > width) {
-        fputc('~', out);
-        used++;
-    }
-    fprintf(out, "%*s", width - used, "");
-}
-
-/* A right-aligned number in width columns (one of them a separating space), with as many
- * of the wanted decimals as fit; "-" when it does not exist. */
-static void cell_num(FILE *out, double v, int width, int decimals)
-{
-    char buf[64];
-    if (!isfinite(v)) {
-        fprintf(out, "%*s", width, "-");
-        return;
-    }
-    for (int d = decimals; d >= 0; d--) {
-        int n = snprintf(buf, sizeof buf, "%.*f", d, v);
-        if (n < width) {
-            fprintf(out, "%*s", width, buf);
-            return;
-        }
-    }
-    fprintf(out, " %*.*g", width - 1, width > 7 ? width - 7 : 1, v);
-}
 
 /* ---- the header --------------------------------------------------------------------------- */
 
 static void print_field(FILE *out, const char *key, const char *value)
 {
     fprintf(out, "  %-12s ", key);
-    cell_text(out, value, display_width(value));
+    pw_text_cell(out, value, pw_text_width(value));
     fputc('\n', out);
 }
 
 /* Appends an item to a header line, wrapping onto an indented line past 100 columns. */
 static void wrap_item(FILE *out, int *col, const char *item)
 {
-    int w = display_width(item);
+    int w = pw_text_width(item);
     if (*col + 1 + w > 100 && *col > 14) {
         fprintf(out, "\n%14s", "");
         *col = 14;
@@ -184,7 +132,7 @@ static int measure_row(const pw_row *r, void *ctx)
     text_ctx *c = ctx;
     char label[PW_MAX_NAME + 2 * PW_MAX_DEPTH + 16];
     phase_label(r, label, sizeof label);
-    int w = display_width(label);
+    int w = pw_text_width(label);
     if (w > c->phase_w) c->phase_w = w > PHASE_MAX ? PHASE_MAX : w;
     return 0;
 }
@@ -193,13 +141,13 @@ static void phase_cell(const text_ctx *c, const pw_row *r)
 {
     char label[PW_MAX_NAME + 2 * PW_MAX_DEPTH + 16];
     phase_label(r, label, sizeof label);
-    cell_text(c->out, label, c->phase_w);
+    pw_text_cell(c->out, label, c->phase_w);
 }
 
 static void power_title(const text_ctx *c)
 {
     fputc('\n', c->out);
-    cell_text(c->out, "phase", c->phase_w);
+    pw_text_cell(c->out, "phase", c->phase_w);
     fprintf(c->out, "%7s%10s%11s%8s%9s%9s  %s\n", "calls", "time s", "energy J", "share %",
             "mean W", "peak W", "provenance");
 }
@@ -208,12 +156,12 @@ static int power_row(const pw_row *r, void *ctx)
 {
     const text_ctx *c = ctx;
     phase_cell(c, r);
-    cell_num(c->out, r->node->depth ? (double)r->node->calls : NAN, 7, 0);
-    cell_num(c->out, r->node->duration_s, 10, 3);
-    cell_num(c->out, r->energy_j, 11, 3);
-    cell_num(c->out, 100.0 * r->share, 8, 1);
-    cell_num(c->out, r->mean_w, 9, 2);
-    cell_num(c->out, r->node->peak_w, 9, 2);
+    pw_text_num(c->out, r->node->depth ? (double)r->node->calls : NAN, 7, 0);
+    pw_text_num(c->out, r->node->duration_s, 10, 3);
+    pw_text_num(c->out, r->energy_j, 11, 3);
+    pw_text_num(c->out, 100.0 * r->share, 8, 1);
+    pw_text_num(c->out, r->mean_w, 9, 2);
+    pw_text_num(c->out, r->node->peak_w, 9, 2);
     fprintf(c->out, "  %s\n", r->provenance);
     return 0;
 }
@@ -221,7 +169,7 @@ static int power_row(const pw_row *r, void *ctx)
 static void energy_title(const text_ctx *c)
 {
     fputc('\n', c->out);
-    cell_text(c->out, "phase", c->phase_w);
+    pw_text_cell(c->out, "phase", c->phase_w);
     for (size_t k = 0; k < c->kinds.n; k++)
         fprintf(c->out, "%9s J", pw_kind_name(c->kinds.kind[k]));
     fprintf(c->out, "%9s%10s", "tokens", "J/token");
@@ -233,12 +181,12 @@ static int energy_row(const pw_row *r, void *ctx)
 {
     const text_ctx *c = ctx;
     phase_cell(c, r);
-    for (size_t k = 0; k < c->kinds.n; k++) cell_num(c->out, r->kind_j[c->kinds.kind[k]], 11, 3);
-    cell_num(c->out, r->node->tokens_incl != 0 ? r->node->tokens_incl : NAN, 9, 0);
-    cell_num(c->out, r->j_per_token, 10, 4);
+    for (size_t k = 0; k < c->kinds.n; k++) pw_text_num(c->out, r->kind_j[c->kinds.kind[k]], 11, 3);
+    pw_text_num(c->out, r->node->tokens_incl != 0 ? r->node->tokens_incl : NAN, 9, 0);
+    pw_text_num(c->out, r->j_per_token, 10, 4);
     if (c->truth) {
-        cell_num(c->out, r->true_j, 11, 3);
-        cell_num(c->out, 100.0 * r->err, 8, 2);
+        pw_text_num(c->out, r->true_j, 11, 3);
+        pw_text_num(c->out, 100.0 * r->err, 8, 2);
     }
     fputc('\n', c->out);
     return 0;

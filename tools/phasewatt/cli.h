@@ -15,7 +15,7 @@ typedef struct cli_command {
     int (*run)(int argc, char **argv);
 } cli_command;
 
-extern const cli_command cli_record, cli_report, cli_simulate, cli_sources;
+extern const cli_command cli_record, cli_report, cli_compare, cli_simulate, cli_sources;
 
 /* Prints "phasewatt CMD: message" on one line to stderr and returns code. */
 int cli_error(const char *cmd, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -5,8 +5,8 @@
 #include "cli.h"
 #include "phasewatt.h"
 
-static const cli_command *const commands[] = {&cli_record, &cli_report, &cli_simulate,
-                                              &cli_sources};
+static const cli_command *const commands[] = {&cli_record, &cli_report, &cli_compare,
+                                              &cli_simulate, &cli_sources};
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
 static void usage(FILE *out)
