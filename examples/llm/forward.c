@@ -291,26 +291,29 @@ static void attention_output(const layer_ctx *lc)
     add(s->x, s->xb2, (size_t)lc->T * d);
 }
 
+/* One step of a layer inside its own phase (when the depth allows it). */
+static void staged(const layer_ctx *lc, int level, pw_id phase, void (*step)(const layer_ctx *))
+{
+    llm_phase_begin(lc->ph, level, phase);
+    step(lc);
+    llm_phase_end(lc->ph, level);
+}
+
+static void attention_rope(const layer_ctx *lc)
+{
+    rope(lc->c, lc->s->q, lc->s->k, lc->T, lc->pos);
+    attention_cache(lc);
+}
+
 static void attention(const layer_ctx *lc)
 {
     const llm_phases *ph = lc->ph;
     llm_phase_begin(ph, 2, ph->attention);
-    llm_phase_begin(ph, 3, ph->qkv);
-    attention_qkv(lc);
-    llm_phase_end(ph, 3);
-    llm_phase_begin(ph, 3, ph->rope);
-    rope(lc->c, lc->s->q, lc->s->k, lc->T, lc->pos);
-    attention_cache(lc);
-    llm_phase_end(ph, 3);
-    llm_phase_begin(ph, 3, ph->scores);
-    attention_scores(lc);
-    llm_phase_end(ph, 3);
-    llm_phase_begin(ph, 3, ph->softmax);
-    attention_softmax(lc);
-    llm_phase_end(ph, 3);
-    llm_phase_begin(ph, 3, ph->output);
-    attention_output(lc);
-    llm_phase_end(ph, 3);
+    staged(lc, 3, ph->qkv, attention_qkv);
+    staged(lc, 3, ph->rope, attention_rope);
+    staged(lc, 3, ph->scores, attention_scores);
+    staged(lc, 3, ph->softmax, attention_softmax);
+    staged(lc, 3, ph->output, attention_output);
     llm_phase_end(ph, 2);
 }
 
@@ -387,12 +390,8 @@ static void mlp(const layer_ctx *lc)
     llm_phase_begin(ph, 2, ph->mlp);
     rmsnorm(s->xb, s->x, lc->w->rms_ffn + (size_t)lc->layer * d, lc->c->dim, lc->T);
     if (lc->c->n_experts) {
-        llm_phase_begin(ph, 3, ph->router);
-        moe_route(lc);
-        llm_phase_end(ph, 3);
-        llm_phase_begin(ph, 3, ph->experts);
-        moe_experts(lc);
-        llm_phase_end(ph, 3);
+        staged(lc, 3, ph->router, moe_route);
+        staged(lc, 3, ph->experts, moe_experts);
     } else {
         swiglu(lc, 0, s->xb2, s->xb, lc->T);
         add(s->x, s->xb2, (size_t)lc->T * d);
