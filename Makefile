@@ -24,6 +24,7 @@ TEST_SRC  := $(sort $(wildcard tests/*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 FAKE_SRC  := $(sort $(wildcard tests/fakes/*.c))
 LLM_SRC   := $(sort $(wildcard examples/llm/*.c))
+PROG_SRC  := $(sort $(wildcard tests/progs/*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIB_OBJ   := $(call obj,$(LIB_SRC))
@@ -41,13 +42,16 @@ PC      := $(BUILD)/lib/pkgconfig/phasewatt.pc
 # Fake vendor libraries the tests load through the real dlopen path (tests/fakes/X.c ->
 # build/fakes/X.so), e.g. a fake libnvidia-ml.
 FAKES   := $(patsubst tests/fakes/%.c,$(BUILD)/fakes/%.so,$(FAKE_SRC))
+# Programs the tests record from outside (tests/progs/X.c -> build/progs/X), linked with
+# the library like a user's program.
+PROGS   := $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(PROG_SRC))
 
 .PHONY: all lib cli llm tests bench test asan tsan clang check demo compare-archs install clean
 all: lib cli llm $(PC)
 lib: $(LIB_A) $(LIB_SO)
 cli: $(CLI)
 llm: $(LLM)
-tests: $(TESTS) $(CLI) $(LLM) $(FAKES)
+tests: $(TESTS) $(CLI) $(LLM) $(FAKES) $(PROGS)
 bench: $(BENCHES) $(CLI) $(LLM)
 
 $(BUILD)/obj/%.o: %.c
@@ -73,6 +77,10 @@ $(LLM): $(LLM_OBJ) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(TESTS): $(TEST_OBJ) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/progs/%: $(BUILD)/obj/tests/progs/%.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -22,6 +22,8 @@ typedef struct pw_ring {
     _Alignas(64) _Atomic uint64_t tail;     /* next slot the consumer reads */
     uint64_t lost_reported;                 /* consumer-only */
     _Atomic int dead;                       /* the thread has exited */
+    _Atomic uint32_t claimed;               /* shared rings (channel.c): 0 free, 1 being
+                                               taken, 2 owned by a thread */
     int announced;                          /* consumer-only: track record written */
     uint32_t track, pid, tid;
     uint64_t mask;

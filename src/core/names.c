@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/channel.h"
 #include "core/core.h"
 
 /* Names live in fixed blocks that never move, so pw_name() reads them without a lock. */
@@ -73,6 +74,7 @@ static pw_id intern(const char *name)
                 *slot = n;
                 atomic_store_explicit(&count, n + 1, memory_order_release);
                 id = n;
+                if (pw_channel_child_active()) pw_channel_publish_name(id, copy);
             }
         }
     }

@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "core/channel.h"
 #include "core/clock.h"
 #include "core/core.h"
 
@@ -33,7 +34,18 @@ static void on_thread_exit(void *p)
     atomic_store_explicit(&((pw_ring *)p)->dead, 1, memory_order_release);
 }
 
-static void make_exit_key(void) { (void)pthread_key_create(&exit_key, on_thread_exit); }
+/* A forked child starts with no ring: the parent's (private or shared) is not its own. */
+static void after_fork_in_child(void)
+{
+    tls_ring = NULL;
+    tls_failed = 0;
+}
+
+static void make_exit_key(void)
+{
+    (void)pthread_key_create(&exit_key, on_thread_exit);
+    (void)pthread_atfork(NULL, NULL, after_fork_in_child);
+}
 
 void pw_rings_set_capacity(uint32_t events)
 {
@@ -42,13 +54,28 @@ void pw_rings_set_capacity(uint32_t events)
     atomic_store(&ring_events, cap);
 }
 
+/* Under `phasewatt record -- CMD` a thread's ring lives in the recorder's shared channel;
+ * the recorder drains and recycles it, so it never joins the private registry. */
+static pw_ring *register_shared(void)
+{
+    pw_ring *r = pw_channel_claim_ring();
+    if (!r || pthread_setspecific(exit_key, r) != 0) {
+        if (r) atomic_store_explicit(&r->dead, 1, memory_order_release);
+        tls_failed = 1;
+        return NULL;
+    }
+    tls_ring = r;
+    return r;
+}
+
 /* A thread's first tag lands here: the one allocation and system call it ever makes. */
 static __attribute__((noinline, cold)) pw_ring *register_thread(void)
 {
     if (tls_failed) return NULL;
+    pthread_once(&exit_key_once, make_exit_key);
+    if (pw_channel_child_active()) return register_shared();
     uint32_t cap = atomic_load(&ring_events);
     pw_ring *r = calloc(1, sizeof *r + (size_t)cap * sizeof(pw_event));
-    pthread_once(&exit_key_once, make_exit_key);
     if (!r || pthread_setspecific(exit_key, r) != 0) {
         free(r);
         tls_failed = 1;

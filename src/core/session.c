@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/channel.h"
 #include "core/clock.h"
 #include "core/core.h"
 #include "sources/source.h"
@@ -35,6 +36,7 @@ typedef struct session {
     pw_event *batch; size_t nbatch, batch_cap;   /* one tick's events, for observers */
     uint32_t *batch_track;
     uint32_t names_written;
+    pw_channel *channel;                  /* events of a recorded command, if any */
     uint64_t last_flush_ns;
     int write_error;
 
@@ -95,29 +97,53 @@ static int batch_push(session *s, uint32_t track, const pw_event *ev)
     return 0;
 }
 
-static void on_event(const pw_ring *r, const pw_event *ev, void *ctx)
+/* The three things a drained ring produces, from this process's rings or the channel's. */
+static void record_track(void *ctx, uint32_t track, uint32_t pid, uint32_t tid)
 {
     session *s = ctx;
-    if (pw_writer_event(s->w, r->track, ev) != PW_OK) s->write_error = 1;
+    s->stats.tracks++;
+    if (pw_writer_track(s->w, track, pid, tid, NULL) != PW_OK) s->write_error = 1;
+}
+
+static void record_event(void *ctx, uint32_t track, const pw_event *ev)
+{
+    session *s = ctx;
+    if (pw_writer_event(s->w, track, ev) != PW_OK) s->write_error = 1;
     s->stats.events++;
-    if (s->wants_events && batch_push(s, r->track, ev) != 0) s->write_error = 1;
+    if (s->wants_events && batch_push(s, track, ev) != 0) s->write_error = 1;
+}
+
+/* lost_total counts from the track's start; lost_before is what was already reported. */
+static void record_loss(void *ctx, uint32_t track, uint64_t lost_total, uint64_t lost_before)
+{
+    session *s = ctx;
+    s->stats.lost_events += lost_total - lost_before;
+    if (pw_writer_loss(s->w, track, lost_total) != PW_OK) s->write_error = 1;
+}
+
+static void on_event(const pw_ring *r, const pw_event *ev, void *ctx)
+{
+    record_event(ctx, r->track, ev);
 }
 
 static void on_ring(pw_ring *r, void *ctx)
 {
-    session *s = ctx;
     if (!r->announced) {
         r->announced = 1;
-        s->stats.tracks++;
-        if (pw_writer_track(s->w, r->track, r->pid, r->tid, NULL) != PW_OK) s->write_error = 1;
+        record_track(ctx, r->track, r->pid, r->tid);
     }
-    pw_ring_drain(r, on_event, s);
+    pw_ring_drain(r, on_event, ctx);
     uint64_t lost = atomic_load_explicit(&r->lost, memory_order_relaxed);
     if (lost != r->lost_reported) {
-        s->stats.lost_events += lost - r->lost_reported;
+        record_loss(ctx, r->track, lost, r->lost_reported);
         r->lost_reported = lost;
-        if (pw_writer_loss(s->w, r->track, lost) != PW_OK) s->write_error = 1;
     }
+}
+
+static void poll_channel(session *s)
+{
+    pw_channel_sink sink = {record_track, record_event, record_loss, s};
+    if (s->channel) pw_channel_poll(s->channel, &sink);
 }
 
 typedef struct { uint64_t t_ns; size_t index; } timed_index;
@@ -177,6 +203,7 @@ static void tick(session *s)
     pthread_mutex_lock(&s->lock);
     sync_names(s);
     pw_rings_visit(on_ring, s);
+    poll_channel(s);
     sync_names(s);                        /* names interned just before their first use */
     feed_observers(s);
     for (size_t k = 0; k < s->nsrc; k++) read_source(s, &s->src[k]);
@@ -444,7 +471,10 @@ int pw_open(const pw_options *opts)
     pthread_mutex_lock(&g_lock);
     int rc = PW_ERR_STATE;
     g_open_error[0] = '\0';
-    if (!g_session) {
+    if (pw_channel_child_active()) {
+        open_failed("this program runs under `phasewatt record`, which records its phases "
+                    "(%s is set)%s", PW_CHANNEL_ENV, "");
+    } else if (!g_session) {
         session *s = calloc(1, sizeof *s);
         rc = s ? copy_options(s, opts) : PW_ERR_NOMEM;
         if (rc == PW_OK) rc = start(s);
@@ -515,4 +545,43 @@ int pw_get_stats(pw_stats *out)
     }
     pthread_mutex_unlock(&g_lock);
     return PW_OK;
+}
+
+/* ---- a recorded command's channel -------------------------------------------------------- */
+
+int pw_session_attach_channel(pw_channel *ch)
+{
+    pthread_mutex_lock(&g_lock);
+    int rc = g_session ? PW_OK : PW_ERR_STATE;
+    if (g_session) {
+        pthread_mutex_lock(&g_session->lock);
+        g_session->channel = ch;
+        pthread_mutex_unlock(&g_session->lock);
+    }
+    pthread_mutex_unlock(&g_lock);
+    return rc;
+}
+
+uint64_t pw_session_detach_channel(uint64_t end_ns)
+{
+    uint64_t closed = 0;
+    pthread_mutex_lock(&g_lock);
+    session *s = g_session;
+    if (s && s->channel) {
+        pthread_mutex_lock(&s->lock);
+        pw_channel_sink sink = {record_track, record_event, record_loss, s};
+        closed = pw_channel_close_open(s->channel, &sink, end_ns);
+        sync_names(s);
+        uint64_t lost = pw_channel_lost(s->channel);
+        if (lost) {
+            char buf[32];
+            snprintf(buf, sizeof buf, "%llu", (unsigned long long)lost);
+            pw_writer_meta(s->w, "channel.lost", buf);
+            s->stats.lost_events += lost;
+        }
+        s->channel = NULL;
+        pthread_mutex_unlock(&s->lock);
+    }
+    pthread_mutex_unlock(&g_lock);
+    return closed;
 }

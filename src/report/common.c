@@ -121,6 +121,19 @@ static void warn_count(uint64_t n, const char *fmt, pw_warning_fn fn, void *ctx)
     fn(msg, ctx);
 }
 
+/* A recorded command that died: its open phases were closed when it did (cmd_record.c). */
+static void warn_command_end(const pw_trace *t, pw_warning_fn fn, void *ctx)
+{
+    const char *status = pw_trace_meta(t, "command.status");
+    const char *closed = pw_trace_meta(t, "command.closed_phases");
+    char msg[512];
+    if (status && !strncmp(status, "killed", 6)) {
+        snprintf(msg, sizeof msg, "the command was %s; the %s phase(s) it left open were "
+                 "closed at that moment", status, closed ? closed : "0");
+        fn(msg, ctx);
+    }
+}
+
 void pw_report_warnings(const pw_trace *t, const pw_attribution *a, pw_warning_fn fn,
                         void *ctx)
 {
@@ -139,6 +152,7 @@ void pw_report_warnings(const pw_trace *t, const pw_attribution *a, pw_warning_f
     warn_count(a->unclosed, "%llu phase(s) still open at the end, closed at the last timestamp",
                fn, ctx);
     if (a->primary < 0) fn("no two samples of any source: there is no energy to attribute", ctx);
+    warn_command_end(t, fn, ctx);
 }
 
 /* ---- quoting and numbers ------------------------------------------------------------------ */

@@ -9,8 +9,13 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "core/channel.h"
+#include "core/clock.h"
 #include "phasewatt.h"
 #include "sim/scenario.h"
+
+/* Threads of the recorded command that may tag at once; more are counted as lost. */
+#define CHANNEL_THREADS 128
 
 static int run(int argc, char **argv);
 
@@ -33,8 +38,11 @@ const cli_command cli_record = {
     "  --format F        text (default), json or csv for the printed report\n"
     "  --no-report       do not print the report\n"
     "  --quiet           no notes on stderr\n"
-    "With CMD, phasewatt records power while CMD runs and exits with CMD's exit code;\n"
-    "phases come from CMD only through the cross-process channel (not yet available).\n",
+    "With CMD, phasewatt records power while CMD runs and exits with CMD's exit code.\n"
+    "CMD's phases (and those of its children) reach the trace through a shared-memory\n"
+    "channel named in PHASEWATT_CHANNEL: any program linked with libphasewatt, or using\n"
+    "the Python binding, is recorded with no change. If CMD crashes, the phases it left\n"
+    "open are closed at that moment and the report says so.\n",
     run};
 
 typedef struct record_args {
@@ -106,12 +114,14 @@ static void forward_signal(int sig)
     if (child_pid > 0) kill((pid_t)child_pid, sig);
 }
 
-/* Runs CMD as a child, forwarding INT/TERM/HUP to it; returns its exit status code. */
-static int run_command(char **cmd)
+/* Runs CMD as a child with the channel in its environment, forwarding INT/TERM/HUP to
+ * it; returns its wait status in *status, or an exit code if it could not start. */
+static int run_command(char **cmd, const char *channel, int *status)
 {
     pid_t pid = fork();
     if (pid < 0) return cli_error("record", CLI_FAILED, "fork: %s", strerror(errno));
     if (pid == 0) {
+        if (channel) setenv(PW_CHANNEL_ENV, channel, 1);
         execvp(cmd[0], cmd);
         fprintf(stderr, "phasewatt record: cannot run '%s': %s\n", cmd[0], strerror(errno));
         _exit(127);
@@ -122,10 +132,46 @@ static int run_command(char **cmd)
     sigemptyset(&sa.sa_mask);
     int sigs[] = {SIGINT, SIGTERM, SIGHUP};
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    while (waitpid(pid, status, 0) < 0 && errno == EINTR) {}
     child_pid = 0;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return 0;
+}
+
+/* Closes what the command left open at the moment it ended, and says how it ended. */
+static void finish_command(int st, uint64_t end_ns)
+{
+    char buf[128];
+    uint64_t closed = pw_session_detach_channel(end_ns);
+    if (WIFSIGNALED(st))
+        snprintf(buf, sizeof buf, "killed by signal %d (%s)", WTERMSIG(st),
+                 strsignal(WTERMSIG(st)));
+    else
+        snprintf(buf, sizeof buf, "exited with code %d", WEXITSTATUS(st));
+    pw_set_meta("command.status", buf);
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)closed);
+    pw_set_meta("command.closed_phases", buf);
+}
+
+/* CMD under a channel: its phases are recorded; returns CMD's exit code (128+signal). */
+static int record_command(char **cmd, uint32_t ring_events, pw_channel **out)
+{
+    char why[512] = "";
+    pw_channel *ch = NULL;
+    uint32_t events = 64;
+    while (events < ring_events && events < (1u << 26)) events <<= 1;
+    int rc = pw_channel_create(CHANNEL_THREADS, events, &ch, why, sizeof why);
+    *out = ch;
+    if (rc != PW_OK)
+        fprintf(stderr, "phasewatt record: %s; recording power only\n",
+                why[0] ? why : pw_strerror(rc));
+    if (ch) pw_session_attach_channel(ch);
+    int st = 0;
+    int code = run_command(cmd, ch ? pw_channel_path(ch) : NULL, &st);
+    if (!code) {
+        finish_command(st, pw_now_ns());
+        code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    }
+    return code;
 }
 
 static int run_scenario(const char *path)
@@ -156,6 +202,7 @@ static char *join_command(char **cmd)
 
 static int run(int argc, char **argv)
 {
+    unsetenv(PW_CHANNEL_ENV);   /* a recorder inside a recorded program makes its own */
     record_args a = {.fmt = FMT_TEXT, .depth = 2, .report = 1};
     pw_options_init(&a.o);
     int rc = parse(argc, argv, &a);
@@ -170,9 +217,11 @@ static int run(int argc, char **argv)
         return cli_error("record", CLI_FAILED, "cannot start recording to %s: %s",
                          a.o.output_path, why);
     }
-    int status = a.cmd ? run_command(a.cmd) : run_scenario(a.scenario);
+    pw_channel *ch = NULL;
+    int status = a.cmd ? record_command(a.cmd, a.o.ring_events, &ch) : run_scenario(a.scenario);
     free(command);
     rc = pw_close();
+    pw_channel_destroy(ch);
     if (rc != PW_OK)
         return cli_error("record", CLI_FAILED, "finishing %s: %s", a.o.output_path,
                          pw_strerror(rc));

@@ -1,0 +1,96 @@
+/* tagger.c — a program that uses the phasewatt library the way a user's program does, for
+ * the tests that record it from outside (`phasewatt record -- tagger MODE`). It opens no
+ * session itself: its phases reach the recorder through the channel or nowhere. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "phasewatt.h"
+
+static void busy_us(long us)
+{
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    do clock_gettime(CLOCK_MONOTONIC, &b);
+    while ((b.tv_sec - a.tv_sec) * 1000000L + (b.tv_nsec - a.tv_nsec) / 1000 < us);
+}
+
+/* Five decode steps with attention inside, one token each. */
+static void *decode_worker(void *arg)
+{
+    (void)arg;
+    pw_id decode = pw_phase_id("decode"), attention = pw_phase_id("attention");
+    pw_id tokens = pw_counter_id("tokens");
+    for (int i = 0; i < 5; i++) {
+        pw_begin(decode);
+        pw_count(tokens, 1);
+        pw_begin(attention);
+        busy_us(2000);
+        pw_end();
+        pw_end();
+    }
+    return NULL;
+}
+
+/* prefill (7 tokens) on the main thread, then two threads of decode. */
+static void inference(void)
+{
+    pw_begin_name("prefill");
+    pw_count_name("tokens", 7);
+    busy_us(20000);
+    pw_end();
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) pthread_create(&t[i], NULL, decode_worker, NULL);
+    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+}
+
+/* Tags as fast as it can: with a tiny ring some events must be dropped and counted. */
+static void flood(int n)
+{
+    pw_id step = pw_phase_id("step");
+    for (int i = 0; i < n; i++) {
+        pw_begin(step);
+        pw_end();
+    }
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "normal";
+    if (!strcmp(mode, "flood")) {
+        flood(argc > 2 ? atoi(argv[2]) : 100000);
+        return 0;
+    }
+    if (!strcmp(mode, "fork")) {          /* a worker process tags too: its own tracks */
+        pid_t pid = fork();
+        if (pid == 0) {
+            decode_worker(NULL);
+            _exit(0);
+        }
+        decode_worker(NULL);
+        waitpid(pid, NULL, 0);
+        return 0;
+    }
+    if (!strcmp(mode, "open")) {          /* a program that opens its own session */
+        pw_options o;
+        pw_options_init(&o);
+        o.output_path = argc > 2 ? argv[2] : "tagger.pwt";
+        int rc = pw_open(&o);
+        printf("pw_open: %d %s\n", rc, pw_open_error());
+        if (rc == PW_OK) pw_close();
+        return 0;
+    }
+    inference();
+    if (!strcmp(mode, "segv") || !strcmp(mode, "kill")) {
+        pw_begin_name("post-inference");  /* left open by the crash */
+        busy_us(10000);
+        signal(SIGSEGV, SIG_DFL);         /* a sanitizer's handler would turn it into exit 1 */
+        raise(!strcmp(mode, "segv") ? SIGSEGV : SIGKILL);
+    }
+    return 3;
+}
