@@ -1,0 +1,45 @@
+"""A stand-in for a Hugging Face causal LM with generate()'s call shape (the first forward
+gets the whole prompt, each later one a single token per sequence), tagged through the
+binding: the test records it with `phasewatt record -- python3 this.py`."""
+import time
+
+import phasewatt
+
+
+class Shape:
+    def __init__(self, *shape):
+        self.shape = shape
+
+
+class StandInLM:
+    def forward(self, input_ids=None, **kwargs):
+        time.sleep(0.02)
+        return input_ids
+
+    def __call__(self, **kwargs):            # what torch.nn.Module.__call__ does
+        return self.forward(**kwargs)
+
+    def generate(self, input_ids, max_new_tokens=4):
+        cur = input_ids
+        for _ in range(max_new_tokens):
+            self(input_ids=cur)
+            cur = Shape(input_ids.shape[0], 1)
+        return cur
+
+
+@phasewatt.phase("post-inference")
+def post_inference():
+    with phasewatt.phase("detokenize"):
+        time.sleep(0.003)
+
+
+model = phasewatt.instrument_generate(StandInLM())
+with phasewatt.phase("pre-inference"):
+    time.sleep(0.005)
+model.generate(Shape(2, 5), max_new_tokens=6)     # batch 2, prompt 5: 10 + 5 x 2 tokens
+post_inference()
+try:
+    phasewatt.end()
+    raise SystemExit("an unbalanced end() did not raise")
+except phasewatt.PhasewattError as e:
+    print("unbalanced:", e)
