@@ -35,6 +35,8 @@ LLM_OBJ   := $(call obj,$(LLM_SRC))
 LIB_A   := $(BUILD)/lib/libphasewatt.a
 LIB_SO  := $(BUILD)/lib/libphasewatt.so
 CLI     := $(BUILD)/bin/phasewatt
+# The NVTX tool library: the library's objects plus tools/nvtx, exporting one symbol.
+NVTX_SO := $(BUILD)/lib/libphasewatt-nvtx.so
 LLM     := $(BUILD)/bin/phasewatt-llm
 TESTS   := $(BUILD)/bin/phasewatt-tests
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bin/bench-%,$(BENCH_SRC))
@@ -48,7 +50,7 @@ PROGS   := $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(PROG_SRC))
 
 .PHONY: all lib cli llm tests bench test asan tsan clang check demo compare-archs install clean
 all: lib cli llm $(PC)
-lib: $(LIB_A) $(LIB_SO)
+lib: $(LIB_A) $(LIB_SO) $(NVTX_SO)
 cli: $(CLI)
 llm: $(LLM)
 tests: $(TESTS) $(CLI) $(LLM) $(FAKES) $(PROGS)
@@ -67,6 +69,11 @@ $(LIB_A): $(LIB_OBJ)
 $(LIB_SO): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,libphasewatt.so.0 -o $@ $^ $(LDLIBS)
+
+$(NVTX_SO): $(BUILD)/obj/tools/nvtx/injection.o $(LIB_OBJ) tools/nvtx/exports.map
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(LDFLAGS) -Wl,--version-script=tools/nvtx/exports.map -o $@ \
+	  $(BUILD)/obj/tools/nvtx/injection.o $(LIB_OBJ) $(LDLIBS)
 
 $(CLI): $(CLI_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -139,6 +146,7 @@ install: all
 	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/libphasewatt.so.$(VERSION)
 	ln -sf libphasewatt.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libphasewatt.so.0
 	ln -sf libphasewatt.so.0 $(DESTDIR)$(PREFIX)/lib/libphasewatt.so
+	install -m 755 $(NVTX_SO) $(DESTDIR)$(PREFIX)/lib/
 	sed 's|^prefix=.*|prefix=$(PREFIX)|' $(PC) > $(DESTDIR)$(PREFIX)/lib/pkgconfig/phasewatt.pc
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
 

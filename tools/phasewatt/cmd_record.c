@@ -1,6 +1,7 @@
 /* cmd_record.c — `phasewatt record`: samples power while a command or the built-in
  * inference-shaped workload runs, writes the trace, and prints its phase table. */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,8 @@ const cli_command cli_record = {
     "  --format F        text (default), json or csv for the printed report\n"
     "  --no-report       do not print the report\n"
     "  --quiet           no notes on stderr\n"
+    "  --nvtx            also turn CMD's NVTX ranges and marks into phases (loads\n"
+    "                    libphasewatt-nvtx.so through NVTX_INJECTION64_PATH)\n"
     "With CMD, phasewatt records power while CMD runs and exits with CMD's exit code.\n"
     "CMD's phases (and those of its children) reach the trace through a shared-memory\n"
     "channel named in PHASEWATT_CHANNEL: any program linked with libphasewatt, or using\n"
@@ -49,7 +52,7 @@ typedef struct record_args {
     pw_options o;
     const char *scenario;
     cli_format fmt;
-    int depth, report;
+    int depth, report, nvtx;
     char **cmd;
 } record_args;
 
@@ -61,7 +64,7 @@ static int parse(int argc, char **argv, record_args *a)
         {"synthetic", required_argument, 0, 'y'}, {"ring", required_argument, 0, 'r'},
         {"depth", required_argument, 0, 'd'},    {"format", required_argument, 0, 'f'},
         {"no-report", no_argument, 0, 'n'},      {"quiet", no_argument, 0, 'q'},
-        {0, 0, 0, 0}};
+        {"nvtx", no_argument, 0, 'N'},           {0, 0, 0, 0}};
     double ms;
     unsigned long long v;
     int ch;
@@ -74,6 +77,7 @@ static int parse(int argc, char **argv, record_args *a)
         case 'y': a->o.synthetic = optarg; break;
         case 'n': a->report = 0; break;
         case 'q': a->o.quiet = 1; break;
+        case 'N': a->nvtx = 1; break;
         case 'i':
             if (cli_parse_ms(optarg, &ms) || ms < 0.05)
                 return cli_error("record", CLI_USAGE, "--interval wants a time from 50us, "
@@ -100,6 +104,8 @@ static int parse(int argc, char **argv, record_args *a)
     if (optind < argc && strcmp(argv[optind - 1], "--") != 0)
         return cli_error("record", CLI_USAGE, "unexpected '%s': put the command after --",
                          argv[optind]);
+    if (a->nvtx && optind >= argc)
+        return cli_error("record", CLI_USAGE, "--nvtx wants a command after --");
     if (optind < argc && a->scenario)
         return cli_error("record", CLI_USAGE, "give either --scenario or a command, not both");
     a->cmd = optind < argc ? argv + optind : NULL;
@@ -116,12 +122,13 @@ static void forward_signal(int sig)
 
 /* Runs CMD as a child with the channel in its environment, forwarding INT/TERM/HUP to
  * it; returns its wait status in *status, or an exit code if it could not start. */
-static int run_command(char **cmd, const char *channel, int *status)
+static int run_command(char **cmd, const char *channel, const char *nvtx, int *status)
 {
     pid_t pid = fork();
     if (pid < 0) return cli_error("record", CLI_FAILED, "fork: %s", strerror(errno));
     if (pid == 0) {
         if (channel) setenv(PW_CHANNEL_ENV, channel, 1);
+        if (nvtx) setenv("NVTX_INJECTION64_PATH", nvtx, 1);
         execvp(cmd[0], cmd);
         fprintf(stderr, "phasewatt record: cannot run '%s': %s\n", cmd[0], strerror(errno));
         _exit(127);
@@ -153,7 +160,31 @@ static void finish_command(int st, uint64_t end_ns)
 }
 
 /* CMD under a channel: its phases are recorded; returns CMD's exit code (128+signal). */
-static int record_command(char **cmd, uint32_t ring_events, pw_channel **out)
+/* libphasewatt-nvtx.so: PHASEWATT_NVTX_LIBRARY, else ../lib/ next to this executable
+ * (the build tree and `make install` both lay it out so). */
+static int find_nvtx_library(char *path, size_t cap)
+{
+    const char *env = getenv("PHASEWATT_NVTX_LIBRARY");
+    if (env && *env) {
+        snprintf(path, cap, "%s", env);
+    } else {
+        char exe[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (n <= 0) return cli_error("record", CLI_FAILED, "--nvtx: cannot find this program's "
+                                     "directory; set PHASEWATT_NVTX_LIBRARY");
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = '\0';
+        snprintf(path, cap, "%s/../lib/libphasewatt-nvtx.so", exe);
+    }
+    if (access(path, R_OK) != 0)
+        return cli_error("record", CLI_FAILED, "--nvtx: cannot read %s: %s (build it with "
+                         "`make`, or set PHASEWATT_NVTX_LIBRARY)", path, strerror(errno));
+    return 0;
+}
+
+static int record_command(char **cmd, uint32_t ring_events, const char *nvtx,
+                          pw_channel **out)
 {
     char why[512] = "";
     pw_channel *ch = NULL;
@@ -166,7 +197,7 @@ static int record_command(char **cmd, uint32_t ring_events, pw_channel **out)
                 why[0] ? why : pw_strerror(rc));
     if (ch) pw_session_attach_channel(ch);
     int st = 0;
-    int code = run_command(cmd, ch ? pw_channel_path(ch) : NULL, &st);
+    int code = run_command(cmd, ch ? pw_channel_path(ch) : NULL, nvtx, &st);
     if (!code) {
         finish_command(st, pw_now_ns());
         code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
@@ -207,6 +238,8 @@ static int run(int argc, char **argv)
     pw_options_init(&a.o);
     int rc = parse(argc, argv, &a);
     if (rc) return rc;
+    char nvtx[PATH_MAX + 64];
+    if (a.nvtx && (rc = find_nvtx_library(nvtx, sizeof nvtx))) return rc;
     char *command = a.cmd ? join_command(a.cmd) : NULL;
     a.o.command = command ? command : "phasewatt record (built-in workload)";
     rc = pw_open(&a.o);
@@ -218,7 +251,8 @@ static int run(int argc, char **argv)
                          a.o.output_path, why);
     }
     pw_channel *ch = NULL;
-    int status = a.cmd ? record_command(a.cmd, a.o.ring_events, &ch) : run_scenario(a.scenario);
+    int status = a.cmd ? record_command(a.cmd, a.o.ring_events, a.nvtx ? nvtx : NULL, &ch)
+                       : run_scenario(a.scenario);
     free(command);
     rc = pw_close();
     pw_channel_destroy(ch);

@@ -1,0 +1,79 @@
+/* test_nvtx.c — `phasewatt record --nvtx -- CMD` on a program annotated with NVTX only,
+ * built against the CUDA toolkit's nvtx3 headers (skipped where they are absent). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "analysis/attribute.h"
+#include "phasewatt.h"
+#include "tf.h"
+#include "trace/trace.h"
+
+#define NVTX_HEADERS "/usr/local/cuda/include"
+
+static const pw_phase_node *node(const pw_attribution *a, const char *path)
+{
+    int i = pw_attribution_find(a, path);
+    CHECK_MSG(i >= 0, "no phase %s", path);
+    return &a->nodes[i];
+}
+
+static const char *build_app(void)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    /* a sanitizer-built tool library cannot load into an uninstrumented program */
+    tf_skip("NVTX injection runs in the plain build only (sanitizer runtime not preloaded)");
+#endif
+    if (access(NVTX_HEADERS "/nvtx3/nvToolsExt.h", R_OK) != 0)
+        tf_skip("no NVTX v3 headers at " NVTX_HEADERS "/nvtx3 (CUDA toolkit not installed)");
+    const char *app = tf_path("nvtx_app");
+    char cmd[2048], *err = NULL;
+    snprintf(cmd, sizeof cmd, "${CC:-cc} -I%s -o %s %s/tests/nvtx/nvtx_app.c -ldl",
+             NVTX_HEADERS, app, PW_SOURCE_DIR);
+    int rc = tf_run(cmd, NULL, &err);
+    CHECK_MSG(rc == 0, "cannot build the NVTX program: %s", err);
+    free(err);
+    return app;
+}
+
+TEST(nvtx_ranges_of_an_unmodified_program_become_phases)
+{
+    const char *app = build_app();
+    char cmd[2048], *err = NULL;
+    const char *path = tf_path("nvtx.pwt");
+    snprintf(cmd, sizeof cmd, "PHASEWATT_NVTX_LIBRARY=%s/lib/libphasewatt-nvtx.so \"$PW\" "
+             "record --nvtx --no-report --quiet --source synthetic --synthetic "
+             "prefill=40W,attention=20W --interval 1 -o %s -- %s", PW_BUILD_DIR, path, app);
+    int rc = tf_run(cmd, NULL, &err);
+    CHECK_MSG(rc == 0, "exit %d: %s", rc, err);
+    pw_trace *t = NULL;
+    pw_attribution *a = NULL;
+    CHECK_INT(pw_trace_open(path, &t), PW_OK);
+    CHECK_INT(pw_attribute(t, &a), PW_OK);
+    CHECK_INT(a->nnodes, 6);   /* root + the five below */
+    CHECK_INT(node(a, "prefill")->calls, 1);              /* nvtxRangePushA */
+    CHECK_INT(node(a, "decode")->calls, 3);               /* nvtxRangePushW */
+    CHECK_INT(node(a, "decode/attention")->calls, 3);     /* nvtxRangePushEx, ASCII */
+    CHECK_INT(node(a, "sampling")->calls, 1);             /* domain push, registered string */
+    CHECK_INT(node(a, "post-inference")->calls, 1);       /* nvtxRangeStartA/End */
+    const pw_phase_node *pre = node(a, "prefill");
+    CHECK_NEAR(pw_energy_total(t, pre->incl_j) / pre->duration_s, 40.0, 0.1);
+    size_t marks = 0;
+    for (size_t i = 0; i < t->ntracks; i++)
+        for (size_t e = 0; e < t->tracks[i].n; e++) marks += t->tracks[i].events[e].type == PW_EV_MARK;
+    CHECK_INT(marks, 1);                                  /* nvtxMarkA */
+    pw_attribution_free(a);
+    pw_trace_close(t);
+    free(err);
+}
+
+TEST(nvtx_without_the_library_is_a_clear_error)
+{
+    char *err = NULL;
+    int rc = tf_run("PHASEWATT_NVTX_LIBRARY=/nonexistent/libphasewatt-nvtx.so \"$PW\" record "
+                    "--nvtx -- true", NULL, &err);
+    CHECK_INT(rc, 1);
+    CHECK_MSG(strstr(err, "/nonexistent/libphasewatt-nvtx.so"), "stderr: %s", err);
+    free(err);
+}
