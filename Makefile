@@ -53,7 +53,7 @@ all: lib cli llm $(PC)
 lib: $(LIB_A) $(LIB_SO) $(NVTX_SO)
 cli: $(CLI)
 llm: $(LLM)
-tests: $(TESTS) $(CLI) $(LLM) $(FAKES) $(PROGS)
+tests: $(TESTS) $(CLI) $(LLM) $(LIB_SO) $(NVTX_SO) $(FAKES) $(PROGS)
 bench: $(BENCHES) $(CLI) $(LLM)
 
 $(BUILD)/obj/%.o: %.c
