@@ -198,50 +198,26 @@ static void two_sockets(int with_psys)
 
 /* ---- driving the ops ---------------------------------------------------------------------- */
 
-static int probe(void **st, pw_source_info *info, char *why, size_t whylen)
+static pw_source_config config(void)
 {
     static char proc[1024];
     snprintf(proc, sizeof proc, "%s/proc", tf_tmpdir());
     pw_source_config cfg = fx_config();
     cfg.proc_root = proc;
-    *st = NULL;
-    memset(info, 0, sizeof *info);
-    return pw_source_rapl_perf.probe(&cfg, st, info, why, whylen);
+    return cfg;
 }
 
 static void *probe_ok(pw_source_info *info)
 {
-    void *st;
-    char why[PW_WHY_MAX] = "";
-    int rc = probe(&st, info, why, sizeof why);
-    CHECK_MSG(rc == PW_OK, "probe failed (%d): %s", rc, why);
-    CHECK(st != NULL);
-    return st;
+    pw_source_config cfg = config();
+    return fx_probe_with_ok(&pw_source_rapl_perf, &cfg, info);
 }
 
 /* Probes expecting failure rc; returns the reason (static). */
 static const char *probe_fails(int rc)
 {
-    static char why[PW_WHY_MAX];
-    void *st;
-    pw_source_info info;
-    why[0] = '\0';
-    int got = probe(&st, &info, why, sizeof why);
-    CHECK_MSG(got == rc, "probe gave %d, expected %d: %s", got, rc, why);
-    CHECK(st == NULL);
-    CHECK_INT(info.ndomains, 0);
-    return why;
-}
-
-static void check_domain(const pw_source_info *info, const char *name, pw_kind kind,
-                         const char *parent)
-{
-    int i = fx_index(info, name);
-    CHECK_INT(info->domains[i].kind, kind);
-    CHECK_INT(info->domains[i].flags, 0);
-    if (!parent) CHECK_INT(info->domains[i].parent, -1);
-    else CHECK_INT(info->domains[i].parent, fx_index(info, parent));
-    CHECK(info->domains[i].parent < i);          /* parents come first */
+    pw_source_config cfg = config();
+    return fx_probe_with_fails(&pw_source_rapl_perf, &cfg, rc);
 }
 
 static void check_order(const pw_source_info *info, const char *const *names, size_t n)
@@ -280,11 +256,11 @@ TEST(rapl_perf_one_socket_domains_kinds_and_containment)
     static const char *const order[] = {"psys", "package-0", "core-0", "uncore-0", "dram-0"};
     check_order(&info, order, 5);
     CHECK_INT(info.period_ns, 1000000);
-    check_domain(&info, "psys", PW_KIND_SYSTEM, NULL);
-    check_domain(&info, "package-0", PW_KIND_CPU, "psys");
-    check_domain(&info, "core-0", PW_KIND_CPU, "package-0");
-    check_domain(&info, "uncore-0", PW_KIND_CPU, "package-0");
-    check_domain(&info, "dram-0", PW_KIND_DRAM, "psys");       /* a rail of its own */
+    fx_check_domain(&info, "psys", PW_KIND_SYSTEM, NULL);
+    fx_check_domain(&info, "package-0", PW_KIND_CPU, "psys");
+    fx_check_domain(&info, "core-0", PW_KIND_CPU, "package-0");
+    fx_check_domain(&info, "uncore-0", PW_KIND_CPU, "package-0");
+    fx_check_domain(&info, "dram-0", PW_KIND_DRAM, "psys");       /* a rail of its own */
     CHECK_INT(fake.nopen, 5);                                   /* one counter per event */
     for (uint64_t c = CFG_CORES; c <= CFG_PSYS; c++) CHECK_INT(opens_of(0, c), 1);
     char *pkg = fx_described(&pw_source_rapl_perf, st, "rapl-perf.package-0");
@@ -306,10 +282,10 @@ TEST(rapl_perf_two_sockets_open_one_counter_per_package_cpu)
     static const char *const order[] = {"psys", "package-0", "core-0", "uncore-0", "dram-0",
                                         "package-1", "core-1", "uncore-1", "dram-1"};
     check_order(&info, order, 9);
-    check_domain(&info, "package-1", PW_KIND_CPU, "psys");
-    check_domain(&info, "core-1", PW_KIND_CPU, "package-1");
-    check_domain(&info, "uncore-1", PW_KIND_CPU, "package-1");
-    check_domain(&info, "dram-1", PW_KIND_DRAM, "psys");
+    fx_check_domain(&info, "package-1", PW_KIND_CPU, "psys");
+    fx_check_domain(&info, "core-1", PW_KIND_CPU, "package-1");
+    fx_check_domain(&info, "uncore-1", PW_KIND_CPU, "package-1");
+    fx_check_domain(&info, "dram-1", PW_KIND_DRAM, "psys");
     CHECK_INT(opens_of(0, CFG_PSYS), 1);                /* psys once, on the first package */
     CHECK_INT(opens_of(8, CFG_PSYS), 0);
     for (uint64_t c = CFG_CORES; c <= CFG_GPU; c++) {
@@ -340,9 +316,9 @@ TEST(rapl_perf_without_psys_packages_and_dram_are_top_level)
     pw_source_info info;
     void *st = probe_ok(&info);
     CHECK_INT(info.ndomains, 8);
-    check_domain(&info, "package-0", PW_KIND_CPU, NULL);
-    check_domain(&info, "dram-1", PW_KIND_DRAM, NULL);
-    check_domain(&info, "core-1", PW_KIND_CPU, "package-1");
+    fx_check_domain(&info, "package-0", PW_KIND_CPU, NULL);
+    fx_check_domain(&info, "dram-1", PW_KIND_DRAM, NULL);
+    fx_check_domain(&info, "core-1", PW_KIND_CPU, "package-1");
     pw_source_rapl_perf.close(st);
 }
 
@@ -402,7 +378,7 @@ TEST(rapl_perf_dies_of_one_package_are_named_like_powercap)
     static const char *const order[] = {"package-0-die-0", "core-0-die-0", "package-0-die-1",
                                         "core-0-die-1"};
     check_order(&info, order, 4);
-    check_domain(&info, "core-0-die-1", PW_KIND_CPU, "package-0-die-1");
+    fx_check_domain(&info, "core-0-die-1", PW_KIND_CPU, "package-0-die-1");
     pw_source_rapl_perf.close(st);
 }
 

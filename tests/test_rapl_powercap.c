@@ -102,17 +102,6 @@ static int probe(void **st, pw_source_info *info, char *why, size_t whylen)
 
 static void *probe_ok(pw_source_info *info) { return fx_probe_ok(&pw_source_rapl, info); }
 
-static void check_domain(const pw_source_info *info, const char *name, pw_kind kind,
-                         const char *parent)
-{
-    int i = fx_index(info, name);
-    CHECK_INT(info->domains[i].kind, kind);
-    CHECK_INT(info->domains[i].flags, 0);
-    if (!parent) CHECK_INT(info->domains[i].parent, -1);
-    else CHECK_INT(info->domains[i].parent, fx_index(info, parent));
-    CHECK(info->domains[i].parent < i);          /* parents come first */
-}
-
 static int read_at(void *st, uint64_t t_ns, uint64_t *energy)
 {
     return fx_read_at(&pw_source_rapl, st, t_ns, energy);
@@ -130,17 +119,17 @@ TEST(rapl_finds_two_sockets_and_psys_with_containment)
     static const char *const order[] = {"psys", "package-0", "core-0", "uncore-0", "dram-0",
                                         "package-1", "core-1", "uncore-1", "dram-1"};
     for (size_t i = 0; i < 9; i++) CHECK_STR(info.domains[i].name, order[i]);
-    check_domain(&info, "psys", PW_KIND_SYSTEM, NULL);
+    fx_check_domain(&info, "psys", PW_KIND_SYSTEM, NULL);
     for (int s = 0; s < 2; s++) {
         char pkg[48], core[48], uncore[48], dram[48];
         snprintf(pkg, sizeof pkg, "package-%d", s);
         snprintf(core, sizeof core, "core-%d", s);
         snprintf(uncore, sizeof uncore, "uncore-%d", s);
         snprintf(dram, sizeof dram, "dram-%d", s);
-        check_domain(&info, pkg, PW_KIND_CPU, "psys");
-        check_domain(&info, core, PW_KIND_CPU, pkg);
-        check_domain(&info, uncore, PW_KIND_CPU, pkg);
-        check_domain(&info, dram, PW_KIND_DRAM, "psys");     /* a rail of its own */
+        fx_check_domain(&info, pkg, PW_KIND_CPU, "psys");
+        fx_check_domain(&info, core, PW_KIND_CPU, pkg);
+        fx_check_domain(&info, uncore, PW_KIND_CPU, pkg);
+        fx_check_domain(&info, dram, PW_KIND_DRAM, "psys");     /* a rail of its own */
     }
     pw_source_rapl.close(st);
 }
@@ -151,9 +140,9 @@ TEST(rapl_without_psys_packages_and_dram_are_top_level)
     pw_source_info info;
     void *st = probe_ok(&info);
     CHECK_INT(info.ndomains, 8);
-    check_domain(&info, "package-0", PW_KIND_CPU, NULL);
-    check_domain(&info, "dram-0", PW_KIND_DRAM, NULL);
-    check_domain(&info, "core-1", PW_KIND_CPU, "package-1");
+    fx_check_domain(&info, "package-0", PW_KIND_CPU, NULL);
+    fx_check_domain(&info, "dram-0", PW_KIND_DRAM, NULL);
+    fx_check_domain(&info, "core-1", PW_KIND_CPU, "package-1");
     char *skipped = fx_described(&pw_source_rapl, st, "rapl.skipped");
     CHECK(skipped == NULL);                              /* nothing was left out */
     pw_source_rapl.close(st);
@@ -264,8 +253,8 @@ TEST(rapl_leaves_out_the_mmio_duplicate_of_a_package)
     pw_source_info info;
     void *st = probe_ok(&info);
     CHECK_INT(info.ndomains, 3);
-    check_domain(&info, "package-0", PW_KIND_CPU, "psys");
-    check_domain(&info, "core-0", PW_KIND_CPU, "package-0");
+    fx_check_domain(&info, "package-0", PW_KIND_CPU, "psys");
+    fx_check_domain(&info, "core-0", PW_KIND_CPU, "package-0");
     pw_source_rapl.close(st);
 }
 
@@ -275,7 +264,7 @@ TEST(rapl_uses_mmio_zones_when_they_are_all_there_is)
     pw_source_info info;
     void *st = probe_ok(&info);
     CHECK_INT(info.ndomains, 1);
-    check_domain(&info, "package-0", PW_KIND_CPU, NULL);
+    fx_check_domain(&info, "package-0", PW_KIND_CPU, NULL);
     uint64_t e[1];
     CHECK_INT(read_at(st, 1, e), PW_OK);
     set_energy("intel-rapl-mmio:0", 110);
@@ -296,12 +285,12 @@ TEST(rapl_names_dies_and_per_package_psys)
     pw_source_info info;
     void *st = probe_ok(&info);
     CHECK_INT(info.ndomains, 6);
-    check_domain(&info, "psys", PW_KIND_SYSTEM, NULL);
-    check_domain(&info, "psys-1", PW_KIND_SYSTEM, NULL);
-    check_domain(&info, "package-0-die-0", PW_KIND_CPU, "psys");
-    check_domain(&info, "core-0-die-0", PW_KIND_CPU, "package-0-die-0");
-    check_domain(&info, "package-1-die-0", PW_KIND_CPU, "psys-1");
-    check_domain(&info, "dram-1-die-0", PW_KIND_DRAM, "psys-1");
+    fx_check_domain(&info, "psys", PW_KIND_SYSTEM, NULL);
+    fx_check_domain(&info, "psys-1", PW_KIND_SYSTEM, NULL);
+    fx_check_domain(&info, "package-0-die-0", PW_KIND_CPU, "psys");
+    fx_check_domain(&info, "core-0-die-0", PW_KIND_CPU, "package-0-die-0");
+    fx_check_domain(&info, "package-1-die-0", PW_KIND_CPU, "psys-1");
+    fx_check_domain(&info, "dram-1-die-0", PW_KIND_DRAM, "psys-1");
     pw_source_rapl.close(st);
 }
 
@@ -379,8 +368,8 @@ TEST(rapl_malformed_zone_at_probe_is_left_out)
     pw_source_info info;
     void *st = probe_ok(&info);
     CHECK_INT(info.ndomains, 7);
-    check_domain(&info, "package-0", PW_KIND_CPU, NULL); /* no psys to sit in */
-    check_domain(&info, "core-1", PW_KIND_CPU, "package-1");
+    fx_check_domain(&info, "package-0", PW_KIND_CPU, NULL); /* no psys to sit in */
+    fx_check_domain(&info, "core-1", PW_KIND_CPU, "package-1");
     char *skipped = fx_described(&pw_source_rapl, st, "rapl.skipped");
     CHECK_MSG(skipped && strstr(skipped, "intel-rapl:2/energy_uj: malformed value") &&
               strstr(skipped, "intel-rapl:1:1/name: malformed value"), "%s", skipped);

@@ -1,6 +1,7 @@
 /* rapl_perf.c — RAPL energy counters read through the Linux perf "power" PMU
  * (/sys/bus/event_source/devices/power): one counter per event and package. */
 #include "sources/rapl_perf.h"
+#include "sources/rapl_planes.h"
 
 #include <errno.h>
 #include <math.h>
@@ -62,19 +63,15 @@ void pw_rapl_perf_set_hooks(const pw_perf_hooks *h)
 
 /* ---- what the PMU offers ------------------------------------------------------------------ */
 
-/* The kernel's RAPL events, in the order their domains are listed within a package. */
-enum { EV_PSYS, EV_PKG, EV_CORES, EV_GPU, EV_RAM, NEVENTS };
+/* The kernel's RAPL events, one per plane (rapl_planes.h gives names and kinds). */
+enum { EV_PSYS = PW_RAPL_PSYS, EV_PKG = PW_RAPL_PKG, EV_CORES = PW_RAPL_CORES,
+       EV_GPU = PW_RAPL_UNCORE, EV_RAM = PW_RAPL_DRAM, NEVENTS = PW_RAPL_NPLANES };
 
 static const struct event_def {
     const char *file;                    /* under events/ */
-    const char *prefix;                  /* of its domain names: "package-0" */
-    pw_kind kind;
 } events[NEVENTS] = {
-    [EV_PSYS] = {"energy-psys", "psys", PW_KIND_SYSTEM},
-    [EV_PKG] = {"energy-pkg", "package", PW_KIND_CPU},
-    [EV_CORES] = {"energy-cores", "core", PW_KIND_CPU},
-    [EV_GPU] = {"energy-gpu", "uncore", PW_KIND_CPU},   /* PP1: the client's iGPU plane */
-    [EV_RAM] = {"energy-ram", "dram", PW_KIND_DRAM},
+    [EV_PSYS] = {"energy-psys"}, [EV_PKG] = {"energy-pkg"},   [EV_CORES] = {"energy-cores"},
+    [EV_GPU] = {"energy-gpu"},   [EV_RAM] = {"energy-ram"},
 };
 
 /* Joules per count. The kernel shifts every unit to 2^-32 J, which converts exactly in
@@ -412,6 +409,7 @@ static int open_failed(rapl_perf *r, const scan *s, const package *p, int ev, in
 static int add_domain(rapl_perf *r, scan *s, pw_source_info *info, const package *p, int ev,
                       int32_t parent)
 {
+    char name[PW_DOMAIN_NAME_MAX];
     char reason[PW_WHY_MAX];
     uint64_t count;
     if (info->ndomains == PW_SOURCE_MAX_DOMAINS) {
@@ -427,45 +425,36 @@ static int add_domain(rapl_perf *r, scan *s, pw_source_info *info, const package
         close(fd);
         return leave_out(r, reason, PW_ERR_IO);
     }
-    size_t k = info->ndomains;
-    perf_domain *d = &r->d[k];
+    pw_rapl_domain_name((pw_rapl_plane)ev, p->tag, name, sizeof name);
+    int k = pw_source_add_domain(info, name, pw_rapl_plane_kind((pw_rapl_plane)ev), parent);
+    perf_domain *d = &r->d[k];   /* the table had room: checked above */
     d->fd = fd;
     d->cpu = p->cpu;
     d->event = ev;
     pw_counter_init(&d->counter, 0);
-    if (ev == EV_PSYS) snprintf(d->name, sizeof d->name, "%s", events[ev].prefix);
-    else snprintf(d->name, sizeof d->name, "%s-%s", events[ev].prefix, p->tag);
-    pw_domain_spec *spec = &info->domains[k];
-    memcpy(spec->name, d->name, sizeof spec->name);
-    spec->kind = events[ev].kind;
-    spec->parent = parent;
-    spec->flags = 0;
-    info->ndomains = r->n = k + 1;
+    snprintf(d->name, sizeof d->name, "%s", name);
+    r->n = info->ndomains;
     return PW_OK;
 }
 
-/* psys first (read once, on the first package's CPU: it covers the platform), then each
- * package followed by its planes. Core and uncore lie inside their package; packages and
- * DRAM (a rail of its own) inside psys, as in rapl_powercap.c. */
+typedef struct walk {
+    rapl_perf *r;
+    scan *s;
+} walk;
+
+static int add_plane(void *ctx, pw_source_info *info, size_t pkg_index, pw_rapl_plane plane,
+                     int32_t parent)
+{
+    walk *w = ctx;
+    return add_domain(w->r, w->s, info, &w->s->pk[pkg_index], (int)plane, parent);
+}
+
 static int add_domains(rapl_perf *r, scan *s, pw_source_info *info)
 {
-    int32_t psys = -1;
-    int rc = PW_OK;
-    if (r->ev[EV_PSYS].usable) {
-        rc = add_domain(r, s, info, &s->pk[0], EV_PSYS, -1);
-        if (info->ndomains) psys = 0;
-    }
-    for (size_t i = 0; i < s->npk && rc == PW_OK; i++) {
-        int32_t pkg = -1;
-        for (int ev = EV_PKG; ev < NEVENTS && rc == PW_OK; ev++) {
-            if (!r->ev[ev].usable) continue;
-            size_t before = info->ndomains;
-            int inside_package = (ev == EV_CORES || ev == EV_GPU) && pkg >= 0;
-            rc = add_domain(r, s, info, &s->pk[i], ev, inside_package ? pkg : psys);
-            if (ev == EV_PKG && info->ndomains > before) pkg = (int32_t)before;
-        }
-    }
-    return rc;
+    int usable[NEVENTS];
+    for (int ev = 0; ev < NEVENTS; ev++) usable[ev] = r->ev[ev].usable;
+    walk w = {r, s};
+    return pw_rapl_add_planes(info, s->npk, usable, add_plane, &w);
 }
 
 static int scan_pmu(rapl_perf *r, scan *s, pw_source_info *info)

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "trace/trace.h"
 
@@ -40,6 +41,22 @@ typedef struct pw_source_info {
     pw_domain_spec domains[PW_SOURCE_MAX_DOMAINS];
     uint64_t period_ns;         /* sensor update period if known, else 0 */
 } pw_source_info;
+
+/* Appends a domain to info; returns its index, or -1 when the table is full. */
+static inline int pw_source_add_domain(pw_source_info *info, const char *name, pw_kind kind,
+                                       int32_t parent)
+{
+    if (info->ndomains == PW_SOURCE_MAX_DOMAINS) return -1;
+    pw_domain_spec *d = &info->domains[info->ndomains];
+    size_t n = strlen(name);
+    if (n >= sizeof d->name) n = sizeof d->name - 1;
+    memcpy(d->name, name, n);
+    d->name[n] = '\0';
+    d->kind = kind;
+    d->parent = parent;
+    d->flags = 0;
+    return (int)info->ndomains++;
+}
 
 typedef struct pw_source_ops {
     const char *name;           /* "rapl", "estimate" */
