@@ -7,7 +7,9 @@
 static const pw_source_ops *const all_sources[] = {
     &pw_source_rapl,
     &pw_source_rapl_perf,
+    &pw_source_rapl_msr,
     &pw_source_hwmon,
+    &pw_source_nvml,
     &pw_source_powermetrics,
     &pw_source_synthetic,
     &pw_source_estimate,
