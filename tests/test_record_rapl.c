@@ -17,42 +17,55 @@
 
 typedef struct fake_rapl {
     char zone[512];
-    _Atomic double watts;                   /* the power the "package" draws now */
-    _Atomic int stop;
+    pthread_mutex_t lock;                   /* the driver thread and phase changes */
+    double watts;                           /* the power the "package" draws now */
+    uint64_t last_ns;                       /* energy_uj is integrated up to here */
     double energy_uj;                       /* the true cumulative energy */
+    _Atomic int stop;
 } fake_rapl;
 
-/* Writes energy_uj the way a driver updates it: every 1 ms, whole µJ, wrapping at the
- * range; written with rename() so a reader never sees a half-written file. */
-static void publish(fake_rapl *f, uint64_t start_uj)
+#define START_UJ (RANGE_UJ - 3000000)       /* wraps ~0.1 s into the run */
+
+/* Writes energy_uj the way a driver updates it: whole µJ, wrapping at the range; written
+ * with rename() so a reader never sees a half-written file. */
+static void publish(fake_rapl *f)
 {
     char tmp[600], dst[600], text[32];
     snprintf(tmp, sizeof tmp, "%s/.energy_uj", f->zone);
     snprintf(dst, sizeof dst, "%s/energy_uj", f->zone);
-    uint64_t v = (start_uj + (uint64_t)f->energy_uj) % (RANGE_UJ + 1);
+    uint64_t v = (START_UJ + (uint64_t)f->energy_uj) % (RANGE_UJ + 1);
     int n = snprintf(text, sizeof text, "%llu\n", (unsigned long long)v);
     if (tf_write_file(tmp, text, (size_t)n) == 0) rename(tmp, dst);
 }
 
+/* Integrates the current power up to now, then (optionally) switches it, and publishes:
+ * a power change is published at once, so a late driver tick cannot smear it. */
+static void advance(fake_rapl *f, double new_watts)
+{
+    pthread_mutex_lock(&f->lock);
+    uint64_t now = pw_now_ns();
+    f->energy_uj += f->watts * (double)(now - f->last_ns) * 1e-3;
+    f->last_ns = now;
+    if (new_watts >= 0) f->watts = new_watts;
+    publish(f);
+    pthread_mutex_unlock(&f->lock);
+}
+
+/* Between power changes the counter advances every ~1 ms, like RAPL's. */
 static void *driver(void *p)
 {
     fake_rapl *f = p;
-    const uint64_t start_uj = RANGE_UJ - 3000000;      /* wraps ~0.1 s into the run */
-    uint64_t last = pw_now_ns();
     struct timespec ms = {0, 1000000};
     while (!atomic_load(&f->stop)) {
         nanosleep(&ms, NULL);
-        uint64_t now = pw_now_ns();
-        f->energy_uj += atomic_load(&f->watts) * (double)(now - last) * 1e-3;
-        last = now;
-        publish(f, start_uj);
+        advance(f, -1);
     }
     return NULL;
 }
 
 static void run_phase(fake_rapl *f, const char *name, double watts, uint64_t ns)
 {
-    atomic_store(&f->watts, watts);     /* power changes as the phase begins */
+    advance(f, watts);                  /* power changes as the phase begins */
     pw_begin_name(name);
     uint64_t end = pw_now_ns() + ns;
     struct timespec pause = {0, 200000};
@@ -62,12 +75,13 @@ static void run_phase(fake_rapl *f, const char *name, double watts, uint64_t ns)
 
 TEST(record_rapl_fake_powercap_energy_per_phase)
 {
-    fake_rapl f = {.watts = 5.0};
+    fake_rapl f = {.watts = 5.0, .last_ns = pw_now_ns()};
+    pthread_mutex_init(&f.lock, NULL);
     snprintf(f.zone, sizeof f.zone, "%s/sys/class/powercap/intel-rapl:0", tf_tmpdir());
     fx_mkdirs(f.zone);
     fx_write(f.zone, "name", "package-0\n");
     fx_write_u64(f.zone, "max_energy_range_uj", RANGE_UJ);
-    publish(&f, RANGE_UJ - 3000000);
+    publish(&f);
     setenv("PHASEWATT_SYSFS_ROOT", tf_tmpdir(), 1);
     pthread_t th;
     pthread_create(&th, NULL, driver, &f);
@@ -81,10 +95,11 @@ TEST(record_rapl_fake_powercap_energy_per_phase)
     run_phase(&f, "prefill", 40.0, 500000000);
     run_phase(&f, "decode", 15.0, 600000000);
     run_phase(&f, "prefill", 40.0, 300000000);
-    atomic_store(&f.watts, 5.0);
+    advance(&f, 5.0);
     CHECK_INT(pw_close(), PW_OK);
     atomic_store(&f.stop, 1);
     pthread_join(th, NULL);
+    pthread_mutex_destroy(&f.lock);
 
     pw_trace *t = NULL;
     CHECK_INT(pw_trace_open(tf_path("rapl.pwt"), &t), PW_OK);
@@ -93,8 +108,8 @@ TEST(record_rapl_fake_powercap_energy_per_phase)
     CHECK_INT(pw_attribute(t, &a), PW_OK);
     int pre = pw_attribution_find(a, "prefill"), dec = pw_attribution_find(a, "decode");
     CHECK(pre > 0 && dec > 0);
-    /* watts x the phase's own measured duration: the driver's 1 ms steps blur each
-     * boundary by at most 1 ms x 35 W, well under 0.5 % of these phases */
+    /* watts x the phase's own measured duration: each power change is published as it
+     * happens, so only the read's own timing blurs a boundary */
     CHECK_NEAR(pw_energy_total(t, a->nodes[pre].incl_j), 40.0 * a->nodes[pre].duration_s, 0.005);
     CHECK_NEAR(pw_energy_total(t, a->nodes[dec].incl_j), 15.0 * a->nodes[dec].duration_s, 0.005);
     CHECK_INT(a->nodes[pre].calls, 2);
