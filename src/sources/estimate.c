@@ -92,10 +92,8 @@ static int estimate_probe(const pw_source_config *cfg, void **state, pw_source_i
         estimate_close(e);
         return rc;
     }
-    info->ndomains = 1;
-    snprintf(info->domains[0].name, sizeof info->domains[0].name, "cpu-estimate");
-    info->domains[0].kind = PW_KIND_CPU;
-    info->domains[0].parent = -1;
+    info->ndomains = 0;
+    pw_source_add_domain(info, "cpu-estimate", PW_KIND_CPU, -1);
     info->domains[0].flags = PW_DOMAIN_ESTIMATED;
     info->period_ns = (uint64_t)(1e9 / USER_HZ);
     *state = e;

@@ -164,16 +164,13 @@ static void add_sensor(hwmon *h, pw_source_info *info, const device *dv, const s
     s->channel = channel;
     pw_counter_init(&s->counter, 0);
     memcpy(s->label, label, sizeof s->label);
-    pw_domain_spec *d = &info->domains[info->ndomains];
-    snprintf(d->name, sizeof d->name, "%s-%u:%s", dv->driver, dv->ordinal, label);
-    if (name_taken(info, d->name))       /* two channels with one label: use the channel */
-        snprintf(d->name, sizeof d->name, "%s-%u:%s%u", dv->driver, dv->ordinal, p->prefix,
-                 channel);
-    memcpy(s->domain, d->name, sizeof s->domain);
-    d->kind = dv->rule->kind;
-    d->parent = -1;
-    d->flags = 0;
-    info->ndomains = h->n = info->ndomains + 1;
+    char name[PW_DOMAIN_NAME_MAX];
+    snprintf(name, sizeof name, "%s-%u:%s", dv->driver, dv->ordinal, label);
+    if (name_taken(info, name))          /* two channels with one label: use the channel */
+        snprintf(name, sizeof name, "%s-%u:%s%u", dv->driver, dv->ordinal, p->prefix, channel);
+    memcpy(s->domain, name, sizeof s->domain);
+    pw_source_add_domain(info, name, dv->rule->kind, -1);
+    h->n = info->ndomains;
 }
 
 /* ---- one device ---------------------------------------------------------------------------- */

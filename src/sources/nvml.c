@@ -359,12 +359,8 @@ static void add_channel(nvml *n, pw_source_info *info, reading how, const char *
     memset(c, 0, sizeof *c);
     c->how = how;
     pw_counter_init(&c->counter, 0);     /* 64-bit mJ since driver load: never wraps */
-    pw_domain_spec *d = &info->domains[n->n];
-    snprintf(d->name, sizeof d->name, "%s", name);
-    d->kind = PW_KIND_GPU;
-    d->parent = parent;
-    d->flags = 0;
-    info->ndomains = ++n->n;
+    pw_source_add_domain(info, name, PW_KIND_GPU, parent);
+    n->n = info->ndomains;
 }
 
 /* gpu-i, then its power fields as children: they read the same board power again, so

@@ -552,14 +552,9 @@ static int pm_probe(const pw_source_config *cfg, void **state, pw_source_info *i
         pm_close(m);
         return rc;
     }
-    for (size_t i = 0; i < m->n; i++) {
-        pw_domain_spec *s = &info->domains[i];
-        snprintf(s->name, sizeof s->name, "%s", pw_pm_domain_name(m->d[i].which));
-        s->kind = kind_of(m->d[i].which);
-        s->parent = -1;
-        s->flags = 0;
-    }
-    info->ndomains = m->n;
+    info->ndomains = 0;
+    for (size_t i = 0; i < m->n; i++)
+        pw_source_add_domain(info, pw_pm_domain_name(m->d[i].which), kind_of(m->d[i].which), -1);
     info->period_ns = m->interval_ns;
     *state = m;
     return PW_OK;

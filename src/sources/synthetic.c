@@ -314,11 +314,9 @@ static int synth_probe(const pw_source_config *cfg, void **state, pw_source_info
     s->quantum_uj = s->scenario->sensor.quantum_uj > 0 ? s->scenario->sensor.quantum_uj : 1.0;
     s->current = -1;
     s->p_w = s->scenario->background_w;
-    info->ndomains = 1;
-    snprintf(info->domains[0].name, sizeof info->domains[0].name, "%s",
-             s->scenario->domain ? s->scenario->domain : "synthetic-0");
-    info->domains[0].kind = s->scenario->kind;
-    info->domains[0].parent = -1;
+    info->ndomains = 0;
+    pw_source_add_domain(info, s->scenario->domain ? s->scenario->domain : "synthetic-0",
+                         s->scenario->kind, -1);
     info->period_ns = s->scenario->sensor.period_ns;
     *state = s;
     return PW_OK;
