@@ -87,16 +87,23 @@ static double share_of_parent(const pw_compare_run *run, const pw_row *r)
     return pj > 0 ? r->energy_j / pj : NAN;
 }
 
-typedef enum { M_ENERGY, M_DELTA, M_TIME, M_POWER, M_SHARE, M_JTOK, M_TOKS, M_SPLIT } metric;
+/* Every figure, in the order each format lists them. */
+typedef enum { M_ENERGY, M_DELTA, M_TIME, M_POWER, M_SHARE, M_JTOK, M_TOKS, M_SPLIT,
+               NMETRICS } metric;
 
 static const struct {
-    const char *title;
+    const char *title;       /* the text table's heading */
+    const char *key;         /* the JSON key and CSV column */
     int decimals;
-} metric_info[] = {
-    [M_ENERGY] = {"energy J", 3},      [M_DELTA] = {"energy vs first run %", 1},
-    [M_TIME] = {"time s", 3},          [M_POWER] = {"mean power W", 2},
-    [M_SHARE] = {"share of run energy %", 1}, [M_JTOK] = {"J/token", 4},
-    [M_TOKS] = {"tokens/s", 1},        [M_SPLIT] = {"share of parent energy %", 1},
+} metric_info[NMETRICS] = {
+    [M_ENERGY] = {"energy J", "energy_j", 3},
+    [M_DELTA] = {"energy vs first run %", "energy_delta_pct", 1},
+    [M_TIME] = {"time s", "duration_s", 3},
+    [M_POWER] = {"mean power W", "mean_power_w", 2},
+    [M_SHARE] = {"share of run energy %", "share_pct", 1},
+    [M_JTOK] = {"J/token", "j_per_token", 4},
+    [M_TOKS] = {"tokens/s", "tokens_per_s", 1},
+    [M_SPLIT] = {"share of parent energy %", "share_of_parent_pct", 1},
 };
 
 /* One figure of one path in one run; NAN when it does not exist. */
@@ -115,6 +122,7 @@ static double figure(const pw_compare_run *runs, size_t r, const char *path, met
     case M_JTOK: return row.j_per_token;
     case M_TOKS: return tokens_per_s(&row);
     case M_SPLIT: return row.node->depth >= 2 ? 100.0 * share_of_parent(&runs[r], &row) : NAN;
+    case NMETRICS: break;
     }
     return NAN;
 }
@@ -239,8 +247,6 @@ static void text_estimated_warning(FILE *out, const pw_compare_run *runs, size_t
     if (any) fputs(" -- compare their shape, not their joules\n", out);
 }
 
-static const metric text_order[] = {M_ENERGY, M_DELTA, M_TIME,  M_POWER,
-                                    M_SHARE,  M_JTOK,  M_TOKS,  M_SPLIT};
 
 int pw_report_compare_text(FILE *out, const pw_compare_run *runs, size_t nruns)
 {
@@ -249,8 +255,7 @@ int pw_report_compare_text(FILE *out, const pw_compare_run *runs, size_t nruns)
     if (rc == PW_OK) {
         text_layout L = {out, column_width(runs, nruns)};
         text_header(&L, runs, nruns);
-        for (size_t i = 0; i < sizeof text_order / sizeof text_order[0]; i++)
-            text_table(&L, runs, nruns, &ps, text_order[i]);
+        for (int m = 0; m < NMETRICS; m++) text_table(&L, runs, nruns, &ps, (metric)m);
         text_estimated_warning(out, runs, nruns);
     }
     path_set_free(&ps);
@@ -259,12 +264,6 @@ int pw_report_compare_text(FILE *out, const pw_compare_run *runs, size_t nruns)
 
 /* ---- JSON and CSV ---------------------------------------------------------------------- */
 
-static const metric row_metrics[] = {M_ENERGY, M_DELTA, M_TIME, M_POWER,
-                                     M_SHARE,  M_JTOK,  M_TOKS, M_SPLIT};
-static const char *const row_keys[] = {"energy_j", "energy_delta_pct", "duration_s",
-                                       "mean_power_w", "share_pct", "j_per_token",
-                                       "tokens_per_s", "share_of_parent_pct"};
-#define NMETRICS (sizeof row_metrics / sizeof row_metrics[0])
 
 static void json_run(FILE *out, const pw_compare_run *runs, size_t r, const path_set *ps)
 {
@@ -288,9 +287,9 @@ static void json_run(FILE *out, const pw_compare_run *runs, size_t r, const path
         pw_json_string(out, ps->path[p]);
         fprintf(out, ",\"calls\":%llu,\"tokens\":", (unsigned long long)row.node->calls);
         pw_json_number(out, row.node->tokens_incl);
-        for (size_t m = 0; m < NMETRICS; m++) {
-            fprintf(out, ",\"%s\":", row_keys[m]);
-            pw_json_number(out, figure(runs, r, ps->path[p], row_metrics[m]));
+        for (int m = 0; m < NMETRICS; m++) {
+            fprintf(out, ",\"%s\":", metric_info[m].key);
+            pw_json_number(out, figure(runs, r, ps->path[p], (metric)m));
         }
         fputc('}', out);
     }
@@ -320,7 +319,7 @@ int pw_report_compare_csv(FILE *out, const pw_compare_run *runs, size_t nruns)
     int rc = collect_paths(runs, nruns, &ps);
     if (rc == PW_OK) {
         fputs("run,label,file,params,provenance,path,depth,calls,tokens", out);
-        for (size_t m = 0; m < NMETRICS; m++) fprintf(out, ",%s", row_keys[m]);
+        for (int m = 0; m < NMETRICS; m++) fprintf(out, ",%s", metric_info[m].key);
         fputc('\n', out);
     }
     for (size_t r = 0; rc == PW_OK && r < nruns; r++)
@@ -337,9 +336,9 @@ int pw_report_compare_csv(FILE *out, const pw_compare_run *runs, size_t nruns)
             pw_csv_field(out, ps.path[p]);
             fprintf(out, ",%d,%llu,", ps.depth[p], (unsigned long long)row.node->calls);
             pw_csv_number(out, row.node->tokens_incl);
-            for (size_t m = 0; m < NMETRICS; m++) {
+            for (int m = 0; m < NMETRICS; m++) {
                 fputc(',', out);
-                pw_csv_number(out, figure(runs, r, ps.path[p], row_metrics[m]));
+                pw_csv_number(out, figure(runs, r, ps.path[p], (metric)m));
             }
             fputc('\n', out);
         }
