@@ -48,13 +48,18 @@ FAKES   := $(patsubst tests/fakes/%.c,$(BUILD)/fakes/%.so,$(FAKE_SRC))
 # the library like a user's program.
 PROGS   := $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(PROG_SRC))
 
-.PHONY: all lib cli llm tests bench test asan tsan clang check demo compare-archs install clean
-all: lib cli llm $(PC)
+.PHONY: all deps lib cli llm tests bench test asan tsan clang check demo compare-archs install clean
+all: deps lib cli llm $(PC)
+
+# Debian packages the build needs (tools/install-deps installs them as root, else says how).
+deps:
+	@tools/install-deps build
+$(LIB_OBJ) $(CLI_OBJ): | deps
 lib: $(LIB_A) $(LIB_SO) $(NVTX_SO)
 cli: $(CLI)
 llm: $(LLM)
-tests: $(TESTS) $(CLI) $(LLM) $(LIB_SO) $(NVTX_SO) $(FAKES) $(PROGS)
-bench: $(BENCHES) $(CLI) $(LLM)
+tests: deps $(TESTS) $(CLI) $(LLM) $(LIB_SO) $(NVTX_SO) $(FAKES) $(PROGS)
+bench: deps $(BENCHES) $(CLI) $(LLM)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -120,6 +125,7 @@ clang:
 
 # Everything CI runs: the plain tests, clang's build, then ASan+UBSan, then TSan.
 check:
+	@tools/install-deps build && tools/install-deps test && tools/install-deps optional
 	$(MAKE) -j$(JOBS) test
 	@if command -v clang >/dev/null; then $(MAKE) clang; else echo "clang not installed: skipping the clang build"; fi
 	$(MAKE) asan
