@@ -44,6 +44,10 @@ int pw_end(void);                       /* closes this thread's innermost phase 
 int pw_mark(pw_id name);                /* an instant */
 int pw_count(pw_id counter, int64_t n); /* adds n to a counter, e.g. tokens, in the current phase */
 
+/* Names the calling thread's track in traces ("worker-3", an NVTX domain); the first 63
+ * bytes are kept. Not for the hot path: it may register the thread's ring. */
+int pw_track_name(const char *name);
+
 int pw_begin_name(const char *name);    /* conveniences that intern on every call */
 int pw_mark_name(const char *name);
 int pw_count_name(const char *name, int64_t n);

@@ -93,6 +93,13 @@ TEST(channel_gives_each_process_and_thread_its_own_track)
     }
     CHECK_INT(npids, 2);
     CHECK(pids[0] != pids[1]);
+    /* each process's decode thread named its track through the shared ring */
+    size_t named = 0;
+    for (size_t i = 0; i < r.t->ntracks; i++) {
+        const char *name = r.t->tracks[i].name;
+        named += name && (!strcmp(name, "decoder-0") || !strcmp(name, "decoder-1"));
+    }
+    CHECK_INT(named, 2);
     recorded_free(&r);
 }
 

@@ -19,6 +19,15 @@ static const pw_phase_node *node(const pw_attribution *a, const char *path)
     return &a->nodes[i];
 }
 
+static const pw_track *track_named(const pw_trace *t, const char *name)
+{
+    for (size_t i = 0; i < t->ntracks; i++)
+        if (t->tracks[i].name && !strcmp(t->tracks[i].name, name)) return &t->tracks[i];
+    for (size_t i = 0; i < t->ntracks; i++)
+        fprintf(stderr, "track %zu: %s\n", i, t->tracks[i].name ? t->tracks[i].name : "(none)");
+    return NULL;
+}
+
 static const char *build_app(void)
 {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -29,7 +38,7 @@ static const char *build_app(void)
         tf_skip("no NVTX v3 headers at " NVTX_HEADERS "/nvtx3 (CUDA toolkit not installed)");
     const char *app = tf_path("nvtx_app");
     char cmd[2048], *err = NULL;
-    snprintf(cmd, sizeof cmd, "${CC:-cc} -I%s -o %s %s/tests/nvtx/nvtx_app.c -ldl",
+    snprintf(cmd, sizeof cmd, "${CC:-cc} -I%s -o %s %s/tests/nvtx/nvtx_app.c -ldl -pthread",
              NVTX_HEADERS, app, PW_SOURCE_DIR);
     int rc = tf_run(cmd, NULL, &err);
     CHECK_MSG(rc == 0, "cannot build the NVTX program: %s", err);
@@ -51,12 +60,16 @@ TEST(nvtx_ranges_of_an_unmodified_program_become_phases)
     pw_attribution *a = NULL;
     CHECK_INT(pw_trace_open(path, &t), PW_OK);
     CHECK_INT(pw_attribute(t, &a), PW_OK);
-    CHECK_INT(a->nnodes, 6);   /* root + the five below */
+    CHECK_INT(a->nnodes, 7);   /* root + the six below */
     CHECK_INT(node(a, "prefill")->calls, 1);              /* nvtxRangePushA */
     CHECK_INT(node(a, "decode")->calls, 3);               /* nvtxRangePushW */
     CHECK_INT(node(a, "decode/attention")->calls, 3);     /* nvtxRangePushEx, ASCII */
     CHECK_INT(node(a, "sampling")->calls, 1);             /* domain push, registered string */
     CHECK_INT(node(a, "post-inference")->calls, 1);       /* nvtxRangeStartA/End */
+    CHECK_INT(node(a, "expert")->calls, 1);               /* the worker thread's range */
+    CHECK_INT(t->ntracks, 2);
+    CHECK_STR(track_named(t, "engine") ? "found" : NULL, "found");            /* main */
+    CHECK_STR(track_named(t, "worker-1 [engine]") ? "found" : NULL, "found");  /* worker */
     const pw_phase_node *pre = node(a, "prefill");
     CHECK_NEAR(pw_energy_total(t, pre->incl_j) / pre->duration_s, 40.0, 0.1);
     size_t marks = 0;

@@ -54,6 +54,8 @@ TEST(python_binding_records_phases_and_tokens_through_the_channel)
     CHECK_INT(node(a, "post-inference/detokenize")->calls, 1);
     const pw_phase_node *pre = node(a, "prefill");
     CHECK_NEAR(pw_energy_total(t, pre->incl_j) / pre->duration_s, 30.0, 0.05);
+    CHECK_INT(t->ntracks, 1);
+    CHECK_STR(t->tracks[0].name, "generate-loop");      /* phasewatt.track_name */
     pw_attribution_free(a);
     pw_trace_close(t);
     free(out);

@@ -187,3 +187,40 @@ TEST(session_sampler_keeps_its_period)
     for (size_t i = 1; i < s->n; i++) CHECK(s->t_ns[i] > s->t_ns[i - 1]);
     pw_trace_close(t);
 }
+
+static void *rename_twice(void *arg)
+{
+    pw_track_name("first name");
+    pw_begin_name("work");
+    pw_end();
+    pw_track_name(arg);        /* the last name wins */
+    return NULL;
+}
+
+TEST(session_track_names_are_recorded_and_cut_at_63_bytes)
+{
+    open_synthetic("work=10W", 1000000, 0);
+    CHECK_INT(pw_track_name(""), PW_ERR_INVALID);
+    CHECK_INT(pw_track_name(NULL), PW_ERR_INVALID);
+    pw_begin_name("main-work");
+    pw_end();
+    /* 62 ASCII bytes then a 3-byte character: cut before it, not inside it */
+    char long_name[80];
+    memset(long_name, 'a', 62);
+    strcpy(long_name + 62, "\xe2\x82\xac tail");
+    pthread_t th;
+    CHECK_INT(pthread_create(&th, NULL, rename_twice, "worker"), 0);
+    pthread_join(th, NULL);
+    CHECK_INT(pw_track_name(long_name), PW_OK);
+    CHECK_INT(pw_close(), PW_OK);
+    pw_trace *t = read_back();
+    int worker = 0, cut = 0;
+    for (size_t i = 0; i < t->ntracks; i++) {
+        const char *n = t->tracks[i].name;
+        worker += n && !strcmp(n, "worker");
+        cut += n && strlen(n) == 62 && n[0] == 'a';
+    }
+    CHECK_INT(worker, 1);
+    CHECK_INT(cut, 1);
+    pw_trace_close(t);
+}

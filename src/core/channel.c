@@ -16,7 +16,7 @@
 #include "core/clock.h"
 
 #define MAGIC 0x48435750u             /* "PWCH" */
-#define VERSION 1u
+#define VERSION 2u                    /* 2: rings carry a track label */
 #define NAME_LOG_BYTES (4u << 20)     /* names of all processes; ~60k typical names */
 #define CHANNEL_MAX_RINGS 4096u
 #define ALIGN 64u
@@ -157,6 +157,7 @@ typedef struct ring_view {            /* what the recorder knows of a ring: neve
     uint32_t track;                   /* 0: not announced in this ownership */
     uint32_t pid;
     uint64_t tail, lost_reported;
+    uint32_t label_seen;
     int depth;
     uint32_t stack[PW_MAX_DEPTH];     /* open phases, in this process's ids */
 } ring_view;
@@ -320,11 +321,18 @@ static void follow_stack(ring_view *v, const pw_event *ev)
     else if (ev->type == PW_EV_END && v->depth > 0) v->depth--;
 }
 
+/* A new owner of a ring gets a new track; a rename re-sends the track record. */
 static void announce(pw_channel *ch, pw_ring *r, ring_view *v, const pw_channel_sink *sink)
 {
-    v->track = ch->next_track++;
-    v->pid = r->pid;
-    sink->track(sink->ctx, v->track, r->pid, r->tid);
+    char name[8 * PW_TRACK_LABEL_WORDS];
+    int renamed = pw_track_label_read(&r->label, &v->label_seen, name);
+    int first = !v->track;
+    if (!first && !renamed) return;
+    if (first) {
+        v->track = ch->next_track++;
+        v->pid = r->pid;
+    }
+    sink->track(sink->ctx, v->track, v->pid, r->tid, renamed ? name : NULL, first);
 }
 
 /* Drains with the recorder's own capacity and tail: a corrupt head costs events, never a
@@ -360,6 +368,7 @@ static void recycle(pw_ring *r, ring_view *v)
     atomic_store_explicit(&r->tail, 0, memory_order_relaxed);
     atomic_store_explicit(&r->lost, 0, memory_order_relaxed);
     atomic_store_explicit(&r->dead, 0, memory_order_relaxed);
+    pw_track_label_reset(&r->label);
     memset(v, 0, sizeof *v);
     atomic_store_explicit(&r->claimed, 0, memory_order_release);
 }
@@ -372,7 +381,7 @@ void pw_channel_poll(pw_channel *ch, const pw_channel_sink *sink)
         if (atomic_load_explicit(&r->claimed, memory_order_acquire) != 2) continue;
         int dead = atomic_load_explicit(&r->dead, memory_order_acquire);
         ring_view *v = &ch->view[i];
-        if (!v->track) announce(ch, r, v, sink);
+        announce(ch, r, v, sink);
         drain_ring(ch, r, v, sink);
         if (dead) recycle(r, v);
     }

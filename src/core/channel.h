@@ -29,7 +29,9 @@ void pw_channel_destroy(pw_channel *ch);      /* unmaps and removes the region *
 
 /* Where drained events go; names are already this process's ids (pw_name works on them). */
 typedef struct pw_channel_sink {
-    void (*track)(void *ctx, uint32_t track, uint32_t pid, uint32_t tid);
+    /* A new track (first = 1, name NULL unless already named) or a renamed one. */
+    void (*track)(void *ctx, uint32_t track, uint32_t pid, uint32_t tid, const char *name,
+                  int first);
     void (*event)(void *ctx, uint32_t track, const pw_event *ev);
     void (*loss)(void *ctx, uint32_t track, uint64_t lost_total, uint64_t lost_before);
     void *ctx;

@@ -11,6 +11,17 @@
 /* ---- Name table (names.c): ids are dense from 1, entries below the count are immutable. */
 uint32_t pw_names_count(void);          /* ids 1..count-1 exist; acquire-ordered */
 
+/* ---- Track names (phase.c): a seqlock with one writer, the ring's own thread. The words
+ * are atomics so a reader racing a rename sees a torn copy it then discards, never UB. */
+#define PW_TRACK_LABEL_WORDS 8                  /* 64 bytes: 63 characters and the NUL */
+typedef struct pw_track_label {
+    _Atomic uint32_t seq;                       /* odd while being written; 0: never named */
+    _Atomic uint64_t words[PW_TRACK_LABEL_WORDS];
+} pw_track_label;
+/* Copies the label into out[64] when it changed since *seen and is stable; returns 1 then. */
+int pw_track_label_read(pw_track_label *l, uint32_t *seen, char out[8 * PW_TRACK_LABEL_WORDS]);
+void pw_track_label_reset(pw_track_label *l);
+
 /* ---- Per-thread event rings (phase.c) -------------------------------------------------
  * Single producer (the owning thread), single consumer (the session's sampler). */
 typedef struct pw_ring {
@@ -21,11 +32,13 @@ typedef struct pw_ring {
     uint32_t stack[PW_MAX_DEPTH];
     _Alignas(64) _Atomic uint64_t tail;     /* next slot the consumer reads */
     uint64_t lost_reported;                 /* consumer-only */
+    uint32_t label_seen;                    /* consumer-only: label.seq last written */
     _Atomic int dead;                       /* the thread has exited */
     _Atomic uint32_t claimed;               /* shared rings (channel.c): 0 free, 1 being
                                                taken, 2 owned by a thread */
     int announced;                          /* consumer-only: track record written */
     uint32_t track, pid, tid;
+    pw_track_label label;                   /* the track's name (pw_track_name) */
     uint64_t mask;
     struct pw_ring *next;                   /* registry list, under the registry lock */
     pw_event slots[];

@@ -163,6 +163,53 @@ int pw_count(pw_id counter, int64_t n)
     return PW_OK;
 }
 
+int pw_track_name(const char *name)
+{
+    if (!name || !*name) return PW_ERR_INVALID;
+    pw_ring *r = my_ring();
+    if (!r) return PW_ERR_NOMEM;
+    char text[8 * PW_TRACK_LABEL_WORDS] = {0};
+    size_t n = strlen(name);
+    if (n >= sizeof text) {
+        n = sizeof text - 1;
+        while (n > 0 && ((unsigned char)name[n] & 0xC0) == 0x80) n--;  /* whole UTF-8 */
+    }
+    memcpy(text, name, n);
+    pw_track_label *l = &r->label;
+    uint32_t seq = atomic_load_explicit(&l->seq, memory_order_relaxed);
+    atomic_store_explicit(&l->seq, seq + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    for (int i = 0; i < PW_TRACK_LABEL_WORDS; i++) {
+        uint64_t w;
+        memcpy(&w, text + 8 * i, 8);
+        atomic_store_explicit(&l->words[i], w, memory_order_relaxed);
+    }
+    atomic_store_explicit(&l->seq, seq + 2, memory_order_release);
+    return PW_OK;
+}
+
+int pw_track_label_read(pw_track_label *l, uint32_t *seen, char out[8 * PW_TRACK_LABEL_WORDS])
+{
+    uint32_t seq = atomic_load_explicit(&l->seq, memory_order_acquire);
+    if (seq == *seen || (seq & 1)) return 0;
+    for (int i = 0; i < PW_TRACK_LABEL_WORDS; i++) {
+        uint64_t w = atomic_load_explicit(&l->words[i], memory_order_relaxed);
+        memcpy(out + 8 * i, &w, 8);
+    }
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&l->seq, memory_order_relaxed) != seq) return 0;  /* torn */
+    out[8 * PW_TRACK_LABEL_WORDS - 1] = '\0';   /* a shared ring's bytes are not trusted */
+    *seen = seq;
+    return 1;
+}
+
+void pw_track_label_reset(pw_track_label *l)
+{
+    for (int i = 0; i < PW_TRACK_LABEL_WORDS; i++)
+        atomic_store_explicit(&l->words[i], 0, memory_order_relaxed);
+    atomic_store_explicit(&l->seq, 0, memory_order_release);
+}
+
 int pw_begin_name(const char *name) { return pw_begin(pw_phase_id(name)); }
 int pw_mark_name(const char *name) { return pw_mark(pw_phase_id(name)); }
 int pw_count_name(const char *name, int64_t n) { return pw_count(pw_counter_id(name), n); }

@@ -98,11 +98,12 @@ static int batch_push(session *s, uint32_t track, const pw_event *ev)
 }
 
 /* The three things a drained ring produces, from this process's rings or the channel's. */
-static void record_track(void *ctx, uint32_t track, uint32_t pid, uint32_t tid)
+static void record_track(void *ctx, uint32_t track, uint32_t pid, uint32_t tid,
+                         const char *name, int first)
 {
     session *s = ctx;
-    s->stats.tracks++;
-    if (pw_writer_track(s->w, track, pid, tid, NULL) != PW_OK) s->write_error = 1;
+    if (first) s->stats.tracks++;
+    if (pw_writer_track(s->w, track, pid, tid, name) != PW_OK) s->write_error = 1;
 }
 
 static void record_event(void *ctx, uint32_t track, const pw_event *ev)
@@ -128,10 +129,11 @@ static void on_event(const pw_ring *r, const pw_event *ev, void *ctx)
 
 static void on_ring(pw_ring *r, void *ctx)
 {
-    if (!r->announced) {
-        r->announced = 1;
-        record_track(ctx, r->track, r->pid, r->tid);
-    }
+    char name[8 * PW_TRACK_LABEL_WORDS];
+    int renamed = pw_track_label_read(&r->label, &r->label_seen, name);
+    if (!r->announced || renamed)
+        record_track(ctx, r->track, r->pid, r->tid, renamed ? name : NULL, !r->announced);
+    r->announced = 1;
     pw_ring_drain(r, on_event, ctx);
     uint64_t lost = atomic_load_explicit(&r->lost, memory_order_relaxed);
     if (lost != r->lost_reported) {

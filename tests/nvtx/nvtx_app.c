@@ -1,8 +1,13 @@
 /* nvtx_app.c — an NVTX-annotated program with no phasewatt code, built by test_nvtx.c
  * against the CUDA toolkit's nvtx3 headers: every kind of range phasewatt turns into
- * phases (ASCII, wide, attributes, registered strings, domains, start/end). */
+ * phases (ASCII, wide, attributes, registered strings, domains, start/end), and a worker
+ * thread named with nvtxNameOsThread whose track takes its name and its domain's. */
+#define _GNU_SOURCE
 #include <nvtx3/nvToolsExt.h>
+#include <pthread.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 static void busy_ms(int ms)
 {
@@ -10,6 +15,20 @@ static void busy_ms(int ms)
     clock_gettime(CLOCK_MONOTONIC, &a);
     do clock_gettime(CLOCK_MONOTONIC, &b);
     while ((b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000 < ms);
+}
+
+static void *worker(void *domain)
+{
+    nvtxNameOsThreadA((uint32_t)syscall(SYS_gettid), "worker-1");
+    nvtxEventAttributes_t a = {0};
+    a.version = NVTX_VERSION;
+    a.size = NVTX_EVENT_ATTRIB_STRUCT_SIZE;
+    a.messageType = NVTX_MESSAGE_TYPE_ASCII;
+    a.message.ascii = "expert";
+    nvtxDomainRangePushEx(domain, &a);
+    busy_ms(1);
+    nvtxDomainRangePop(domain);
+    return NULL;
 }
 
 int main(void)
@@ -39,6 +58,8 @@ int main(void)
     nvtxDomainRangePushEx(engine, &s);
     busy_ms(1);
     nvtxDomainRangePop(engine);
+    pthread_t th;
+    if (pthread_create(&th, NULL, worker, engine) == 0) pthread_join(th, NULL);
     nvtxRangeId_t post = nvtxRangeStartA("post-inference");
     busy_ms(1);
     nvtxRangeEnd(post);

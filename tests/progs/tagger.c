@@ -20,10 +20,12 @@ static void busy_us(long us)
     while ((b.tv_sec - a.tv_sec) * 1000000L + (b.tv_nsec - a.tv_nsec) / 1000 < us);
 }
 
-/* Five decode steps with attention inside, one token each. */
+/* Five decode steps with attention inside, one token each, on a track named for it. */
 static void *decode_worker(void *arg)
 {
-    (void)arg;
+    char name[32];
+    snprintf(name, sizeof name, "decoder-%d", *(int *)arg);
+    pw_track_name(name);
     pw_id decode = pw_phase_id("decode"), attention = pw_phase_id("attention");
     pw_id tokens = pw_counter_id("tokens");
     for (int i = 0; i < 5; i++) {
@@ -45,7 +47,8 @@ static void inference(void)
     busy_us(20000);
     pw_end();
     pthread_t t[2];
-    for (int i = 0; i < 2; i++) pthread_create(&t[i], NULL, decode_worker, NULL);
+    static int index[2] = {0, 1};
+    for (int i = 0; i < 2; i++) pthread_create(&t[i], NULL, decode_worker, &index[i]);
     for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
 }
 
@@ -68,11 +71,12 @@ int main(int argc, char **argv)
     }
     if (!strcmp(mode, "fork")) {          /* a worker process tags too: its own tracks */
         pid_t pid = fork();
+        int index[2] = {0, 1};
         if (pid == 0) {
-            decode_worker(NULL);
+            decode_worker(&index[0]);
             _exit(0);
         }
-        decode_worker(NULL);
+        decode_worker(&index[1]);
         waitpid(pid, NULL, 0);
         return 0;
     }

@@ -33,6 +33,7 @@ def post_inference():
         time.sleep(0.003)
 
 
+phasewatt.track_name("generate-loop")
 model = phasewatt.instrument_generate(StandInLM())
 with phasewatt.phase("pre-inference"):
     time.sleep(0.005)

@@ -2,10 +2,14 @@
  * NVTX_INJECTION64_PATH, turning NVTX ranges and marks into phasewatt phase events, so an
  * NVTX-annotated program is profiled by phase with no change. The types below are declared
  * from the NVTX v3 ABI (nvtxDetail/nvtxTypes.h, nvToolsExt.h); no NVIDIA header is needed. */
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <wchar.h>
 
 #include "phasewatt.h"
@@ -21,7 +25,7 @@ typedef const void *(*get_export_table_fn)(uint32_t id);
 enum { ETID_CALLBACKS = 1, MODULE_CORE = 1, MODULE_CORE2 = 5 };
 enum { CORE_MarkEx = 1, CORE_MarkA, CORE_MarkW, CORE_RangeStartEx, CORE_RangeStartA,
        CORE_RangeStartW, CORE_RangeEnd, CORE_RangePushEx, CORE_RangePushA, CORE_RangePushW,
-       CORE_RangePop };
+       CORE_RangePop, CORE_NameOsThreadA = 14, CORE_NameOsThreadW };
 enum { CORE2_DomainMarkEx = 1, CORE2_DomainRangeStartEx, CORE2_DomainRangeEnd,
        CORE2_DomainRangePushEx, CORE2_DomainRangePop, CORE2_DomainRegisterStringA = 10,
        CORE2_DomainRegisterStringW, CORE2_DomainCreateA, CORE2_DomainCreateW };
@@ -88,12 +92,91 @@ static pw_id attr_id(const event_attributes *a)
     }
 }
 
+/* ---- track names: nvtxNameOsThread and the domains a thread uses ------------------------
+ * A thread's track is named "<thread name> [domain+domain]": its nvtxNameOsThread name (set
+ * from any thread, so kept in a small table) and the non-default domains it has used. */
+#define NAMED_MAX 256
+#define THREAD_DOMAINS_MAX 4
+static pthread_mutex_t named_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct { uint32_t tid; char name[64]; } named[NAMED_MAX];
+static int nnamed;
+static _Atomic uint32_t names_version;      /* bumped by every nvtxNameOsThread */
+
+static __thread uint32_t seen_version;
+static __thread const void *thread_domains[THREAD_DOMAINS_MAX];
+static __thread int nthread_domains;
+
+static void thread_name(uint32_t tid, char *out, size_t cap)
+{
+    out[0] = '\0';
+    pthread_mutex_lock(&named_lock);
+    for (int i = 0; i < nnamed; i++)
+        if (named[i].tid == tid) snprintf(out, cap, "%s", named[i].name);
+    pthread_mutex_unlock(&named_lock);
+}
+
+static void relabel(void)
+{
+    char tname[64], domains[192] = "", label[260];
+    thread_name((uint32_t)syscall(SYS_gettid), tname, sizeof tname);
+    size_t n = 0;
+    for (int i = 0; i < nthread_domains && n < sizeof domains; i++) {
+        const char *d = pw_name((pw_id)(uintptr_t)thread_domains[i]);
+        n += (size_t)snprintf(domains + n, sizeof domains - n, "%s%s", i ? "+" : "", d ? d : "?");
+    }
+    if (tname[0] && domains[0]) snprintf(label, sizeof label, "%s [%s]", tname, domains);
+    else snprintf(label, sizeof label, "%s", tname[0] ? tname : domains);
+    if (label[0]) pw_track_name(label);
+}
+
+/* Called on every range and mark: two thread-local compares unless something changed. */
+static void note_domain(const void *domain)
+{
+    int changed = atomic_load_explicit(&names_version, memory_order_relaxed) != seen_version;
+    if (domain) {
+        int known = 0;
+        for (int i = 0; i < nthread_domains; i++) known |= thread_domains[i] == domain;
+        if (!known && nthread_domains < THREAD_DOMAINS_MAX) {
+            thread_domains[nthread_domains++] = domain;
+            changed = 1;
+        }
+    }
+    if (!changed) return;
+    seen_version = atomic_load_explicit(&names_version, memory_order_relaxed);
+    relabel();
+}
+
+static void name_os_thread(uint32_t tid, const char *name)
+{
+    if (!name) return;
+    pthread_mutex_lock(&named_lock);
+    int i = 0;
+    while (i < nnamed && named[i].tid != tid) i++;
+    if (i < NAMED_MAX) {
+        named[i].tid = tid;
+        snprintf(named[i].name, sizeof named[i].name, "%s", name);
+        if (i == nnamed) nnamed++;
+    }
+    pthread_mutex_unlock(&named_lock);
+    atomic_fetch_add(&names_version, 1);
+    if (tid == (uint32_t)syscall(SYS_gettid)) note_domain(NULL);
+}
+
+static void name_os_thread_a(uint32_t tid, const char *name) { name_os_thread(tid, name); }
+static void name_os_thread_w(uint32_t tid, const wchar_t *name)
+{
+    char buf[PW_MAX_NAME];
+    utf8_of(name, buf, sizeof buf);
+    name_os_thread(tid, buf);
+}
+
 /* ---- push/pop ranges: phases of the calling thread ------------------------------------- */
 
 static __thread int push_depth;
 
 static int push(pw_id id)
 {
+    note_domain(NULL);
     if (!id) id = pw_phase_id("(unnamed nvtx range)");
     if (pw_begin(id) != PW_OK) return -1;
     return push_depth++;
@@ -110,7 +193,7 @@ static int range_push_w(const wchar_t *msg) { return push(wide_id(msg)); }
 static int range_push_ex(const event_attributes *a) { return push(attr_id(a)); }
 static int domain_range_push_ex(const void *domain, const event_attributes *a)
 {
-    (void)domain;
+    note_domain(domain);
     return push(attr_id(a));
 }
 static int domain_range_pop(const void *domain)
@@ -130,6 +213,7 @@ static __thread int nstarted;
 static uint64_t start(pw_id id)
 {
     uint64_t rid = atomic_fetch_add(&next_range, 1);
+    note_domain(NULL);
     if (!id) id = pw_phase_id("(unnamed nvtx range)");
     if (nstarted < STARTED_MAX && pw_begin(id) == PW_OK) started[nstarted++] = rid;
     else pw_mark(id);
@@ -146,7 +230,7 @@ static uint64_t range_start_w(const wchar_t *msg) { return start(wide_id(msg)); 
 static uint64_t range_start_ex(const event_attributes *a) { return start(attr_id(a)); }
 static uint64_t domain_range_start_ex(const void *domain, const event_attributes *a)
 {
-    (void)domain;
+    note_domain(domain);
     return start(attr_id(a));
 }
 static void domain_range_end(const void *domain, uint64_t rid)
@@ -162,7 +246,7 @@ static void mark_w(const wchar_t *msg) { pw_mark(wide_id(msg)); }
 static void mark_ex(const event_attributes *a) { pw_id id = attr_id(a); if (id) pw_mark(id); }
 static void domain_mark_ex(const void *domain, const event_attributes *a)
 {
-    (void)domain;
+    note_domain(domain);
     mark_ex(a);
 }
 
@@ -212,6 +296,8 @@ static int fill_core(get_module_table_fn get)
     set_slot(t, n, CORE_RangePushA, (nvtx_fn)range_push_a);
     set_slot(t, n, CORE_RangePushW, (nvtx_fn)range_push_w);
     set_slot(t, n, CORE_RangePop, (nvtx_fn)pop);
+    set_slot(t, n, CORE_NameOsThreadA, (nvtx_fn)name_os_thread_a);
+    set_slot(t, n, CORE_NameOsThreadW, (nvtx_fn)name_os_thread_w);
     return 1;
 }
 

@@ -64,6 +64,8 @@ _lib.pw_end.argtypes = []
 _lib.pw_end.restype = ctypes.c_int
 _lib.pw_count.argtypes = [ctypes.c_uint32, ctypes.c_int64]
 _lib.pw_count.restype = ctypes.c_int
+_lib.pw_track_name.argtypes = [ctypes.c_char_p]
+_lib.pw_track_name.restype = ctypes.c_int
 _lib.pw_strerror.argtypes = [ctypes.c_int]
 _lib.pw_strerror.restype = ctypes.c_char_p
 _lib.pw_open_error.argtypes = []
@@ -114,6 +116,11 @@ def mark(name):
 def count(name, n=1):
     """Adds n to a counter ("tokens") in the current phase: J/token comes from it."""
     _check(_count(_id(name, _counters, _lib.pw_counter_id), int(n)))
+
+
+def track_name(name):
+    """Names the calling thread's track in the trace ("worker-3"); 63 bytes are kept."""
+    _check(_lib.pw_track_name(str(name).encode()))
 
 
 class phase:
