@@ -1,87 +1,258 @@
-/* hotpath.c — benchmark: ns per pw_begin+pw_end pair, next to a pair of bare
- * clock_gettime(CLOCK_MONOTONIC) calls measured in the same run. */
+/* hotpath.c — benchmark: ns per phase begin+end pair through each way of tagging — (a) the
+ * in-process API, (b) the cross-process channel of `phasewatt record -- CMD`, (c) NVTX
+ * push/pop through libphasewatt-nvtx.so, (d) the Python context manager — each next to a
+ * bare clock pair measured in the same process and run, with 1 and 2 threads.
+ * (b) and (c) are this program re-run as the command of `phasewatt record`; (d) is
+ * bench/hotpath.py under it. Each child prints "row LABEL CLOCK1 PAIR1 CLOCK2 PAIR2". */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "phasewatt.h"
 
-#define BATCH 5000           /* pairs per timed batch: 10k events fit the default ring */
-#define BATCHES 300
+#if defined(__has_include)
+#if __has_include(<nvtx3/nvToolsExt.h>)
+#include <nvtx3/nvToolsExt.h>
+#define HAVE_NVTX 1
+#endif
+#endif
 
+#define BATCH 5000            /* pairs per timed batch: 10k events fit the default ring */
+#define BATCHES 200
+
+typedef void (*pair_fn)(void);
 static volatile uint64_t sink;
+static pw_id bench_id;
 
-static double clock_pairs(void)
+static void clock_pair(void)
 {
-    uint64_t best = UINT64_MAX;
-    for (int b = 0; b < BATCHES; b++) {
-        uint64_t t0 = pw_now_ns();
-        for (int i = 0; i < BATCH; i++) {
-            struct timespec a, c;
-            clock_gettime(CLOCK_MONOTONIC, &a);
-            clock_gettime(CLOCK_MONOTONIC, &c);
-            sink += (uint64_t)a.tv_nsec + (uint64_t)c.tv_nsec;
-        }
-        uint64_t dt = pw_now_ns() - t0;
-        if (dt < best) best = dt;
-    }
-    return (double)best / BATCH;
+    struct timespec a, c;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    clock_gettime(CLOCK_MONOTONIC, &c);
+    sink += (uint64_t)a.tv_nsec + (uint64_t)c.tv_nsec;
 }
 
-/* Best-of batches: the minimum is the cost without interference from the other core;
- * the sleep lets the sampler drain the ring so nothing is lost. */
-static double tag_pairs(pw_id id, int drain_pause)
+static void api_pair(void)
 {
-    uint64_t best = UINT64_MAX;
-    for (int b = 0; b < BATCHES; b++) {
-        uint64_t t0 = pw_now_ns();
-        for (int i = 0; i < BATCH; i++) {
-            pw_begin(id);
-            pw_end();
-        }
-        uint64_t dt = pw_now_ns() - t0;
-        if (dt < best) best = dt;
-        if (drain_pause) {
-            struct timespec ts = {0, 5000000};
-            nanosleep(&ts, NULL);
-        }
-    }
-    return (double)best / BATCH;
-}
-
-int main(void)
-{
-    pw_id id = pw_phase_id("bench");
-    pw_begin(id);                    /* registers this thread outside the timed loops */
+    pw_begin(bench_id);
     pw_end();
-    double off = tag_pairs(id, 0);
+}
+
+#ifdef HAVE_NVTX
+static nvtxStringHandle_t nvtx_name;
+static nvtxDomainHandle_t nvtx_domain;
+
+static void nvtx_ascii_pair(void)
+{
+    nvtxRangePushA("bench");
+    nvtxRangePop();
+}
+
+static void nvtx_registered_pair(void)
+{
+    nvtxEventAttributes_t a = {0};
+    a.version = NVTX_VERSION;
+    a.size = NVTX_EVENT_ATTRIB_STRUCT_SIZE;
+    a.messageType = NVTX_MESSAGE_TYPE_REGISTERED;
+    a.message.registered = nvtx_name;
+    nvtxDomainRangePushEx(nvtx_domain, &a);
+    nvtxDomainRangePop(nvtx_domain);
+}
+#endif
+
+/* Best of the batches: the cost without interference; the pause after each batch lets
+ * the recorder drain the ring, so nothing is lost and no batch runs into a full ring. */
+static double best_ns_per_pair(pair_fn f)
+{
+    uint64_t best = UINT64_MAX;
+    for (int b = 0; b < BATCHES; b++) {
+        uint64_t t0 = pw_now_ns();
+        for (int i = 0; i < BATCH; i++) f();
+        uint64_t dt = pw_now_ns() - t0;
+        if (dt < best) best = dt;
+        struct timespec pause = {0, 2000000};
+        nanosleep(&pause, NULL);
+    }
+    return (double)best / BATCH;
+}
+
+typedef struct thread_job {
+    pair_fn f;
+    pthread_barrier_t *start;
+    double ns;
+} thread_job;
+
+static void *thread_main(void *p)
+{
+    thread_job *j = p;
+    j->f();                                /* registers the thread outside the timing */
+    pthread_barrier_wait(j->start);
+    j->ns = best_ns_per_pair(j->f);
+    return NULL;
+}
+
+/* ns per pair with n threads tagging at once: the mean of the threads' best batches. */
+static double measure(pair_fn f, int n)
+{
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, (unsigned)n);
+    thread_job jobs[2];
+    pthread_t th[2];
+    for (int i = 0; i < n; i++) {
+        jobs[i] = (thread_job){f, &start, 0};
+        pthread_create(&th[i], NULL, thread_main, &jobs[i]);
+    }
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        pthread_join(th[i], NULL);
+        sum += jobs[i].ns;
+    }
+    pthread_barrier_destroy(&start);
+    return sum / n;
+}
+
+static void print_row(const char *label, pair_fn f)
+{
+    double c1 = measure(clock_pair, 1), p1 = measure(f, 1);
+    double c2 = measure(clock_pair, 2), p2 = measure(f, 2);
+    printf("row %s %.2f %.2f %.2f %.2f\n", label, c1, p1, c2, p2);
+    fflush(stdout);
+}
+
+/* ---- the child: runs under `phasewatt record` and prints its rows --------------------- */
+
+static int child(const char *what)
+{
+    if (!strcmp(what, "channel")) {
+        bench_id = pw_phase_id("bench");
+        print_row("(b)_channel,_record_--_CMD", api_pair);
+        return 0;
+    }
+#ifdef HAVE_NVTX
+    if (!strcmp(what, "nvtx")) {
+        nvtx_domain = nvtxDomainCreateA("bench");
+        nvtx_name = nvtxDomainRegisterStringA(nvtx_domain, "bench");
+        print_row("(c)_NVTX_push/pop,_registered", nvtx_registered_pair);
+        print_row("(c)_NVTX_push/pop,_ASCII_name", nvtx_ascii_pair);
+        return 0;
+    }
+#endif
+    fprintf(stderr, "bench-hotpath: unknown child '%s'\n", what);
+    return 2;
+}
+
+/* ---- the parent: (a) itself, the rest through `phasewatt record` ----------------------- */
+
+typedef struct row {
+    char label[64];
+    double c1, p1, c2, p2;
+} row;
+
+static int parse_row(const char *line, row *r)
+{
+    if (sscanf(line, "row %63s %lf %lf %lf %lf", r->label, &r->c1, &r->p1, &r->c2, &r->p2) != 5)
+        return 0;
+    for (char *c = r->label; *c; c++)
+        if (*c == '_') *c = ' ';
+    return 1;
+}
+
+static void show(const row *r, const char *target)
+{
+    printf("  %-34s %7.1f %7.1f %6.2fx   %7.1f %7.1f %6.2fx   %s\n", r->label, r->c1, r->p1,
+           r->p1 / r->c1, r->c2, r->p2, r->p2 / r->c2, target);
+}
+
+/* Runs CMD and shows each row it prints, or says why there is none. */
+static void run_child(const char *cmd, const char *what, const char *target)
+{
+    FILE *p = popen(cmd, "r");
+    char line[512];
+    int rows = 0;
+    row r;
+    while (p && fgets(line, sizeof line, p))
+        if (parse_row(line, &r)) {
+            show(&r, target);
+            rows++;
+        }
+    int rc = p ? pclose(p) : -1;
+    if (!rows) printf("  %-34s (not measured: `%s` exited with status %d)\n", what, cmd, rc);
+}
+
+static void bin_dir(char *out, size_t cap)
+{
+    ssize_t n = readlink("/proc/self/exe", out, cap - 1);
+    out[n > 0 ? n : 0] = '\0';
+    char *slash = strrchr(out, '/');
+    if (slash) *slash = '\0';
+    else snprintf(out, cap, ".");
+}
+
+static int in_process(row *r)
+{
     pw_options o;
     pw_options_init(&o);
     o.output_path = "/tmp/phasewatt-bench-hotpath.pwt";
-    o.sources = "estimate";            /* a real source with a cheap read */
+    o.sources = "estimate";          /* a real source with a cheap read */
     o.interval_ns = 1000000;
-    o.ring_events = 1 << 16;
     o.quiet = 1;
     if (pw_open(&o) != PW_OK) {
-        fprintf(stderr, "bench-hotpath: cannot open a session\n");
-        return 1;
+        fprintf(stderr, "bench-hotpath: cannot open a session: %s\n", pw_open_error());
+        return -1;
     }
-    double clock_pair = clock_pairs();
-    double on = tag_pairs(id, 1);
-    double clock_pair2 = clock_pairs();
+    snprintf(r->label, sizeof r->label, "(a) in-process API");
+    r->c1 = measure(clock_pair, 1);
+    r->p1 = measure(api_pair, 1);
+    r->c2 = measure(clock_pair, 2);
+    r->p2 = measure(api_pair, 2);
     pw_close();
+    remove(o.output_path);
     pw_stats st;
     pw_get_stats(&st);
-    remove(o.output_path);
-    if (clock_pair2 < clock_pair) clock_pair = clock_pair2;
-    printf("hot path (best of %d batches of %d pairs, 1 thread)\n", BATCHES, BATCH);
-    printf("  clock_gettime(MONOTONIC) pair      %7.1f ns\n", clock_pair);
-    printf("  pw_begin+pw_end, recording         %7.1f ns  (%.2fx the clock pair; target <= 2x)\n",
-           on, on / clock_pair);
-    printf("  pw_begin+pw_end, no session        %7.1f ns\n", off);
-    printf("  events recorded %llu, lost %llu%s\n", (unsigned long long)st.events,
-           (unsigned long long)st.lost_events,
-           st.lost_events ? "  (LOSSES: the recording figure is not valid)" : "");
+    return st.lost_events ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && !strcmp(argv[1], "--child")) return child(argv[2]);
+    bench_id = pw_phase_id("bench");
+    double no_session = measure(api_pair, 1);
+    row a;
+    int lost = in_process(&a);
+    if (lost < 0) return 1;
+
+    char dir[4096], cmd[3 * 4096 + 256];
+    bin_dir(dir, sizeof dir);
+    printf("tag overhead: ns per begin+end pair (best of %d batches of %d pairs per thread),\n"
+           "next to a bare clock pair timed in the same process and run\n\n", BATCHES, BATCH);
+    printf("  %-34s %7s %7s %7s   %7s %7s %7s\n", "", "clock", "pair", "ratio", "clock", "pair",
+           "ratio");
+    printf("  %-34s %23s   %23s\n", "", "---- 1 thread ----", "---- 2 threads ---");
+    show(&a, lost ? "target <= 2x  (EVENTS LOST: not valid)" : "target <= 2x");
+    const char *record = "--quiet --no-report --source estimate --interval 1 -o "
+                         "/tmp/phasewatt-bench-child.pwt";
+    snprintf(cmd, sizeof cmd, "'%s/phasewatt' record %s -- '%s/bench-hotpath' --child channel",
+             dir, record, dir);
+    run_child(cmd, "(b) channel", "target <= 2x");
+#ifdef HAVE_NVTX
+    snprintf(cmd, sizeof cmd, "PHASEWATT_NVTX_LIBRARY='%s/../lib/libphasewatt-nvtx.so' "
+             "'%s/phasewatt' record --nvtx %s -- '%s/bench-hotpath' --child nvtx",
+             dir, dir, record, dir);
+    run_child(cmd, "(c) NVTX push/pop", "target <= 4x");
+#else
+    printf("  %-34s (not measured: built without the nvtx3 headers of the CUDA toolkit)\n",
+           "(c) NVTX push/pop");
+#endif
+    snprintf(cmd, sizeof cmd, "PYTHONPATH='%s/bindings/python' "
+             "PHASEWATT_LIBRARY='%s/../lib/libphasewatt.so' '%s/phasewatt' record %s -- "
+             "python3 '%s/bench/hotpath.py' 2>/dev/null",
+             PW_SOURCE_DIR, dir, dir, record, PW_SOURCE_DIR);
+    run_child(cmd, "(d) Python `with phase()`", "clock = time.monotonic_ns() pair");
+    remove("/tmp/phasewatt-bench-child.pwt");
+    printf("\n  pw_begin+pw_end with no session open: %.1f ns\n", no_session);
     return 0;
 }
