@@ -393,7 +393,11 @@ uint64_t pw_channel_close_open(pw_channel *ch, const pw_channel_sink *sink, uint
     uint64_t closed = 0;
     for (uint32_t i = 0; i < ch->L.nrings; i++) {
         ring_view *v = &ch->view[i];
-        for (; v->depth > 0; closed++) {
+        /* The thread's own stack depth is the truth: after lost END events the recorder's
+         * view holds phases that were in fact closed. */
+        int depth = ring_at(ch->base, &ch->L, i)->depth;
+        int open = depth >= 0 && depth < v->depth ? depth : v->depth;
+        for (; open > 0; open--, closed++) {
             pw_event ev = {.t_ns = t_ns, .id = v->stack[--v->depth], .type = PW_EV_END};
             sink->event(sink->ctx, v->track, &ev);
         }
