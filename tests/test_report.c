@@ -58,7 +58,7 @@ static char *render(const pw_trace *t, render_fn fn, int depth)
     FILE *out = open_memstream(&buf, &len);
     CHECK(out != NULL);
     pw_report_opts o = {depth};
-    CHECK_INT(fn ? fn(out, t, a, &o) : pw_report_samples_csv(out, t, a), PW_OK);
+    CHECK_INT(fn ? fn(out, t, a, &o) : pw_report_samples_csv(out, t, a, 0), PW_OK);
     CHECK_INT(fclose(out), 0);
     pw_attribution_free(a);
     return buf;

@@ -130,8 +130,9 @@ static char *put_fixed(char *p, double v, int decimals)
     return p;
 }
 
+/* One interval: the seed's columns, then (when per_domain) each domain's power in mW. */
 static void sample_line(FILE *out, double since_s, const double *kind_j, double dt_s,
-                        const char *phase)
+                        const char *phase, const double *domain_j, size_t ndomains)
 {
     char line[32 * 8], *p = line;
     double total = 0;
@@ -146,56 +147,99 @@ static void sample_line(FILE *out, double since_s, const double *kind_j, double 
     *p++ = ',';
     fwrite(line, 1, (size_t)(p - line), out);
     pw_csv_field(out, phase);
+    for (size_t d = 0; d < ndomains; d++) {
+        p = line;
+        *p++ = ',';
+        p = put_fixed(p, domain_j[d] / dt_s * 1e3, 3);
+        fwrite(line, 1, (size_t)(p - line), out);
+    }
     fputc('\n', out);
 }
 
-/* Cumulative energy (J) by kind of every series' top-level domains at time `when`. */
+/* Cumulative energy (J) at time `when`: by kind over every series' top-level domains, and
+ * per domain into domain_j when it is not NULL. */
 static void energy_at(const pw_trace *t, pw_series_cursor *cursors, uint64_t when,
-                      double *kind_j)
+                      double *kind_j, double *domain_j)
 {
     memset(kind_j, 0, PW_KIND_COUNT * sizeof *kind_j);
     for (size_t s = 0; s < t->nsources; s++) {
         const pw_series *se = &t->series[s];
         for (size_t k = 0; k < se->ndomains; k++) {
             size_t d = se->first_domain + k;
-            if (pw_trace_domain_is_top(t, d))
-                kind_j[t->domains[d].kind] += pw_series_energy_at(&cursors[s], k, when) * 1e-6;
+            double j = pw_series_energy_at(&cursors[s], k, when) * 1e-6;
+            if (domain_j) domain_j[d] = j;
+            if (pw_trace_domain_is_top(t, d)) kind_j[t->domains[d].kind] += j;
         }
     }
+}
+
+static void samples_header(FILE *out, const pw_trace *t, int per_domain)
+{
+    fputs("timestamp,cpu_power_mw,gpu_power_mw,ane_power_mw,dram_power_mw,total_power_mw,"
+          "phase", out);
+    for (size_t d = 0; per_domain && d < t->ndomains; d++) {
+        char title[160];
+        snprintf(title, sizeof title, "%s_power_mw", t->domains[d].name);
+        fputc(',', out);
+        pw_csv_field(out, title);
+    }
+    fputc('\n', out);
+}
+
+/* Energy by kind and by domain at the two ends of an interval. */
+typedef struct interval_energy {
+    double kind_before[PW_KIND_COUNT], kind_after[PW_KIND_COUNT];
+    double *domain_before, *domain_after;      /* [ndomains] when per domain, else NULL */
+} interval_energy;
+
+static void advance(const pw_trace *t, pw_series_cursor *cursors, uint64_t when,
+                    interval_energy *e)
+{
+    memcpy(e->kind_before, e->kind_after, sizeof e->kind_before);
+    if (e->domain_after) {
+        double *swap = e->domain_before;
+        e->domain_before = e->domain_after;
+        e->domain_after = swap;
+    }
+    energy_at(t, cursors, when, e->kind_after, e->domain_after);
 }
 
 /* One row per interval of the primary series (skipping gaps): power per kind is the energy
  * difference over the interval, other series interpolated at its ends; the timestamp is
  * the interval's end, in seconds since the primary series' first reading. */
-int pw_report_samples_csv(FILE *out, const pw_trace *t, const pw_attribution *a)
+int pw_report_samples_csv(FILE *out, const pw_trace *t, const pw_attribution *a, int per_domain)
 {
     if (!out || !t || !a) return PW_ERR_INVALID;
-    fputs("timestamp,cpu_power_mw,gpu_power_mw,ane_power_mw,dram_power_mw,total_power_mw,"
-          "phase\n", out);
+    samples_header(out, t, per_domain);
     if (a->primary < 0) return pw_report_finish(out);
-    size_t ntracks;
+    size_t ntracks, nd = per_domain ? t->ndomains : 0;
     pw_series_cursor *cursors = calloc(t->nsources + 1, sizeof *cursors);
     track_cursor *tracks = track_cursors(a, &ntracks);
-    if (!cursors || !tracks) {
+    double *domain = calloc(3 * nd + 1, sizeof *domain);
+    if (!cursors || !tracks || !domain) {
         free(cursors);
         free(tracks);
+        free(domain);
         return PW_ERR_NOMEM;
     }
     for (size_t s = 0; s < t->nsources; s++) cursors[s].se = &t->series[s];
+    interval_energy e = {.domain_before = nd ? domain : NULL, .domain_after = nd ? domain + nd : NULL};
+    double *domain_de = domain + 2 * nd;
     const pw_series *p = &t->series[a->primary];
-    double before[PW_KIND_COUNT], after[PW_KIND_COUNT];
-    energy_at(t, cursors, p->t_ns[0], after);
+    energy_at(t, cursors, p->t_ns[0], e.kind_after, e.domain_after);
     for (size_t i = 1; i < p->n; i++) {
-        memcpy(before, after, sizeof before);
-        energy_at(t, cursors, p->t_ns[i], after);
+        advance(t, cursors, p->t_ns[i], &e);
         uint64_t t0 = p->t_ns[i - 1], t1 = p->t_ns[i];
         if ((p->flags && (p->flags[i] & PW_SAMPLE_GAP)) || t1 <= t0) continue;
         double de[PW_KIND_COUNT];
-        for (int k = 0; k < PW_KIND_COUNT; k++) de[k] = fmax(after[k] - before[k], 0.0);
+        for (int k = 0; k < PW_KIND_COUNT; k++) de[k] = fmax(e.kind_after[k] - e.kind_before[k], 0.0);
+        for (size_t d = 0; d < nd; d++)
+            domain_de[d] = fmax(e.domain_after[d] - e.domain_before[d], 0.0);
         sample_line(out, (double)(t1 - p->t_ns[0]) * 1e-9, de, (double)(t1 - t0) * 1e-9,
-                    phase_at(a, tracks, ntracks, t0 + (t1 - t0) / 2));
+                    phase_at(a, tracks, ntracks, t0 + (t1 - t0) / 2), domain_de, nd);
     }
     free(cursors);
     free(tracks);
+    free(domain);
     return pw_report_finish(out);
 }

@@ -18,8 +18,10 @@ int pw_report_json(FILE *out, const pw_trace *t, const pw_attribution *a,
 int pw_report_csv(FILE *out, const pw_trace *t, const pw_attribution *a,
                   const pw_report_opts *o);
 /* The seed's view: one row per sample interval, columns timestamp,cpu_power_mw,
- * gpu_power_mw,ane_power_mw,dram_power_mw,total_power_mw,phase. */
-int pw_report_samples_csv(FILE *out, const pw_trace *t, const pw_attribution *a);
+ * gpu_power_mw,ane_power_mw,dram_power_mw,total_power_mw,phase; per_domain adds a
+ * <domain>_power_mw column for every domain (phasewatt export --format csv). */
+int pw_report_samples_csv(FILE *out, const pw_trace *t, const pw_attribution *a,
+                          int per_domain);
 
 /* Several runs side by side (phasewatt compare); the first is the baseline. */
 typedef struct pw_compare_run {

@@ -15,7 +15,8 @@ typedef struct cli_command {
     int (*run)(int argc, char **argv);
 } cli_command;
 
-extern const cli_command cli_record, cli_report, cli_compare, cli_simulate, cli_sources;
+extern const cli_command cli_record, cli_report, cli_compare, cli_simulate, cli_sources,
+    cli_export;
 
 /* Prints "phasewatt CMD: message" on one line to stderr and returns code. */
 int cli_error(const char *cmd, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -32,6 +33,14 @@ int cli_parse_uint(const char *s, unsigned long long max, unsigned long long *ou
 
 typedef enum { FMT_TEXT, FMT_JSON, FMT_CSV } cli_format;
 int cli_parse_format(const char *s, cli_format *out);
+
+/* Reads and attributes a trace, then calls fn on it (out flushed after); returns an exit
+ * code, having said on stderr what failed. */
+struct pw_trace;
+struct pw_attribution;
+typedef int (*cli_trace_fn)(FILE *out, const struct pw_trace *t, const struct pw_attribution *a,
+                            void *ctx);
+int cli_with_trace(const char *cmd, const char *path, cli_trace_fn fn, void *ctx, FILE *out);
 
 /* Reads a trace and prints its report; returns an exit code. */
 int cli_print_report(const char *cmd, const char *path, cli_format fmt, int depth, int samples,

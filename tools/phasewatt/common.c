@@ -78,12 +78,36 @@ int cli_parse_format(const char *s, cli_format *out)
     return 0;
 }
 
-static int render(FILE *out, const pw_trace *t, const pw_attribution *a, cli_format fmt,
-                  int depth, int samples)
+int cli_with_trace(const char *cmd, const char *path, cli_trace_fn fn, void *ctx, FILE *out)
 {
-    pw_report_opts o = {depth};
-    if (samples) return pw_report_samples_csv(out, t, a);
-    switch (fmt) {
+    pw_trace *t = NULL;
+    int rc = pw_trace_open(path, &t);
+    if (rc != PW_OK)
+        return cli_error(cmd, CLI_FAILED, "cannot read %s: %s%s%s", path, pw_strerror(rc),
+                         rc == PW_ERR_IO ? ": " : "", rc == PW_ERR_IO ? strerror(errno) : "");
+    pw_attribution *a = NULL;
+    rc = pw_attribute(t, &a);
+    if (rc == PW_OK) rc = fn(out, t, a, ctx);
+    if (rc == PW_OK && fflush(out) != 0) rc = PW_ERR_IO;
+    pw_attribution_free(a);
+    pw_trace_close(t);
+    if (rc != PW_OK)
+        return cli_error(cmd, CLI_FAILED, "%s: %s%s%s", path, pw_strerror(rc),
+                         rc == PW_ERR_IO ? ": " : "", rc == PW_ERR_IO ? strerror(errno) : "");
+    return 0;
+}
+
+typedef struct report_args {
+    cli_format fmt;
+    int depth, samples;
+} report_args;
+
+static int render(FILE *out, const pw_trace *t, const pw_attribution *a, void *ctx)
+{
+    const report_args *r = ctx;
+    pw_report_opts o = {r->depth};
+    if (r->samples) return pw_report_samples_csv(out, t, a, 0);
+    switch (r->fmt) {
     case FMT_JSON: return pw_report_json(out, t, a, &o);
     case FMT_CSV: return pw_report_csv(out, t, a, &o);
     default: return pw_report_text(out, t, a, &o);
@@ -93,17 +117,6 @@ static int render(FILE *out, const pw_trace *t, const pw_attribution *a, cli_for
 int cli_print_report(const char *cmd, const char *path, cli_format fmt, int depth, int samples,
                      FILE *out)
 {
-    pw_trace *t = NULL;
-    int rc = pw_trace_open(path, &t);
-    if (rc != PW_OK)
-        return cli_error(cmd, CLI_FAILED, "cannot read %s: %s%s%s", path, pw_strerror(rc),
-                         rc == PW_ERR_IO ? ": " : "", rc == PW_ERR_IO ? strerror(errno) : "");
-    pw_attribution *a = NULL;
-    rc = pw_attribute(t, &a);
-    if (rc == PW_OK) rc = render(out, t, a, fmt, depth, samples);
-    if (rc == PW_OK && fflush(out) != 0) rc = PW_ERR_IO;
-    pw_attribution_free(a);
-    pw_trace_close(t);
-    if (rc != PW_OK) return cli_error(cmd, CLI_FAILED, "%s: %s", path, pw_strerror(rc));
-    return 0;
+    report_args r = {fmt, depth, samples};
+    return cli_with_trace(cmd, path, render, &r, out);
 }

@@ -1,0 +1,206 @@
+/* test_export.c — `phasewatt export`: the Perfetto JSON checked by an independent Python
+ * reader (valid JSON, nesting slices, counters integrating to the attributed energy), the
+ * CSV and JSON lines against the trace they came from, and bad command lines. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis/attribute.h"
+#include "phasewatt.h"
+#include "tf.h"
+#include "trace/trace.h"
+
+typedef struct run {
+    pw_trace *t;
+    pw_attribution *a;
+} run;
+
+static run load(const char *path)
+{
+    run r = {0};
+    CHECK_INT(pw_trace_open(path, &r.t), PW_OK);
+    CHECK_INT(pw_attribute(r.t, &r.a), PW_OK);
+    return r;
+}
+
+static void unload(run *r)
+{
+    pw_attribution_free(r->a);
+    pw_trace_close(r->t);
+}
+
+static char *run_ok(const char *fmt, const char *arg1, const char *arg2)
+{
+    char cmd[2048], *out = NULL, *err = NULL;
+    snprintf(cmd, sizeof cmd, fmt, arg1, arg2);
+    int rc = tf_run(cmd, &out, &err);
+    CHECK_MSG(rc == 0, "`%s` exited %d: %s%s", cmd, rc, err, out);
+    free(err);
+    return out;
+}
+
+/* The value after "KEY NAME " in the checker's output, or -1. */
+static double checker_value(const char *out, const char *key, const char *name)
+{
+    char want[512];
+    snprintf(want, sizeof want, "%s %s ", key, name);
+    for (const char *line = out; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+        if (!strncmp(line, want, strlen(want))) return strtod(line + strlen(want), NULL);
+    return -1;
+}
+
+static char *check_perfetto(const char *trace)
+{
+    const char *json = tf_path("run.json");
+    free(run_ok("\"$PW\" export %s --format perfetto -o %s", trace, json));
+    char script[1024];
+    snprintf(script, sizeof script, "%s/tests/python/check_perfetto.py", PW_SOURCE_DIR);
+    return run_ok("python3 %s %s", script, json);
+}
+
+static void skip_without_python(void)
+{
+    if (tf_run("command -v python3", NULL, NULL) != 0)
+        tf_skip("no python3 to check the JSON independently (tools/install-deps test)");
+}
+
+TEST(export_perfetto_counters_integrate_to_the_attributed_energy)
+{
+    skip_without_python();
+    const char *trace = tf_path("sim.pwt");
+    free(run_ok("\"$PW\" simulate -o %s%s", trace, ""));
+    char *out = check_perfetto(trace);
+    run r = load(trace);
+    CHECK(r.t->ndomains > 0);
+    for (size_t d = 0; d < r.t->ndomains; d++) {
+        double j = checker_value(out, "energy", r.t->domains[d].name);
+        CHECK_MSG(j >= 0, "no counter for %s in: %s", r.t->domains[d].name, out);
+        CHECK_NEAR(j, r.a->domain_j[d], 0.001);
+    }
+    /* every call of every phase is one slice */
+    for (size_t i = 1; i < r.a->nnodes; i++) {
+        const char *name = pw_trace_name(r.t, r.a->nodes[i].name_id);
+        uint64_t calls = 0;
+        for (size_t k = 1; k < r.a->nnodes; k++)
+            if (r.a->nodes[k].name_id == r.a->nodes[i].name_id) calls += r.a->nodes[k].calls;
+        CHECK_INT(checker_value(out, "slices", name), calls);
+    }
+    unload(&r);
+    free(out);
+}
+
+TEST(export_perfetto_tracks_of_a_recorded_program_nest_and_keep_their_names)
+{
+    skip_without_python();
+    const char *trace = tf_path("rec.pwt");
+    char prog[1024];
+    snprintf(prog, sizeof prog, "%s/progs/tagger", PW_BUILD_DIR);   /* exits 3 */
+    free(run_ok("\"$PW\" record -o %s --no-report --quiet --source synthetic --synthetic "
+                "prefill=30W,decode=10W --interval 1 -- %s; test $? = 3", trace, prog));
+    char *out = check_perfetto(trace);
+    CHECK_INT(checker_value(out, "slices", "prefill"), 1);
+    CHECK_INT(checker_value(out, "slices", "decode"), 10);
+    CHECK_INT(checker_value(out, "slices", "attention"), 10);
+    CHECK_MSG(strstr(out, "thread decoder-0\n") && strstr(out, "thread decoder-1\n"),
+              "track names missing: %s", out);
+    run r = load(trace);
+    int root = pw_attribution_find(r.a, "");
+    CHECK_MSG(strstr(out, "tokens 17\n"), "tokens: %s", out);     /* 7 prefill + 2 x 5 */
+    CHECK_INT(r.a->nodes[root].tokens_incl, 17);
+    unload(&r);
+    free(out);
+}
+
+/* Integrates a power column (mW) over the data rows: each row covers the time since the
+ * previous row's timestamp (the first, since 0: the first reading). */
+static double csv_column_energy(const char *csv, int column, size_t *rows)
+{
+    double sum = 0, prev_s = 0;
+    *rows = 0;
+    for (const char *line = strchr(csv, '\n'); line && line[1]; line = strchr(line + 1, '\n')) {
+        const char *cell = line + 1;
+        double ts = strtod(cell, NULL);
+        for (int c = 0; c < column && cell; c++) {
+            cell = strchr(cell, ',');
+            if (cell) cell++;
+        }
+        CHECK(cell != NULL);
+        sum += strtod(cell, NULL) * 1e-3 * (ts - prev_s);
+        prev_s = ts;
+        (*rows)++;
+    }
+    return sum;
+}
+
+TEST(export_csv_has_the_seed_columns_then_one_per_domain)
+{
+    const char *trace = tf_path("sim.pwt");
+    free(run_ok("\"$PW\" simulate -o %s%s", trace, ""));
+    char *csv = run_ok("\"$PW\" export %s --format csv%s", trace, "");
+    run r = load(trace);
+    const char *seed = "timestamp,cpu_power_mw,gpu_power_mw,ane_power_mw,dram_power_mw,"
+                       "total_power_mw,phase,";
+    CHECK_MSG(!strncmp(csv, seed, strlen(seed)), "header: %.200s", csv);
+    char domain_col[256];
+    snprintf(domain_col, sizeof domain_col, ",%s_power_mw\n", r.t->domains[0].name);
+    CHECK_MSG(strstr(csv, domain_col), "no column %s", domain_col);
+    /* power x interval, row by row, sums to the attributed energy */
+    const pw_series *p = &r.t->series[r.a->primary];
+    size_t rows;
+    double total = csv_column_energy(csv, 5, &rows);
+    double domain = csv_column_energy(csv, 7, &rows);
+    CHECK_INT(rows, p->n - 1);
+    CHECK_NEAR(total, pw_energy_total(r.t, r.a->domain_j), 0.001);
+    CHECK_NEAR(domain, r.a->domain_j[0], 0.001);
+    unload(&r);
+    free(csv);
+}
+
+TEST(export_jsonl_has_one_valid_line_per_sample_and_event)
+{
+    skip_without_python();
+    const char *trace = tf_path("sim.pwt");
+    const char *lines = tf_path("run.jsonl");
+    free(run_ok("\"$PW\" simulate -o %s%s", trace, ""));
+    free(run_ok("\"$PW\" export %s --format jsonl -o %s", trace, lines));
+    char *out = run_ok("python3 -c 'import json,sys\n"
+                       "rows=[json.loads(l) for l in open(sys.argv[1])]\n"
+                       "ts=[r[\"t\"] for r in rows]\n"
+                       "assert ts==sorted(ts), \"not in time order\"\n"
+                       "last=[r for r in rows if r[\"type\"]==\"sample\"][-1]\n"
+                       "print(len(rows), sum(r[\"type\"]!=\"sample\" for r in rows), "
+                       "sum(last[\"energy_j\"].values()))' %s%s", lines, "");
+    run r = load(trace);
+    size_t samples = 0, events = 0;
+    for (size_t s = 0; s < r.t->nsources; s++) samples += r.t->series[s].n;
+    for (size_t k = 0; k < r.t->ntracks; k++) events += r.t->tracks[k].n;
+    unsigned long nrows = 0, nevents = 0;
+    double last_j = 0;
+    CHECK_INT(sscanf(out, "%lu %lu %lf", &nrows, &nevents, &last_j), 3);
+    CHECK_INT(nrows, samples + events);
+    CHECK_INT(nevents, events);
+    const pw_series *se = &r.t->series[0];
+    CHECK_NEAR(last_j, (double)se->energy_uj[(se->n - 1) * se->ndomains] * 1e-6, 1e-6);
+    unload(&r);
+    free(out);
+}
+
+TEST(export_bad_command_lines_say_what_is_wrong)
+{
+    char *err = NULL;
+    CHECK_INT(tf_run("\"$PW\" export /nonexistent.pwt --format csv", NULL, &err), 1);
+    CHECK_MSG(strstr(err, "cannot read /nonexistent.pwt"), "stderr: %s", err);
+    free(err);
+    CHECK_INT(tf_run("\"$PW\" export x.pwt --format svg", NULL, &err), 2);
+    CHECK_MSG(strstr(err, "unknown format 'svg'"), "stderr: %s", err);
+    free(err);
+    CHECK_INT(tf_run("\"$PW\" export x.pwt", NULL, &err), 2);
+    CHECK_MSG(strstr(err, "wants --format"), "stderr: %s", err);
+    free(err);
+    /* a failed export leaves no partial file */
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "\"$PW\" export /nonexistent.pwt --format jsonl -o %s",
+             tf_path("partial.jsonl"));
+    CHECK_INT(tf_run(cmd, NULL, NULL), 1);
+    CHECK(tf_read_file(tf_path("partial.jsonl"), NULL) == NULL);
+}

@@ -1,0 +1,83 @@
+/* cmd_export.c — `phasewatt export RUN.pwt --format perfetto|csv|jsonl`: a run for other
+ * tools (Perfetto UI, chrome://tracing, pandas, jq), streamed to a file or stdout. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "export/export.h"
+#include "report/report.h"
+
+static int run(int argc, char **argv);
+
+const cli_command cli_export = {
+    "export", "a run for other tools: Perfetto/Chrome trace JSON, CSV, JSON lines",
+    "usage: phasewatt export RUN.pwt --format perfetto|csv|jsonl [-o FILE]\n"
+    "\n"
+    "  --format perfetto  Chrome trace-event JSON for ui.perfetto.dev or chrome://tracing:\n"
+    "                     phases as nested slices per thread track (named after the\n"
+    "                     track), marks as instants, counters (tokens) and each power\n"
+    "                     domain's watts as counter tracks; time in µs from the run's start\n"
+    "  --format csv       one row per sample interval: the classic PowerSample columns\n"
+    "                     timestamp,cpu_power_mw,gpu_power_mw,ane_power_mw,dram_power_mw,\n"
+    "                     total_power_mw,phase, then <domain>_power_mw for every domain\n"
+    "  --format jsonl     one JSON object per line, in time order: every sample reading\n"
+    "                     (cumulative J and interval W per domain) and every phase event\n"
+    "  -o FILE            write there (default: standard output)\n",
+    run};
+
+typedef enum { EXPORT_PERFETTO, EXPORT_CSV, EXPORT_JSONL } export_format;
+
+static int parse_format(const char *s, export_format *out)
+{
+    static const char *const names[] = {"perfetto", "csv", "jsonl"};
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(s, names[i])) {
+            *out = (export_format)i;
+            return 0;
+        }
+    return -1;
+}
+
+static int write_export(FILE *out, const pw_trace *t, const pw_attribution *a, void *ctx)
+{
+    switch (*(const export_format *)ctx) {
+    case EXPORT_PERFETTO: return pw_export_perfetto(out, t, a);
+    case EXPORT_JSONL: return pw_export_jsonl(out, t, a);
+    default: return pw_report_samples_csv(out, t, a, 1);
+    }
+}
+
+static int run(int argc, char **argv)
+{
+    static const struct option opts[] = {{"format", required_argument, 0, 'f'},
+                                          {"output", required_argument, 0, 'o'},
+                                          {0, 0, 0, 0}};
+    export_format fmt = EXPORT_PERFETTO;
+    const char *output = NULL;
+    int have_format = 0, ch;
+    optind = 1;
+    while ((ch = cli_getopt(&cli_export, argc, argv, "f:o:", opts)) != -1) {
+        if (ch == 'o') {
+            output = optarg;
+        } else if (ch == 'f' && !parse_format(optarg, &fmt)) {
+            have_format = 1;
+        } else {
+            if (ch == 'f')
+                cli_error("export", CLI_USAGE, "unknown format '%s' (perfetto, csv, jsonl)", optarg);
+            return CLI_USAGE;
+        }
+    }
+    if (optind != argc - 1)
+        return cli_error("export", CLI_USAGE, "wants exactly one trace file (see --help)");
+    if (!have_format)
+        return cli_error("export", CLI_USAGE, "wants --format perfetto, csv or jsonl");
+    FILE *out = output ? fopen(output, "w") : stdout;
+    if (!out)
+        return cli_error("export", CLI_FAILED, "cannot write %s: %s", output, strerror(errno));
+    int rc = cli_with_trace("export", argv[optind], write_export, &fmt, out);
+    if (output && fclose(out) != 0 && rc == 0)
+        rc = cli_error("export", CLI_FAILED, "cannot write %s: %s", output, strerror(errno));
+    if (output && rc != 0) remove(output);     /* no half-written file left behind */
+    return rc;
+}
