@@ -134,10 +134,12 @@ check:
 	$(MAKE) asan
 	$(MAKE) tsan
 
-# The main job: profile the reference inference engine and print the phase table.
+# The main job: profile the reference inference engine, print the phase table and write
+# the HTML report with its plots (demo.html).
 demo: all
 	$(LLM) -o demo.pwt
 	$(CLI) report demo.pwt --depth 2
+	$(CLI) plot demo.pwt -o demo.html
 
 # Every architecture preset on the same prompt, then their comparison (the first is the
 # baseline).
@@ -146,7 +148,7 @@ compare-archs: all
 	@for arch in $$($(LLM) --list-archs | awk 'NR > 1 { print $$1 }'); do \
 	  $(LLM) -q --arch $$arch -o $(BUILD)/compare/$$arch.pwt || exit 1; \
 	  set -- "$$@" $(BUILD)/compare/$$arch.pwt; \
-	done; $(CLI) compare "$$@"
+	done; $(CLI) compare "$$@" && $(CLI) plot "$$@" -o $(BUILD)/compare/compare.html
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin

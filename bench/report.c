@@ -6,6 +6,8 @@
 #include "analysis/attribute.h"
 #include "core/clock.h"
 #include "report/report.h"
+#include "export/export.h"
+#include "plot/plot.h"
 #include "sim/scenario.h"
 
 static const char *hour_at_1khz =
@@ -53,6 +55,22 @@ int main(void)
     pw_report_json(null, t, a, &o);
     fclose(null);
     uint64_t t5 = pw_now_ns();
+    /* the pictures of the same run: the HTML report must stay a few MB at most */
+    const char *html = "/tmp/phasewatt-bench-report.html";
+    FILE *f = fopen(html, "w");
+    pw_plot_run run = {path, t, a};
+    if (!f || pw_plot_html(f, &run, 1) != PW_OK) return 1;
+    long html_bytes = ftell(f);
+    fclose(f);
+    remove(html);
+    uint64_t t6 = pw_now_ns();
+    const char *json = "/tmp/phasewatt-bench-report.json";
+    f = fopen(json, "w");
+    if (!f || pw_export_perfetto(f, t, a) != PW_OK) return 1;
+    long perfetto_bytes = ftell(f);
+    fclose(f);
+    remove(json);
+    uint64_t t7 = pw_now_ns();
     size_t n = t->series[0].n, ev = 0;
     for (size_t i = 0; i < t->ntracks; i++) ev += t->tracks[i].n;
     double total = (t5 - t2) / 1e9;
@@ -62,6 +80,9 @@ int main(void)
     printf("  attribute                %8.3f s\n", (t4 - t3) / 1e9);
     printf("  render JSON              %8.3f s\n", (t5 - t4) / 1e9);
     printf("  report throughput        %8.2f M samples/s  (target >= 5)\n", n / total / 1e6);
+    printf("  plot HTML                %8.3f s, %.2f MB  (a few MB at most)\n", (t6 - t5) / 1e9,
+           html_bytes / 1e6);
+    printf("  export perfetto          %8.3f s, %.1f MB\n", (t7 - t6) / 1e9, perfetto_bytes / 1e6);
     pw_attribution_free(a);
     pw_trace_close(t);
     remove(path);

@@ -16,7 +16,7 @@ typedef struct cli_command {
 } cli_command;
 
 extern const cli_command cli_record, cli_report, cli_compare, cli_simulate, cli_sources,
-    cli_export;
+    cli_export, cli_plot;
 
 /* Prints "phasewatt CMD: message" on one line to stderr and returns code. */
 int cli_error(const char *cmd, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -41,6 +41,20 @@ struct pw_attribution;
 typedef int (*cli_trace_fn)(FILE *out, const struct pw_trace *t, const struct pw_attribution *a,
                             void *ctx);
 int cli_with_trace(const char *cmd, const char *path, cli_trace_fn fn, void *ctx, FILE *out);
+/* Reads and attributes one trace; returns 0 or an exit code, having said what failed. */
+int cli_open_trace(const char *cmd, const char *path, struct pw_trace **t,
+                   struct pw_attribution **a);
+
+/* Several runs, read and attributed (compare, plot). */
+#define CLI_MAX_RUNS 64
+typedef struct cli_runs {
+    const char *file[CLI_MAX_RUNS];
+    struct pw_trace *t[CLI_MAX_RUNS];
+    struct pw_attribution *a[CLI_MAX_RUNS];
+    size_t n;
+} cli_runs;
+int cli_runs_load(const char *cmd, cli_runs *r, char **files, int nfiles);  /* 0 or exit code */
+void cli_runs_free(cli_runs *r);
 
 /* Reads a trace and prints its report; returns an exit code. */
 int cli_print_report(const char *cmd, const char *path, cli_format fmt, int depth, int samples,

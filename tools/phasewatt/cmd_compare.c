@@ -8,8 +8,6 @@
 #include "phasewatt.h"
 #include "report/report.h"
 
-#define MAX_RUNS 64
-
 static int run(int argc, char **argv);
 
 const cli_command cli_compare = {
@@ -24,44 +22,14 @@ const cli_command cli_compare = {
     "  --format F     text (default), json (one object) or csv (one row per run and phase)\n",
     run};
 
-typedef struct loaded {
-    pw_compare_run runs[MAX_RUNS];
-    pw_trace *traces[MAX_RUNS];
-    pw_attribution *attributions[MAX_RUNS];
-    size_t n;
-} loaded;
-
-static void unload(loaded *l)
+static int render(const cli_runs *l, cli_format fmt)
 {
-    for (size_t i = 0; i < l->n; i++) {
-        pw_attribution_free(l->attributions[i]);
-        pw_trace_close(l->traces[i]);
-    }
-}
-
-static int load(loaded *l, const char *path)
-{
-    size_t i = l->n;
-    int rc = pw_trace_open(path, &l->traces[i]);
-    if (rc != PW_OK)
-        return cli_error("compare", CLI_FAILED, "cannot read %s: %s%s%s", path, pw_strerror(rc),
-                         rc == PW_ERR_IO ? ": " : "", rc == PW_ERR_IO ? strerror(errno) : "");
-    rc = pw_attribute(l->traces[i], &l->attributions[i]);
-    if (rc != PW_OK) {
-        pw_trace_close(l->traces[i]);
-        return cli_error("compare", CLI_FAILED, "%s: %s", path, pw_strerror(rc));
-    }
-    l->runs[i] = (pw_compare_run){path, l->traces[i], l->attributions[i]};
-    l->n++;
-    return 0;
-}
-
-static int render(const loaded *l, cli_format fmt)
-{
+    pw_compare_run runs[CLI_MAX_RUNS];
+    for (size_t i = 0; i < l->n; i++) runs[i] = (pw_compare_run){l->file[i], l->t[i], l->a[i]};
     switch (fmt) {
-    case FMT_JSON: return pw_report_compare_json(stdout, l->runs, l->n);
-    case FMT_CSV: return pw_report_compare_csv(stdout, l->runs, l->n);
-    default: return pw_report_compare_text(stdout, l->runs, l->n);
+    case FMT_JSON: return pw_report_compare_json(stdout, runs, l->n);
+    case FMT_CSV: return pw_report_compare_csv(stdout, runs, l->n);
+    default: return pw_report_compare_text(stdout, runs, l->n);
     }
 }
 
@@ -77,20 +45,15 @@ static int run(int argc, char **argv)
             return cli_error("compare", CLI_USAGE, "unknown format '%s' (text, json, csv)",
                              optarg);
     }
-    int nfiles = argc - optind;
-    if (nfiles < 1 || nfiles > MAX_RUNS)
-        return cli_error("compare", CLI_USAGE, "wants 1 to %d trace files (see --help)",
-                         MAX_RUNS);
-    loaded *l = calloc(1, sizeof *l);
+    cli_runs *l = calloc(1, sizeof *l);
     if (!l) return cli_error("compare", CLI_FAILED, "out of memory");
-    int code = 0;
-    for (int i = optind; i < argc && !code; i++) code = load(l, argv[i]);
+    int code = cli_runs_load("compare", l, argv + optind, argc - optind);
     if (!code) {
         int rc = render(l, fmt);
         if (rc == PW_OK && fflush(stdout) != 0) rc = PW_ERR_IO;
         if (rc != PW_OK) code = cli_error("compare", CLI_FAILED, "%s", pw_strerror(rc));
     }
-    unload(l);
+    cli_runs_free(l);
     free(l);
     return code;
 }

@@ -78,16 +78,29 @@ int cli_parse_format(const char *s, cli_format *out)
     return 0;
 }
 
-int cli_with_trace(const char *cmd, const char *path, cli_trace_fn fn, void *ctx, FILE *out)
+int cli_open_trace(const char *cmd, const char *path, pw_trace **t, pw_attribution **a)
 {
-    pw_trace *t = NULL;
-    int rc = pw_trace_open(path, &t);
+    *a = NULL;
+    int rc = pw_trace_open(path, t);
     if (rc != PW_OK)
         return cli_error(cmd, CLI_FAILED, "cannot read %s: %s%s%s", path, pw_strerror(rc),
                          rc == PW_ERR_IO ? ": " : "", rc == PW_ERR_IO ? strerror(errno) : "");
+    rc = pw_attribute(*t, a);
+    if (rc != PW_OK) {
+        pw_trace_close(*t);
+        *t = NULL;
+        return cli_error(cmd, CLI_FAILED, "%s: %s", path, pw_strerror(rc));
+    }
+    return 0;
+}
+
+int cli_with_trace(const char *cmd, const char *path, cli_trace_fn fn, void *ctx, FILE *out)
+{
+    pw_trace *t = NULL;
     pw_attribution *a = NULL;
-    rc = pw_attribute(t, &a);
-    if (rc == PW_OK) rc = fn(out, t, a, ctx);
+    int code = cli_open_trace(cmd, path, &t, &a);
+    if (code) return code;
+    int rc = fn(out, t, a, ctx);
     if (rc == PW_OK && fflush(out) != 0) rc = PW_ERR_IO;
     pw_attribution_free(a);
     pw_trace_close(t);
@@ -95,6 +108,31 @@ int cli_with_trace(const char *cmd, const char *path, cli_trace_fn fn, void *ctx
         return cli_error(cmd, CLI_FAILED, "%s: %s%s%s", path, pw_strerror(rc),
                          rc == PW_ERR_IO ? ": " : "", rc == PW_ERR_IO ? strerror(errno) : "");
     return 0;
+}
+
+int cli_runs_load(const char *cmd, cli_runs *r, char **files, int nfiles)
+{
+    r->n = 0;
+    if (nfiles < 1 || nfiles > CLI_MAX_RUNS)
+        return cli_error(cmd, CLI_USAGE, "wants 1 to %d trace files (see --help)", CLI_MAX_RUNS);
+    for (int i = 0; i < nfiles; i++) {
+        int code = cli_open_trace(cmd, files[i], &r->t[r->n], &r->a[r->n]);
+        if (code) {
+            cli_runs_free(r);
+            return code;
+        }
+        r->file[r->n++] = files[i];
+    }
+    return 0;
+}
+
+void cli_runs_free(cli_runs *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        pw_attribution_free(r->a[i]);
+        pw_trace_close(r->t[i]);
+    }
+    r->n = 0;
 }
 
 typedef struct report_args {

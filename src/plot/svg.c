@@ -1,0 +1,136 @@
+/* svg.c — the drawing layer the charts share: escaping, colours, axes, numbers, captions. */
+#include <math.h>
+#include <string.h>
+
+#include "plot/svg.h"
+#include "report/common.h"
+
+void pw_svg_text(FILE *out, const char *s)
+{
+    while (s && *s) {
+        size_t n = pw_utf8_len(s);
+        if (n == 0) {
+            fputs("\xEF\xBF\xBD", out);
+            s++;
+            continue;
+        }
+        switch (*s) {
+        case '<': fputs("&lt;", out); break;
+        case '>': fputs("&gt;", out); break;
+        case '&': fputs("&amp;", out); break;
+        case '"': fputs("&quot;", out); break;
+        case '\'': fputs("&#39;", out); break;
+        default:
+            if ((unsigned char)*s < 0x20) fputc(' ', out);   /* control characters */
+            else fwrite(s, 1, n, out);
+        }
+        s += n;
+    }
+}
+
+void pw_svg_open(FILE *out, int standalone, const char *id, int height, const char *title)
+{
+    if (standalone) fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", out);
+    fprintf(out, "<svg %sid=\"%s\" class=\"chart\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+            "font-family=\"sans-serif\" font-size=\"11\">\n<title>",
+            standalone ? "xmlns=\"http://www.w3.org/2000/svg\" " : "", id, PW_PLOT_WIDTH, height,
+            PW_PLOT_WIDTH, height);
+    pw_svg_text(out, title);
+    fputs("</title>\n<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>\n", out);
+}
+
+void pw_svg_close(FILE *out) { fputs("</svg>\n", out); }
+
+const char *pw_plot_colour(size_t i)
+{
+    static const char *const palette[] = {"#4e79a7", "#f28e2b", "#59a14f", "#e15759",
+                                          "#b07aa1", "#76b7b2", "#edc948", "#ff9da7",
+                                          "#9c755f", "#bab0ac"};
+    return palette[i % (sizeof palette / sizeof palette[0])];
+}
+
+const char *pw_plot_kind_colour(int kind)
+{
+    static const char *const by_kind[PW_KIND_COUNT] = {
+        [PW_KIND_OTHER] = "#bab0ac", [PW_KIND_CPU] = "#4e79a7", [PW_KIND_GPU] = "#59a14f",
+        [PW_KIND_ANE] = "#b07aa1", [PW_KIND_DRAM] = "#f28e2b", [PW_KIND_SOC] = "#76b7b2",
+        [PW_KIND_SYSTEM] = "#9c755f"};
+    return kind >= 0 && kind < PW_KIND_COUNT ? by_kind[kind] : by_kind[PW_KIND_OTHER];
+}
+
+double pw_nice_step(double lo, double hi, int n)
+{
+    double span = hi - lo;
+    if (!(span > 0) || n < 1) return 1;
+    double raw = span / n, mag = pow(10, floor(log10(raw))), f = raw / mag;
+    return (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * mag;
+}
+
+void pw_si(char *buf, size_t cap, double v, const char *unit)
+{
+    static const struct { double scale; const char *prefix; } si[] = {
+        {1e9, "G"}, {1e6, "M"}, {1e3, "k"}, {1, ""}, {1e-3, "m"}, {1e-6, "µ"}, {1e-9, "n"}};
+    if (!isfinite(v)) {
+        snprintf(buf, cap, "–");
+        return;
+    }
+    size_t i = 0;
+    while (i + 1 < sizeof si / sizeof si[0] && fabs(v) < si[i].scale) i++;
+    if (v == 0) i = 3;
+    double x = v / si[i].scale;
+    snprintf(buf, cap, fabs(x) >= 100 ? "%.0f %s%s" : fabs(x) >= 10 ? "%.1f %s%s" : "%.2f %s%s",
+             x, si[i].prefix, unit);
+}
+
+void pw_svg_value_axis(FILE *out, double lo, double hi, int x0, int x1, int y0, double scale,
+                       const char *unit)
+{
+    double step = pw_nice_step(lo, hi, 5);
+    for (double v = ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) {
+        double y = y0 - (v - lo) * scale;
+        char label[32];
+        pw_si(label, sizeof label, v, unit);
+        fprintf(out, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#e5e5e5\"/>"
+                "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" fill=\"#555\">%s</text>\n",
+                x0, x1, y, y, x0 - 6, y + 4, label);
+    }
+}
+
+void pw_svg_caption(FILE *out, int y, const char *text)
+{
+    fprintf(out, "<text class=\"caption\" x=\"%d\" y=\"%d\" fill=\"#666\" font-size=\"10\">",
+            PW_PLOT_LEFT, y);
+    pw_svg_text(out, text);
+    fputs("</text>\n", out);
+}
+
+void pw_plot_provenance(const pw_plot_run *run, char *buf, size_t cap)
+{
+    const pw_trace *t = run->t;
+    const char *simulated = pw_trace_meta(t, "source");
+    size_t n = (size_t)snprintf(buf, cap, "Provenance: %s%s — source%s ", pw_report_provenance(t),
+                                simulated && strstr(simulated, "simulated") ? " (simulated run)" : "",
+                                t->nsources == 1 ? "" : "s");
+    for (size_t s = 0; s < t->nsources && n < cap; s++) {
+        char period[32] = "period unknown";
+        if (t->sources[s].period_ns) pw_si(period, sizeof period, t->sources[s].period_ns * 1e-9, "s");
+        n += (size_t)snprintf(buf + n, cap - n, "%s%s (sensor period %s)", s ? ", " : "",
+                              t->sources[s].name, period);
+    }
+    if (n < cap && run->a->sample_interval_s > 0) {
+        char interval[32];
+        pw_si(interval, sizeof interval, run->a->sample_interval_s, "s");
+        snprintf(buf + n, cap - n, "; sampled every %s", interval);
+    }
+}
+
+const char *pw_plot_label(const pw_plot_run *run)
+{
+    const char *keys[] = {"model.arch", "scenario"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *v = pw_trace_meta(run->t, keys[i]);
+        if (v && *v) return v;
+    }
+    const char *slash = strrchr(run->file, '/');
+    return slash ? slash + 1 : run->file;
+}

@@ -1,0 +1,39 @@
+/* svg.h — the small drawing layer under the charts: escaped text, colours, axes, numbers. */
+#ifndef PW_PLOT_SVG_H
+#define PW_PLOT_SVG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "plot/plot.h"
+
+#define PW_PLOT_WIDTH 960          /* every chart's width in px */
+#define PW_PLOT_LEFT 64            /* room for the value axis */
+#define PW_PLOT_RIGHT 16
+
+void pw_svg_text(FILE *out, const char *s);   /* XML-escaped; invalid UTF-8 becomes U+FFFD */
+/* <svg ...> with a title element, or with the xmlns and XML header of a file when
+ * standalone; closed by pw_svg_close. */
+void pw_svg_open(FILE *out, int standalone, const char *id, int height, const char *title);
+void pw_svg_close(FILE *out);
+
+const char *pw_plot_colour(size_t i);          /* a palette that stays readable on white */
+const char *pw_plot_kind_colour(int kind);     /* one fixed colour per domain kind */
+
+/* Round tick steps: about n ticks over [lo, hi]; returns the step (> 0). */
+double pw_nice_step(double lo, double hi, int n);
+/* "12.3 J", "4.56 kJ", "780 mJ": three significant digits and an SI prefix. */
+void pw_si(char *buf, size_t cap, double v, const char *unit);
+
+/* Horizontal value axis with gridlines at nice steps: y = y0 - (v - lo) * scale. */
+void pw_svg_value_axis(FILE *out, double lo, double hi, int x0, int x1, int y0, double scale,
+                       const char *unit);
+/* A caption line under a chart: provenance, sources, sensor period. */
+void pw_svg_caption(FILE *out, int y, const char *text);
+
+/* The run's provenance sentence: "measured — rapl (1 ms)…" into buf. */
+void pw_plot_provenance(const pw_plot_run *run, char *buf, size_t cap);
+/* The run's label: model.arch, else the scenario, else the file's base name. */
+const char *pw_plot_label(const pw_plot_run *run);
+
+#endif
