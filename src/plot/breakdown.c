@@ -93,11 +93,7 @@ int pw_chart_energy(FILE *out, const pw_plot_run *run, int standalone)
             energy_row(out, run, &L, i, y);
             y += ROW_H;
         }
-    char caption[1024];
-    pw_plot_provenance(run, caption, sizeof caption);
-    pw_svg_caption(out, height - 8, caption);
-    pw_svg_close(out);
-    return PW_OK;
+    return pw_svg_finish(out, run, height);
 }
 
 /* ---- icicle: a phase, its children below it, widths by inclusive energy -------------- */
@@ -179,11 +175,7 @@ int pw_chart_icicle(FILE *out, const pw_plot_run *run, int standalone)
                 row.provenance);
         icicle_node(&I, roots[r], 8, PW_PLOT_WIDTH - 16, 0);
     }
-    char caption[1024];
-    pw_plot_provenance(run, caption, sizeof caption);
-    pw_svg_caption(out, height - 8, caption);
-    pw_svg_close(out);
-    return PW_OK;
+    return pw_svg_finish(out, run, height);
 }
 
 /* ---- several runs: energy per top-level phase and J/token, side by side ---------------- */
@@ -227,7 +219,7 @@ static double metric_j_per_token(const pw_plot_run *run, const char *path)
 
 /* One group of vertical bars per phase, one bar per run, over a shared value axis. */
 static void grouped_bars(FILE *out, const pw_plot_run *runs, size_t nruns, const groups *g,
-                         run_metric metric, const char *unit, int y_top, int h)
+                         run_metric metric, const char *unit, const char *per, int y_top, int h)
 {
     double max = 0;
     for (size_t p = 0; p < g->n; p++)
@@ -253,7 +245,7 @@ static void grouped_bars(FILE *out, const pw_plot_run *runs, size_t nruns, const
             pw_svg_text(out, pw_plot_label(&runs[r]));
             fputs(" — ", out);
             pw_svg_text(out, *g->path[p] ? g->path[p] : "whole run");
-            fprintf(out, ": %s (%s)</title></rect>\n", label, pw_report_provenance(runs[r].t));
+            fprintf(out, ": %s%s (%s)</title></rect>\n", label, per, pw_report_provenance(runs[r].t));
         }
         fprintf(out, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#222\">",
                 PW_PLOT_LEFT + group_w * ((double)p + 0.5), y0 + 14);
@@ -278,10 +270,10 @@ int pw_chart_compare(FILE *out, const pw_plot_run *runs, size_t nruns, int stand
         x += 40 + 7 * (int)strlen(label);
     }
     fputs("<text x=\"8\" y=\"40\" font-weight=\"bold\">Energy per phase</text>\n", out);
-    grouped_bars(out, runs, nruns, &g, metric_energy, "J", 50, 200);
+    grouped_bars(out, runs, nruns, &g, metric_energy, "J", "", 50, 200);
     int y = 50 + 200 + 40;
-    fprintf(out, "<text x=\"8\" y=\"%d\" font-weight=\"bold\">Energy per token</text>\n", y);
-    grouped_bars(out, runs, nruns, &g, metric_j_per_token, "J/token", y + 10, 160);
+    fprintf(out, "<text x=\"8\" y=\"%d\" font-weight=\"bold\">Energy per token (J/token)</text>\n", y);
+    grouped_bars(out, runs, nruns, &g, metric_j_per_token, "J", "/token", y + 10, 160);
     y += 10 + 160 + 36;
     for (size_t r = 0; r < nruns; r++, y += 14) {
         char caption[1024], line[1100];

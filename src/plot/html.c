@@ -15,7 +15,7 @@ static const char style[] =
     "table.meta td:first-child{color:#666}.prov{font-size:13px;color:#333}"
     ".warnings{background:#fff4e5;border-left:4px solid #f28e2b;padding:6px 12px 6px 28px;"
     "font-size:13px}.hint{font-size:11px;color:#777}svg.chart{display:block;margin:4px 0}"
-    "#pw-errors{color:#b00}";
+    "#pw-errors{color:#b00}details{margin:8px 0;font-size:13px}summary{cursor:pointer}";
 
 /* Drag on the power chart to zoom on time, double-click to reset; hover reads the total
  * power. Errors land in #pw-errors so a headless browser can see them. */
@@ -125,7 +125,13 @@ int pw_plot_html(FILE *out, const pw_plot_run *runs, size_t nruns)
     pw_svg_text(out, pw_plot_label(run));
     fputs(nruns > 1 ? " and others</h1>\n" : "</h1>\n", out);
     run_header(out, run);
-    int rc = section(out, "Power over time", "Lines: mean power per pixel column; shaded: the "
+    int rc = PW_OK;
+    if (nruns > 1) {
+        section(out, "Runs side by side", "Each run's header is further down; the charts "
+                "between are the first run's.");
+        rc = pw_chart_compare(out, runs, nruns, 0);
+    }
+    if (rc == PW_OK) section(out, "Power over time", "Lines: mean power per pixel column; shaded: the "
                      "lowest to highest sample in it; bands: top-level phases; lanes: nested "
                      "phases per track. Drag to zoom, double-click to reset.");
     if (rc == PW_OK) rc = pw_chart_timeline(out, run, 0);
@@ -134,15 +140,12 @@ int pw_plot_html(FILE *out, const pw_plot_run *runs, size_t nruns)
     if (rc == PW_OK) section(out, "Sub-phase breakdown", "Each phase above its children; widths "
                              "are inclusive energy, the gap at the right is the phase's own.");
     if (rc == PW_OK) rc = pw_chart_icicle(out, run, 0);
-    if (rc == PW_OK && nruns > 1) {
-        section(out, "Runs side by side", NULL);
-        for (size_t r = 1; r < nruns; r++) {
-            fputs("<h2>", out);
-            pw_svg_text(out, pw_plot_label(&runs[r]));
-            fputs("</h2>\n", out);
-            run_header(out, &runs[r]);
-        }
-        rc = pw_chart_compare(out, runs, nruns, 0);
+    for (size_t r = 1; r < nruns && rc == PW_OK; r++) {
+        fputs("<details><summary>", out);
+        pw_svg_text(out, pw_plot_label(&runs[r]));
+        fputs(": provenance, warnings, metadata</summary>\n", out);
+        run_header(out, &runs[r]);
+        fputs("</details>\n", out);
     }
     if (rc != PW_OK) return rc;
     fprintf(out, "<pre id=\"pw-errors\"></pre><p class=\"hint\">phasewatt %s · "

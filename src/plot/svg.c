@@ -124,6 +124,15 @@ void pw_plot_provenance(const pw_plot_run *run, char *buf, size_t cap)
     }
 }
 
+int pw_svg_finish(FILE *out, const pw_plot_run *run, int height)
+{
+    char caption[1024];
+    pw_plot_provenance(run, caption, sizeof caption);
+    pw_svg_caption(out, height - 7, caption);
+    pw_svg_close(out);
+    return PW_OK;
+}
+
 const char *pw_plot_label(const pw_plot_run *run)
 {
     const char *keys[] = {"model.arch", "scenario"};

@@ -33,6 +33,8 @@ void pw_svg_caption(FILE *out, int y, const char *text);
 
 /* The run's provenance sentence: "measured — rapl (1 ms)…" into buf. */
 void pw_plot_provenance(const pw_plot_run *run, char *buf, size_t cap);
+/* The run's provenance caption at the bottom of a chart of `height`, then </svg>. */
+int pw_svg_finish(FILE *out, const pw_plot_run *run, int height);
 /* The run's label: model.arch, else the scenario, else the file's base name. */
 const char *pw_plot_label(const pw_plot_run *run);
 

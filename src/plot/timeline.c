@@ -315,14 +315,10 @@ int pw_chart_timeline(FILE *out, const pw_plot_run *run, int standalone)
 {
     const pw_attribution *a = run->a;
     span_time T = {a->first_ns, a->last_ns};
-    char caption[1024];
-    pw_plot_provenance(run, caption, sizeof caption);
     if (a->primary < 0 || T.t1 <= T.t0) {
         pw_svg_open(out, standalone, "power", 60, "Power over time");
         fputs("<text x=\"64\" y=\"30\">No two samples: no power to draw.</text>\n", out);
-        pw_svg_caption(out, 50, caption);
-        pw_svg_close(out);
-        return PW_OK;
+        return pw_svg_finish(out, run, 60);
     }
     power_columns p;
     lanes *L = calloc(1, sizeof *L);
@@ -352,9 +348,7 @@ int pw_chart_timeline(FILE *out, const pw_plot_run *run, int standalone)
     fprintf(out, "<line class=\"cursor\" x1=\"0\" x2=\"0\" y1=\"%d\" y2=\"%d\" stroke=\"#000\" "
             "stroke-opacity=\"0\"/><text class=\"readout\" x=\"%d\" y=\"%d\" text-anchor=\"end\" "
             "fill=\"#000\"></text>\n</g>\n", top, height - 24, PW_PLOT_LEFT + NCOL, 14);
-    pw_svg_caption(out, height - 6, caption);
-    pw_svg_close(out);
     columns_free(&p);
     free(L);
-    return PW_OK;
+    return pw_svg_finish(out, run, height);
 }
