@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis/disaggregate.h"
 #include "analysis/timeline.h"
 
 #define PEAK_BLOCK 64   /* pieces per block of the peak range-maximum table */
@@ -41,6 +42,7 @@ typedef struct sweep {
     double *est;         /* [npieces * width] estimated power of each piece (J/ns), NAN if
                             none: the weights of straddling intervals */
     double *root_est;    /* [width] estimated power of untagged time, NAN if none */
+    const double *hint;  /* [nnodes * width] power hints (W), NAN where none; or NULL */
 } sweep;
 
 int pw_domain_estimated(const pw_trace *t, size_t domain)
@@ -89,6 +91,8 @@ void pw_attribution_free(pw_attribution *a)
     free(a->node_j);
     free(a->domain_j);
     free(a->segments);
+    free(a->domain_provenance);
+    pw_disaggregation_free(a->disagg);
     free(a);
 }
 
@@ -140,11 +144,15 @@ static int alloc_energy(pw_attribution *a)
 {
     size_t nd = a->ndomains;
     a->domain_j = calloc(nd ? nd : 1, sizeof *a->domain_j);
-    a->node_j = calloc(a->nnodes * 2 * nd + 1, sizeof *a->node_j);
-    if (!a->domain_j || !a->node_j) return PW_ERR_NOMEM;
+    a->domain_provenance = calloc(nd ? nd : 1, sizeof *a->domain_provenance);
+    a->node_j = calloc(a->nnodes * 4 * nd + 1, sizeof *a->node_j);
+    if (!a->domain_j || !a->domain_provenance || !a->node_j) return PW_ERR_NOMEM;
     for (size_t i = 0; i < a->nnodes; i++) {
-        a->nodes[i].self_j = a->node_j + i * 2 * nd;
+        a->nodes[i].self_j = a->node_j + i * 4 * nd;
         a->nodes[i].incl_j = a->nodes[i].self_j + nd;
+        a->nodes[i].self_ci_j = a->nodes[i].incl_j + nd;
+        a->nodes[i].incl_ci_j = a->nodes[i].self_ci_j + nd;
+        for (size_t d = 0; d < 2 * nd; d++) a->nodes[i].self_ci_j[d] = NAN;
     }
     a->nodes[0].duration_s = a->run_s;
     return PW_OK;
@@ -299,6 +307,14 @@ static void add_pure(sweep *s, const pw_series *se, const int64_t *node, purity 
 
 static double ratio_or_nan(double e, double t) { return t > 0 ? e / t : NAN; }
 
+/* A hint, where there is one, replaces the estimate from pure intervals (W -> µJ/ns). */
+static double hinted(const sweep *s, int64_t node, size_t d, double est)
+{
+    if (!s->hint || node < 0) return est;
+    double w = s->hint[(size_t)node * s->width + d];
+    return w >= 0 ? w * 1e-3 : est;
+}
+
 static int estimate_powers(sweep *s)
 {
     size_t w = s->width, np = s->npieces, nn = s->a->nnodes;
@@ -316,9 +332,10 @@ static int estimate_powers(sweep *s)
                 double e = ratio_or_nan(pu.piece_e[p * w + d], pu.piece_t[p * w + d]);
                 if (!(e >= 0) && node[p] >= 0)
                     e = ratio_or_nan(pu.node_e[node[p] * w + d], pu.node_t[node[p] * w + d]);
-                s->est[p * w + d] = e;
+                s->est[p * w + d] = hinted(s, node[p], d, e);
             }
-        for (size_t d = 0; d < w; d++) s->root_est[d] = ratio_or_nan(pu.node_e[d], pu.node_t[d]);
+        for (size_t d = 0; d < w; d++)
+            s->root_est[d] = hinted(s, 0, d, ratio_or_nan(pu.node_e[d], pu.node_t[d]));
     }
     free(pu.piece_e);
     free(pu.piece_t);
@@ -421,9 +438,10 @@ static void settle(sweep *s)
     }
 }
 
-static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc)
+static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc,
+                   const double *hint)
 {
-    sweep s = {.t = t, .a = a, .pc = pc, .width = a->ndomains};
+    sweep s = {.t = t, .a = a, .pc = pc, .width = a->ndomains, .hint = hint};
     s.npieces = pc->ncuts ? pc->ncuts - 1 : 0;
     s.rows = calloc(pc->ncuts * s.width + 1, sizeof *s.rows);
     s.peak = calloc(s.npieces + 1, sizeof *s.peak);
@@ -451,7 +469,7 @@ static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc)
 }
 
 /* Inclusive figures: children come after their parent, so one backward pass suffices. */
-static void roll_up(pw_attribution *a)
+void pw_attribution_roll_up(pw_attribution *a)
 {
     size_t nd = a->ndomains;
     for (size_t i = 0; i < a->nnodes; i++) {
@@ -467,7 +485,8 @@ static void roll_up(pw_attribution *a)
     }
 }
 
-int pw_attribute(const pw_trace *t, pw_attribution **out)
+int pw_attribute_exact(const pw_trace *t, const double *hint_w, size_t nhints,
+                       pw_attribution **out)
 {
     if (!t || !out) return PW_ERR_INVALID;
     *out = NULL;
@@ -476,14 +495,15 @@ int pw_attribute(const pw_trace *t, pw_attribution **out)
     pw_pieces pc = {0};
     int rc = pw_timeline_tree(t, describe_run(t, a), a);
     if (rc == PW_OK) rc = alloc_energy(a);
+    if (rc == PW_OK && hint_w && nhints != a->nnodes * a->ndomains) rc = PW_ERR_INVALID;
     if (rc == PW_OK) rc = pw_pieces_build(a, &pc);
-    if (rc == PW_OK) rc = measure(t, a, &pc);
+    if (rc == PW_OK) rc = measure(t, a, &pc, hint_w);
     pw_pieces_free(&pc);
     if (rc != PW_OK) {
         pw_attribution_free(a);
         return rc;
     }
-    roll_up(a);
+    pw_attribution_roll_up(a);
     *out = a;
     return PW_OK;
 }

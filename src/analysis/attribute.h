@@ -7,6 +7,15 @@
 
 #include "trace/trace.h"
 
+/* Where a figure comes from: read off a meter, modelled by an estimate source, or fitted by
+ * disaggregation (phases shorter than a few sensor periods, averaged-power sensors). */
+typedef enum pw_provenance {
+    PW_PROV_MEASURED = 0,
+    PW_PROV_ESTIMATED = 1,
+    PW_PROV_DISAGGREGATED = 2
+} pw_provenance;
+const char *pw_provenance_name(pw_provenance p);   /* "measured", "estimated", "disaggregated" */
+
 /* One node of the phase tree: a phase path such as "decode/attention". nodes[0] is the
  * root: the whole run; its self energy is the energy of untagged time. */
 typedef struct pw_phase_node {
@@ -20,6 +29,9 @@ typedef struct pw_phase_node {
     double *incl_j;         /* [ndomains] self + every descendant */
     double tokens_self, tokens_incl;  /* the "tokens" counter */
     double peak_w;          /* highest total power of a sample interval overlapping it */
+    pw_provenance provenance;   /* of its figures: the least direct of its domains' */
+    double *self_ci_j;      /* [ndomains] 95% half-width of self_j; NAN where measured */
+    double *incl_ci_j;      /* [ndomains] 95% half-width of incl_j; NAN where measured */
 } pw_phase_node;
 
 /* A stretch of one track during which one phase is its innermost open phase. */
@@ -44,11 +56,32 @@ typedef struct pw_attribution {
     uint64_t first_ns, last_ns;  /* first and last sample time over all series */
     pw_segment *segments; size_t nsegments;  /* grouped by track in trace order, each
                                                 track's in time order */
-    double *node_j;         /* storage behind every node's self_j and incl_j */
+    double *node_j;         /* storage behind every node's energy and uncertainty arrays */
+    /* The disaggregation behind the DISAGGREGATED figures (per node and domain: fitted power,
+     * its CI and separability; src/analysis/disaggregate.h), or NULL when none ran. */
+    struct pw_disaggregation *disagg;
+    pw_provenance *domain_provenance;   /* [ndomains] how each domain's figures were made */
 } pw_attribution;
 
-int pw_attribute(const pw_trace *t, pw_attribution **out);
+/* How figures are made. AUTO (what report uses): interval-exact, with disaggregated powers
+ * weighting the phases shorter than PW_SHORT_PERIODS sensor periods, and window-aware
+ * disaggregation for averaged-power sensors. EXACT: interval-exact only. DISAGGREGATE: every
+ * phase's energy is its fitted power times its time (the benchmark's pure method). */
+typedef enum pw_method { PW_METHOD_AUTO = 0, PW_METHOD_EXACT, PW_METHOD_DISAGGREGATE } pw_method;
+#define PW_SHORT_PERIODS 3.0
+#define PW_ESTIMATE_REL_CI 0.3   /* assumed 95% half-width of an estimate source's figures */
+
+int pw_attribute(const pw_trace *t, pw_attribution **out);   /* PW_METHOD_AUTO */
+int pw_attribute_with(const pw_trace *t, pw_method method, pw_attribution **out);
 void pw_attribution_free(pw_attribution *a);
+
+/* Interval-exact attribution. hint_w (may be NULL): [nnodes * ndomains] self power per node
+ * and domain (W), NAN where none, used to split the intervals the node shares with others;
+ * node indices are those a previous attribution of the same trace gave. */
+int pw_attribute_exact(const pw_trace *t, const double *hint_w, size_t nhints,
+                       pw_attribution **out);
+/* Recomputes every inclusive figure from the self figures. */
+void pw_attribution_roll_up(pw_attribution *a);
 
 /* Sums of a per-domain vector without double counting: only top-level domains count. */
 double pw_energy_total(const pw_trace *t, const double *per_domain_j);

@@ -469,6 +469,49 @@ static char *split_kv(parser *p, char *word)
     return eq + 1;
 }
 
+/* A fraction in (0, 1], written as a plain number or a percentage ("0.25", "25%"). */
+static int fraction(parser *p, const char *v, double *out)
+{
+    const char *end = scan_number(v);
+    double f = end ? strtod(v, NULL) : NAN;
+    if (end && !strcmp(end, "%")) f /= 100;
+    else if (!end || *end) f = NAN;
+    if (!(f > 0 && f <= 1)) return fail(p, "coverage '%s' must be above 0 and at most 1 (or 100%%)", v);
+    *out = f;
+    return PW_OK;
+}
+
+/* The sensor settings that go beyond a counter: its kind, window, coverage, timing. */
+static int sensor_timing(parser *p, pw_sensor_model *m, const char *key, const char *v)
+{
+    if (!strcmp(key, "preset")) {
+        if (pw_sensor_preset(v, m) == PW_OK) return PW_OK;
+        return fail(p, "unknown sensor preset '%s' (expected rapl, nvml-energy, nvml-power or "
+                       "powermetrics)", v);
+    }
+    if (!strcmp(key, "type")) {
+        if (!strcmp(v, "counter") || !strcmp(v, "average")) {
+            m->kind = !strcmp(v, "average") ? PW_SENSOR_AVERAGE : PW_SENSOR_COUNTER;
+            return PW_OK;
+        }
+        return fail(p, "unknown sensor type '%s' (expected counter or average)", v);
+    }
+    if (!strcmp(key, "window")) return duration(p, v, 1, &m->window_ns);
+    if (!strcmp(key, "latency")) return duration(p, v, 1, &m->latency_ns);
+    if (!strcmp(key, "jitter")) return duration(p, v, 1, &m->jitter_ns);
+    if (!strcmp(key, "coverage")) return fraction(p, v, &m->coverage);
+    if (!strcmp(key, "resolution")) {
+        double w = 0;
+        int rc = power(p, v, &w);
+        if (rc == PW_OK && !(w > 0)) return fail(p, "resolution '%s' must be above 0", v);
+        m->quantum_mw = w * 1e3;
+        return rc;
+    }
+    return fail(p, "unknown sensor setting '%s' (expected preset, type, period, offset, "
+                   "quantum, bits, noise, seed, window, resolution, coverage, latency or "
+                   "jitter)", key);
+}
+
 static int sensor_setting(parser *p, pw_sensor_model *m, const char *key, const char *v)
 {
     uint64_t u = 0;
@@ -488,8 +531,7 @@ static int sensor_setting(parser *p, pw_sensor_model *m, const char *key, const 
         return rc;
     }
     if (!strcmp(key, "seed")) return whole(p, v, "seed", 0, UINT64_MAX, &m->seed);
-    return fail(p, "unknown sensor setting '%s' (expected period, offset, quantum, bits, "
-                   "noise or seed)", key);
+    return sensor_timing(p, m, key, v);
 }
 
 static int kw_sensor(parser *p, char **w, int n)
@@ -502,6 +544,8 @@ static int kw_sensor(parser *p, char **w, int n)
     }
     if (m->noise_w > 0 && m->period_ns == 0)
         return fail(p, "noise needs an update period (period=...)");
+    if (m->kind == PW_SENSOR_AVERAGE && m->period_ns == 0 && m->window_ns == 0)
+        return fail(p, "an averaged-power sensor needs a window or a period");
     return PW_OK;
 }
 
@@ -615,6 +659,8 @@ static int finish(parser *p)
         return fail(p, "a run would take more than %llu samples at this sample interval",
                     (unsigned long long)MAX_SAMPLES);
     }
+    if (s->sensor.jitter_ns >= s->sample_interval_ns)   /* a late read never passes the next */
+        s->sensor.jitter_ns = s->sample_interval_ns - 1;
     if (!s->domain && !(s->domain = strdup("synthetic-0"))) return nomem(p);
     block *top = &p->blocks[0];
     fill_idle(top->body, top->n, s->background_w);

@@ -19,10 +19,9 @@ typedef struct open_phase { uint32_t path_ix; uint64_t t_ns; double e_j; } open_
 typedef struct sim {
     const pw_scenario *s;
     pw_writer *w;
-    pw_sensor sensor;
-    pw_counter counter;
-    double quantum_uj;
-    uint64_t next_sample_ns;
+    pw_meter meter;
+    uint64_t next_sample_ns;             /* the sampling thread's next deadline */
+    uint64_t next_read_ns;               /* when it actually reads: deadline + jitter */
     double e_j;                          /* true energy from the start to the walk's time */
     breakpoint *hist; size_t head, n, cap;   /* [head, n): spans a sensor read may look into */
     open_phase open[PW_MAX_DEPTH]; int depth;
@@ -45,12 +44,12 @@ static int remember(sim *m, uint64_t t_ns, double w)
     return PW_OK;
 }
 
-/* The sensor asks only for its last update before a read, less than one period back, and
- * reads never go back in time: older breakpoints can go. */
+/* The sensor asks no further back than its lookback (window, latency, one period) before a
+ * read, and reads never go back in time: older breakpoints can go. */
 static void forget_before_read(sim *m, uint64_t read_ns)
 {
-    uint64_t period = m->s->sensor.period_ns;
-    uint64_t oldest = read_ns - (period < read_ns ? period : read_ns);
+    uint64_t back = pw_sensor_lookback_ns(&m->s->sensor);
+    uint64_t oldest = read_ns - (back < read_ns ? back : read_ns);
     while (m->head + 1 < m->n && m->hist[m->head + 1].t_ns <= oldest) m->head++;
 }
 
@@ -69,12 +68,11 @@ static double energy_at(void *ctx, uint64_t t_ns)
     return b->e_j + b->w * (double)(t_ns - b->t_ns) * 1e-9;
 }
 
-/* One recorder read: raw register, wraparound undone as for hardware, scaled to µJ. */
+/* One recorder read: raw register, wraparound undone as for hardware, scaled to µJ (or
+ * averaged power integrated). */
 static int sample(sim *m, uint64_t t_ns)
 {
-    uint64_t raw = pw_sensor_read_raw(&m->sensor, energy_at, m, t_ns);
-    double uj = (double)pw_counter_update(&m->counter, raw) * m->quantum_uj + 0.5;
-    uint64_t energy_uj = uj >= 0x1p64 ? UINT64_MAX : (uint64_t)uj;
+    uint64_t energy_uj = pw_meter_read_uj(&m->meter, energy_at, m, t_ns);
     forget_before_read(m, t_ns);
     return pw_writer_sample(m->w, 0, t_ns, &energy_uj, 0);
 }
@@ -86,8 +84,12 @@ static int on_span(void *ctx, uint64_t t0_ns, uint64_t t1_ns, double watts, uint
     sim *m = ctx;
     (void)path_ix;   /* phase truth comes from begin/end; spans carry only energy */
     int rc = remember(m, t0_ns, watts);
-    for (; rc == PW_OK && m->next_sample_ns < t1_ns; m->next_sample_ns += m->s->sample_interval_ns)
-        rc = sample(m, m->next_sample_ns);
+    /* The sampling thread wakes up late by the jitter; its deadlines stay on the grid. */
+    while (rc == PW_OK && m->next_read_ns < t1_ns) {
+        rc = sample(m, m->next_read_ns);
+        m->next_sample_ns += m->s->sample_interval_ns;
+        m->next_read_ns = m->next_sample_ns + pw_sensor_jitter(&m->meter.sensor);
+    }
     m->e_j += watts * (double)(t1_ns - t0_ns) * 1e-9;
     return rc;
 }
@@ -159,6 +161,7 @@ static int write_truth_and_meta(sim *m, uint64_t end_ns)
     if (rc == PW_OK) rc = pw_writer_meta(m->w, "source", "synthetic (simulated)");
     if (rc == PW_OK) rc = pw_writer_meta(m->w, "scenario", s->name ? s->name : "unnamed");
     if (rc == PW_OK) rc = pw_writer_meta(m->w, "sensor", sensor);
+    if (rc == PW_OK) rc = pw_sensor_write_meta(&s->sensor, "synthetic", m->w);
     return rc == PW_OK ? pw_writer_meta(m->w, "sample_interval_ns", interval) : rc;
 }
 
@@ -183,10 +186,8 @@ int pw_simulate(const pw_scenario *s, const char *out_path, char *err, size_t er
     if (!err || !errlen) err = none, errlen = sizeof none;
     err[0] = '\0';
     if (!s || !out_path || !s->sample_interval_ns || s->npaths == 0) return PW_ERR_INVALID;
-    sim m = {.s = s, .next_sample_ns = SIM_START_NS};
-    pw_sensor_init(&m.sensor, &s->sensor);
-    pw_counter_init(&m.counter, pw_sensor_modulus(&s->sensor));
-    m.quantum_uj = s->sensor.quantum_uj > 0 ? s->sensor.quantum_uj : 1.0;
+    sim m = {.s = s, .next_sample_ns = SIM_START_NS, .next_read_ns = SIM_START_NS};
+    pw_meter_init(&m.meter, &s->sensor);
     m.truth_j = calloc(s->npaths, sizeof *m.truth_j);
     m.truth_s = calloc(s->npaths, sizeof *m.truth_s);
     errno = 0;

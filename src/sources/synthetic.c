@@ -38,9 +38,7 @@ typedef struct synth {
     truth_entry *entries; size_t nentries, cap;
     uint32_t *index; size_t index_cap;   /* (parent, id) -> entry + 1, open addressing */
     track_stack tracks[MAX_TRACKS]; size_t ntracks;
-    pw_sensor sensor;
-    pw_counter counter;
-    double quantum_uj;
+    pw_meter meter;
     /* the true-energy integrator: power is constant between phase events */
     int started;
     uint64_t t_ns, t0_ns;
@@ -309,9 +307,7 @@ static int synth_probe(const pw_source_config *cfg, void **state, pw_source_info
         synth_close(s);
         return rc;
     }
-    pw_sensor_init(&s->sensor, &s->scenario->sensor);
-    pw_counter_init(&s->counter, pw_sensor_modulus(&s->scenario->sensor));
-    s->quantum_uj = s->scenario->sensor.quantum_uj > 0 ? s->scenario->sensor.quantum_uj : 1.0;
+    pw_meter_init(&s->meter, &s->scenario->sensor);
     s->current = -1;
     s->p_w = s->scenario->background_w;
     info->ndomains = 0;
@@ -327,9 +323,7 @@ static int synth_read(void *state, uint64_t *t_ns, uint64_t *energy_uj)
     synth *s = state;
     advance(s, *t_ns);
     remember(s);
-    uint64_t raw = pw_sensor_read_raw(&s->sensor, true_energy_at, s, s->t_ns);
-    uint64_t total = pw_counter_update(&s->counter, raw);
-    energy_uj[0] = (uint64_t)llround((double)total * s->quantum_uj);
+    energy_uj[0] = pw_meter_read_uj(&s->meter, true_energy_at, s, s->t_ns);
     *t_ns = s->t_ns;
     return PW_OK;
 }
@@ -356,6 +350,7 @@ static void synth_finish(void *state, pw_writer *w, uint64_t end_ns)
         pw_writer_truth(w, p, incl, s->entries[i].duration_s);
     }
     pw_writer_truth(w, "", s->e_j, (double)(s->t_ns - s->t0_ns) * 1e-9);
+    pw_sensor_write_meta(&s->scenario->sensor, "synthetic", w);
 }
 
 const pw_source_ops pw_source_synthetic = {
