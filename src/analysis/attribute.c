@@ -109,6 +109,17 @@ double pw_series_energy_at(pw_series_cursor *c, size_t k, uint64_t t_ns)
     return e0 + f * ((double)se->energy_uj[j * se->ndomains + k] - e0);
 }
 
+size_t pw_series_next(const pw_series *se, size_t i)
+{
+    size_t nd = se->ndomains;
+    for (size_t j = i + 1; j < se->n; j++) {
+        if (j + 1 == se->n || (se->flags && (se->flags[j] & PW_SAMPLE_GAP))) return j;
+        if (memcmp(se->energy_uj + j * nd, se->energy_uj + i * nd, nd * sizeof *se->energy_uj))
+            return j;
+    }
+    return se->n;
+}
+
 /* ---- the run as a whole ---------------------------------------------------------------- */
 
 /* Sample range, primary series (the first with an interval), provenance; returns the time
@@ -276,8 +287,8 @@ static void add_pure(sweep *s, const pw_series *se, const int64_t *node, purity 
     const uint64_t *cut = s->pc->cut;
     size_t n = se->ndomains, first = se->first_domain, w = s->width;
     s->at = 0;
-    for (size_t i = 1; i < se->n; i++) {
-        uint64_t t0 = se->t_ns[i - 1], t1 = se->t_ns[i];
+    for (size_t prev = 0, i; (i = pw_series_next(se, prev)) < se->n; prev = i) {
+        uint64_t t0 = se->t_ns[prev], t1 = se->t_ns[i];
         if (t1 <= t0 || (se->flags && (se->flags[i] & PW_SAMPLE_GAP))) continue;
         int64_t nd = -1;
         size_t p = 0;
@@ -290,7 +301,7 @@ static void add_pure(sweep *s, const pw_series *se, const int64_t *node, purity 
             if (!in_piece) continue;
             nd = node[p];
         }
-        const uint64_t *e0 = se->energy_uj + (i - 1) * n, *e1 = e0 + n;
+        const uint64_t *e0 = se->energy_uj + prev * n, *e1 = se->energy_uj + i * n;
         for (size_t k = 0; k < n; k++) {
             double e = e1[k] >= e0[k] ? (double)(e1[k] - e0[k]) : 0.0, dt = (double)(t1 - t0);
             if (in_piece) {
@@ -371,8 +382,8 @@ static void sweep_series(sweep *s, size_t si)
     int primary = (int)si == s->a->primary;
     double others_before = primary ? others_j(s, se->t_ns[0]) : 0;
     s->at = 0;
-    for (size_t i = 1; i < se->n; i++) {
-        uint64_t t0 = se->t_ns[i - 1], t1 = se->t_ns[i];
+    for (size_t prev = 0, i; (i = pw_series_next(se, prev)) < se->n; prev = i) {
+        uint64_t t0 = se->t_ns[prev], t1 = se->t_ns[i];
         double others = primary ? others_j(s, t1) : 0, others_de = others - others_before;
         others_before = others;
         if (se->flags && (se->flags[i] & PW_SAMPLE_GAP)) {
@@ -380,7 +391,7 @@ static void sweep_series(sweep *s, size_t si)
             continue;
         }
         if (t1 < t0) continue;
-        const uint64_t *e0 = se->energy_uj + (i - 1) * n, *e1 = e0 + n;
+        const uint64_t *e0 = se->energy_uj + prev * n, *e1 = se->energy_uj + i * n;
         double top = others_de > 0 ? others_de : 0;
         for (size_t k = 0; k < n; k++) {
             s->de[k] = e1[k] >= e0[k] ? (double)(e1[k] - e0[k]) * 1e-6 : 0.0;

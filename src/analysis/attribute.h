@@ -67,7 +67,15 @@ typedef struct pw_attribution {
  * weighting the phases shorter than PW_SHORT_PERIODS sensor periods, and window-aware
  * disaggregation for averaged-power sensors. EXACT: interval-exact only. DISAGGREGATE: every
  * phase's energy is its fitted power times its time (the benchmark's pure method). */
-typedef enum pw_method { PW_METHOD_AUTO = 0, PW_METHOD_EXACT, PW_METHOD_DISAGGREGATE } pw_method;
+typedef enum pw_method {
+    PW_METHOD_AUTO = 0, PW_METHOD_EXACT, PW_METHOD_DISAGGREGATE,
+    /* Baselines, to show what simpler tools would report (src/analysis/baseline.c): NAIVE
+     * gives each sample interval to the phase current at its closing sample; WINDOWS reads
+     * the counter at each phase's begin and end (the last reading at or before each). */
+    PW_METHOD_NAIVE, PW_METHOD_WINDOWS
+} pw_method;
+const char *pw_method_name(pw_method m);   /* "auto", "exact", "disaggregate", "naive", "windows" */
+int pw_method_parse(const char *name, pw_method *out);   /* PW_ERR_NOT_FOUND if unknown */
 #define PW_SHORT_PERIODS 3.0
 #define PW_ESTIMATE_REL_CI 0.3   /* assumed 95% half-width of an estimate source's figures */
 
@@ -80,6 +88,8 @@ void pw_attribution_free(pw_attribution *a);
  * node indices are those a previous attribution of the same trace gave. */
 int pw_attribute_exact(const pw_trace *t, const double *hint_w, size_t nhints,
                        pw_attribution **out);
+/* Replaces the energies of an interval-exact attribution with a baseline's (NAIVE, WINDOWS). */
+int pw_attribute_baseline(const pw_trace *t, pw_method method, pw_attribution *a);
 /* Recomputes every inclusive figure from the self figures. */
 void pw_attribution_roll_up(pw_attribution *a);
 
@@ -97,6 +107,12 @@ typedef struct pw_series_cursor {
     size_t at;              /* the reading at or before the last time asked */
 } pw_series_cursor;
 double pw_series_energy_at(pw_series_cursor *c, size_t k, uint64_t t_ns);  /* µJ, domain k */
+
+/* The next reading after i that carries news: the first later one whose energy differs in
+ * some domain or that opens a gap, else the last (se->n when i is the last). A sensor read
+ * more often than it updates repeats itself, and the repeats say nothing about when energy
+ * was spent, so attribution and disaggregation merge the intervals between them. */
+size_t pw_series_next(const pw_series *se, size_t i);
 
 /* The node index of the phase path, or -1. */
 int pw_attribution_find(const pw_attribution *a, const char *path);

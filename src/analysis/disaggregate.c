@@ -165,10 +165,10 @@ static void counter_equations(const pw_series *se, design *d, normal *ne, double
 {
     size_t nd = se->ndomains;
     d->at = 0;
-    for (size_t i = 1; i < se->n; i++) {
-        uint64_t t0 = se->t_ns[i - 1], t1 = se->t_ns[i];
+    for (size_t prev = 0, i; (i = pw_series_next(se, prev)) < se->n; prev = i) {
+        uint64_t t0 = se->t_ns[prev], t1 = se->t_ns[i];
         if (t1 <= t0 || (se->flags && (se->flags[i] & PW_SAMPLE_GAP))) continue;
-        const uint64_t *e0 = se->energy_uj + (i - 1) * nd, *e1 = e0 + nd;
+        const uint64_t *e0 = se->energy_uj + prev * nd, *e1 = se->energy_uj + i * nd;
         int backwards = 0;
         for (size_t k = 0; k < nd; k++) {
             backwards |= e1[k] < e0[k];

@@ -16,6 +16,23 @@ const char *pw_provenance_name(pw_provenance p)
     }
 }
 
+static const char *const method_names[] = {"auto", "exact", "disaggregate", "naive", "windows"};
+
+const char *pw_method_name(pw_method m)
+{
+    return (size_t)m < sizeof method_names / sizeof method_names[0] ? method_names[m] : "?";
+}
+
+int pw_method_parse(const char *name, pw_method *out)
+{
+    for (size_t i = 0; name && i < sizeof method_names / sizeof method_names[0]; i++)
+        if (!strcmp(name, method_names[i])) {
+            *out = (pw_method)i;
+            return PW_OK;
+        }
+    return PW_ERR_NOT_FOUND;
+}
+
 /* The finest time a domain's readings resolve: its sensor's update period or the mean
  * sample interval, whichever is longer. */
 static double resolution_s(const pw_trace *t, size_t d)
@@ -29,25 +46,48 @@ static double resolution_s(const pw_trace *t, size_t d)
     return period > interval ? period : interval;
 }
 
-/* 1 when node's calls last on average less than PW_SHORT_PERIODS of the domain's resolution. */
-static int is_short(const pw_attribution *a, size_t node, double res_s)
+/* Each node's typical stretch of self time (s): its segments' mean length, touching segments
+ * of one track merged. A composite phase's self time comes in the gaps between its
+ * children, which may be short even when its calls are long. */
+static double *self_stretch_s(const pw_attribution *a)
 {
-    const pw_phase_node *n = &a->nodes[node];
-    return node > 0 && n->calls > 0 && n->duration_s / (double)n->calls < PW_SHORT_PERIODS * res_s;
+    double *len = calloc(2 * a->nnodes + 1, sizeof *len), *count = len + a->nnodes;
+    if (!len) return NULL;
+    for (size_t i = 0; i < a->nsegments; i++) {
+        const pw_segment *g = &a->segments[i], *prev = i ? g - 1 : NULL;
+        len[g->node] += (double)(g->t1_ns - g->t0_ns) * 1e-9;
+        if (!prev || prev->node != g->node || prev->track != g->track || prev->t1_ns != g->t0_ns)
+            count[g->node]++;
+    }
+    for (size_t k = 0; k < a->nnodes; k++) len[k] = count[k] > 0 ? len[k] / count[k] : INFINITY;
+    return len;
 }
 
-/* Which (node, domain) figures come from the fit: use[node * nd + d]. */
+/* 1 when node's calls, or its stretches of self time, last on average less than
+ * PW_SHORT_PERIODS of the domain's resolution. */
+static int is_short(const pw_attribution *a, const double *stretch_s, size_t node, double res_s)
+{
+    const pw_phase_node *n = &a->nodes[node];
+    double limit = PW_SHORT_PERIODS * res_s;
+    return node > 0 && n->calls > 0 &&
+           (n->duration_s / (double)n->calls < limit || stretch_s[node] < limit);
+}
+
+/* Which (node, domain) figures come from the fit: use[node * nd + d]. -1: out of memory. */
 static int choose(const pw_trace *t, const pw_attribution *a, pw_method m, unsigned char *use)
 {
+    double *stretch = self_stretch_s(a);
+    if (!stretch) return -1;
     int any = 0;
     for (size_t d = 0; d < a->ndomains; d++) {
         int whole = m == PW_METHOD_DISAGGREGATE || pw_domain_averaged(t, d);
         double res = resolution_s(t, d);
         for (size_t k = 1; k < a->nnodes; k++) {
-            use[k * a->ndomains + d] = whole || is_short(a, k, res);
+            use[k * a->ndomains + d] = whole || is_short(a, stretch, k, res);
             any |= use[k * a->ndomains + d];
         }
     }
+    free(stretch);
     return any;
 }
 
@@ -174,7 +214,9 @@ static int disaggregate(const pw_trace *t, pw_attribution **a, pw_method m)
     if (!use) return PW_ERR_NOMEM;
     pw_disaggregation *g = NULL;
     int rc = PW_OK;
-    if (choose(t, *a, m, use)) {
+    int chosen = choose(t, *a, m, use);
+    if (chosen < 0) rc = PW_ERR_NOMEM;
+    if (chosen > 0) {
         rc = pw_disaggregate(t, *a, &g);
         if (rc == PW_ERR_LIMIT) rc = PW_OK;   /* too many phases to fit: interval-exact stays */
     }
@@ -193,7 +235,11 @@ int pw_attribute_with(const pw_trace *t, pw_method method, pw_attribution **out)
     pw_attribution *a = NULL;
     int rc = pw_attribute_exact(t, NULL, 0, &a);
     if (rc != PW_OK) return rc;
-    rc = method == PW_METHOD_EXACT ? label(t, a, NULL, NULL) : disaggregate(t, &a, method);
+    if (method == PW_METHOD_NAIVE || method == PW_METHOD_WINDOWS)
+        rc = pw_attribute_baseline(t, method, a);
+    if (rc == PW_OK)
+        rc = method == PW_METHOD_AUTO || method == PW_METHOD_DISAGGREGATE
+                 ? disaggregate(t, &a, method) : label(t, a, NULL, NULL);
     if (rc != PW_OK) {
         pw_attribution_free(a);
         return rc;

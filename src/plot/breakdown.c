@@ -20,8 +20,14 @@ static void tooltip_open(FILE *out, const char *path)
 /* "12.3 J · 4.56 W · 23.4% · 1.20 mJ/token" */
 static void figures_text(const pw_row *r, char *buf, size_t cap)
 {
-    char j[32], w[32], jt[48] = "";
+    char j[72], w[32], jt[48] = "";
     pw_si(j, sizeof j, r->energy_j, "J");
+    if (isfinite(r->ci_j)) {
+        char ci[32];
+        pw_si(ci, sizeof ci, r->ci_j, "J");
+        size_t n = strlen(j);
+        snprintf(j + n, sizeof j - n, " ± %s", ci);
+    }
     pw_si(w, sizeof w, r->mean_w, "W");
     if (isfinite(r->j_per_token)) {
         char v[32];

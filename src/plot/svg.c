@@ -120,8 +120,14 @@ void pw_plot_provenance(const pw_plot_run *run, char *buf, size_t cap)
     if (n < cap && run->a->sample_interval_s > 0) {
         char interval[32];
         pw_si(interval, sizeof interval, run->a->sample_interval_s, "s");
-        snprintf(buf + n, cap - n, "; sampled every %s", interval);
+        n += (size_t)snprintf(buf + n, cap - n, "; sampled every %s", interval);
     }
+    size_t fitted = 0;
+    for (size_t i = 1; i < run->a->nnodes; i++)
+        fitted += run->a->nodes[i].provenance == PW_PROV_DISAGGREGATED;
+    if (n < cap && fitted)
+        snprintf(buf + n, cap - n, "; %zu phase%s disaggregated (± is the 95%% interval)", fitted,
+                 fitted == 1 ? "" : "s");
 }
 
 int pw_svg_finish(FILE *out, const pw_plot_run *run, int height)

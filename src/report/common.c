@@ -47,6 +47,17 @@ static const pw_truth *find_truth(const pw_trace *t, const char *path)
     return NULL;
 }
 
+/* The half-widths of the top-level domains add: the domains are fitted or estimated apart, so
+ * adding is the bound that assumes nothing about how their errors correlate. */
+static double total_ci(const pw_trace *t, const pw_attribution *a, const double *ci_j)
+{
+    double sum = 0;
+    int any = 0;
+    for (size_t d = 0; d < a->ndomains; d++)
+        if (pw_trace_domain_is_top(t, d) && isfinite(ci_j[d])) sum += ci_j[d], any = 1;
+    return any ? sum : NAN;
+}
+
 void pw_report_row(const pw_trace *t, const pw_attribution *a, size_t i, pw_row *r)
 {
     const pw_phase_node *n = &a->nodes[i];
@@ -62,7 +73,8 @@ void pw_report_row(const pw_trace *t, const pw_attribution *a, size_t i, pw_row 
     r->share = run_j > 0 ? r->energy_j / run_j : NAN;
     r->mean_w = n->duration_s > 0 ? r->energy_j / n->duration_s : NAN;
     r->j_per_token = n->tokens_incl != 0 ? r->energy_j / n->tokens_incl : NAN;
-    r->provenance = pw_report_provenance(t);
+    r->provenance = pw_provenance_name(n->provenance);
+    r->ci_j = total_ci(t, a, n->incl_ci_j);
     const pw_truth *truth = find_truth(t, n->path);
     r->has_truth = truth != NULL;
     r->true_j = truth ? truth->energy_j : NAN;

@@ -24,7 +24,8 @@ typedef struct pw_row {
     double share;                       /* of the run's total, 0..1; NAN for an empty run */
     double mean_w;                      /* energy / time; NAN without time */
     double j_per_token;                 /* NAN without tokens */
-    const char *provenance;             /* "measured" or "estimated" */
+    const char *provenance;             /* "measured", "estimated" or "disaggregated" */
+    double ci_j;                        /* 95% half-width of energy_j; NAN where measured */
     int has_truth;                      /* the trace holds ground truth for this path */
     double true_j, err;                 /* err = (energy - true) / true; NAN when true is 0 */
 } pw_row;

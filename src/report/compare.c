@@ -285,7 +285,10 @@ static void json_run(FILE *out, const pw_compare_run *runs, size_t r, const path
         fputs(first ? "{\"path\":" : ",{\"path\":", out);
         first = 0;
         pw_json_string(out, ps->path[p]);
-        fprintf(out, ",\"calls\":%llu,\"tokens\":", (unsigned long long)row.node->calls);
+        fprintf(out, ",\"calls\":%llu,\"provenance\":\"%s\",\"uncertainty_j\":",
+                (unsigned long long)row.node->calls, row.provenance);
+        pw_json_number(out, row.ci_j);
+        fputs(",\"tokens\":", out);
         pw_json_number(out, row.node->tokens_incl);
         for (int m = 0; m < NMETRICS; m++) {
             fprintf(out, ",\"%s\":", metric_info[m].key);
@@ -332,7 +335,7 @@ int pw_report_compare_csv(FILE *out, const pw_compare_run *runs, size_t nruns)
             pw_csv_field(out, runs[r].file);
             fputc(',', out);
             pw_csv_number(out, run_params(&runs[r]));
-            fprintf(out, ",%s,", pw_report_provenance(runs[r].t));
+            fprintf(out, ",%s,", row.provenance);
             pw_csv_field(out, ps.path[p]);
             fprintf(out, ",%d,%llu,", ps.depth[p], (unsigned long long)row.node->calls);
             pw_csv_number(out, row.node->tokens_incl);

@@ -169,6 +169,7 @@ static int phase_object(const pw_row *r, void *ctx)
     jnum(&o, "tokens", n->tokens_incl);
     jnum(&o, "j_per_token", r->j_per_token);
     jstr(&o, "provenance", r->provenance);
+    if (isfinite(r->ci_j)) jnum(&o, "uncertainty_j", r->ci_j);
     if (r->has_truth) jnum(&o, "true_energy_j", r->true_j);
     jclose(&o);
     return 0;

@@ -6,7 +6,7 @@
 #include "report/common.h"
 
 #define PHASE_MIN 11     /* "(whole run)" */
-#define PHASE_MAX 32     /* longer indented names are cut, keeping the tables narrow */
+#define PHASE_MAX 29     /* longer indented names are cut, keeping the tables narrow */
 
 typedef struct text_ctx {
     FILE *out;
@@ -114,7 +114,8 @@ static void header(FILE *out, const pw_trace *t, const pw_attribution *a)
     const pw_phase_node *root = &a->nodes[0];
     double total = pw_energy_total(t, root->incl_j), untagged = pw_energy_total(t, root->self_j);
     fputs("phasewatt report\n", out);
-    for (size_t i = 0; i < t->nmeta; i++) print_field(out, t->meta[i].key, t->meta[i].value);
+    for (size_t i = 0; i < t->nmeta; i++)   /* sensor.*: the model's figures, said by "sensor" */
+        if (strncmp(t->meta[i].key, "sensor.", 7)) print_field(out, t->meta[i].key, t->meta[i].value);
     print_sources(out, t);
     print_samples(out, t);
     fprintf(out, "  %-12s %.3f s\n", "duration", a->run_s);
@@ -148,20 +149,21 @@ static void power_title(const text_ctx *c)
 {
     fputc('\n', c->out);
     pw_text_cell(c->out, "phase", c->phase_w);
-    fprintf(c->out, "%7s%10s%11s%8s%9s%9s  %s\n", "calls", "time s", "energy J", "share %",
-            "mean W", "peak W", "provenance");
+    fprintf(c->out, "%6s%8s%10s%9s%8s%8s%8s  %s\n", "calls", "time s", "energy J", "± J",
+            "share %", "mean W", "peak W", "provenance");
 }
 
 static int power_row(const pw_row *r, void *ctx)
 {
     const text_ctx *c = ctx;
     phase_cell(c, r);
-    pw_text_num(c->out, r->node->depth ? (double)r->node->calls : NAN, 7, 0);
-    pw_text_num(c->out, r->node->duration_s, 10, 3);
-    pw_text_num(c->out, r->energy_j, 11, 3);
+    pw_text_num(c->out, r->node->depth ? (double)r->node->calls : NAN, 6, 0);
+    pw_text_num(c->out, r->node->duration_s, 8, 3);
+    pw_text_num(c->out, r->energy_j, 10, 3);
+    pw_text_num(c->out, r->ci_j, 8, 3);
     pw_text_num(c->out, 100.0 * r->share, 8, 1);
-    pw_text_num(c->out, r->mean_w, 9, 2);
-    pw_text_num(c->out, r->node->peak_w, 9, 2);
+    pw_text_num(c->out, r->mean_w, 8, 2);
+    pw_text_num(c->out, r->node->peak_w, 8, 2);
     fprintf(c->out, "  %s\n", r->provenance);
     return 0;
 }

@@ -138,11 +138,11 @@ void cli_runs_free(cli_runs *r)
 typedef struct report_args {
     cli_format fmt;
     int depth, samples;
+    pw_method method;
 } report_args;
 
-static int render(FILE *out, const pw_trace *t, const pw_attribution *a, void *ctx)
+static int render_with(FILE *out, const pw_trace *t, const pw_attribution *a, const report_args *r)
 {
-    const report_args *r = ctx;
     pw_report_opts o = {r->depth};
     if (r->samples) return pw_report_samples_csv(out, t, a, 0);
     switch (r->fmt) {
@@ -152,9 +152,21 @@ static int render(FILE *out, const pw_trace *t, const pw_attribution *a, void *c
     }
 }
 
-int cli_print_report(const char *cmd, const char *path, cli_format fmt, int depth, int samples,
-                     FILE *out)
+/* Another method than the default attributes the trace again its own way. */
+static int render(FILE *out, const pw_trace *t, const pw_attribution *a, void *ctx)
 {
-    report_args r = {fmt, depth, samples};
+    const report_args *r = ctx;
+    if (r->method == PW_METHOD_AUTO) return render_with(out, t, a, r);
+    pw_attribution *b = NULL;
+    int rc = pw_attribute_with(t, r->method, &b);
+    if (rc == PW_OK) rc = render_with(out, t, b, r);
+    pw_attribution_free(b);
+    return rc;
+}
+
+int cli_print_report(const char *cmd, const char *path, cli_format fmt, int depth, int samples,
+                     int method, FILE *out)
+{
+    report_args r = {fmt, depth, samples, (pw_method)method};
     return cli_with_trace(cmd, path, render, &r, out);
 }
