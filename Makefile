@@ -25,11 +25,17 @@ BENCH_SRC := $(sort $(wildcard bench/*.c))
 FAKE_SRC  := $(sort $(wildcard tests/fakes/*.c))
 LLM_SRC   := $(sort $(wildcard examples/llm/*.c))
 PROG_SRC  := $(sort $(wildcard tests/progs/*.c))
+# Fuzz targets (fuzz/X.c): in the test runner as plain functions, and with libFuzzer's
+# entry point as build/fuzz/bin/fuzz-X (`make fuzz`); the checkpoint target needs the
+# engine's loader, so the test runner links the engine without its main.
+FUZZ_SRC  := $(sort $(wildcard fuzz/*.c))
+FUZZ_NAMES := $(filter-out seeds,$(patsubst fuzz/%.c,%,$(FUZZ_SRC)))
+LLM_CORE_SRC := $(filter-out examples/llm/main.c,$(LLM_SRC))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIB_OBJ   := $(call obj,$(LIB_SRC))
 CLI_OBJ   := $(call obj,$(CLI_SRC))
-TEST_OBJ  := $(call obj,$(TEST_SRC))
+TEST_OBJ  := $(call obj,$(TEST_SRC) $(FUZZ_SRC) $(LLM_CORE_SRC))
 LLM_OBJ   := $(call obj,$(LLM_SRC))
 
 LIB_A   := $(BUILD)/lib/libphasewatt.a
@@ -48,7 +54,7 @@ FAKES   := $(patsubst tests/fakes/%.c,$(BUILD)/fakes/%.so,$(FAKE_SRC))
 # the library like a user's program.
 PROGS   := $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(PROG_SRC))
 
-.PHONY: all deps lib cli llm tests bench test asan tsan clang check demo compare-archs install clean
+.PHONY: all deps lib cli llm tests bench test asan tsan clang check fuzz fuzzers demo compare-archs install clean
 all: deps lib cli llm $(PC)
 
 # Debian packages the build needs (tools/install-deps installs them as root, else says how).
@@ -66,6 +72,10 @@ $(BUILD)/obj/%.o: %.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/obj/tests/%.o: CPPFLAGS += -DPW_BUILD_DIR='"$(abspath $(BUILD))"' -DPW_SOURCE_DIR='"$(CURDIR)"'
+$(BUILD)/obj/fuzz/%.o: CPPFLAGS += -DPW_SOURCE_DIR='"$(CURDIR)"'
+$(BUILD)/obj/fuzz/%.main.o: fuzz/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -DPW_FUZZ_MAIN -c $< -o $@
 # bench-hotpath times NVTX ranges when the CUDA toolkit's nvtx3 headers are present.
 NVTX_INCLUDE ?= $(wildcard /usr/local/cuda/include)
 $(BUILD)/obj/bench/%.o: CPPFLAGS += -DPW_SOURCE_DIR='"$(CURDIR)"' $(if $(NVTX_INCLUDE),-isystem $(NVTX_INCLUDE))
@@ -111,6 +121,31 @@ $(PC): Makefile
 	@mkdir -p $(dir $@)
 	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: phasewatt\nDescription: Phase-tagged power and energy profiler\nVersion: %s\nLibs: -L$${libdir} -lphasewatt -lm -ldl -pthread\nCflags: -I$${includedir}\n' '$(PREFIX)' '$(VERSION)' > $@
 
+$(BUILD)/bin/fuzz-%: $(BUILD)/obj/fuzz/%.main.o $(BUILD)/obj/fuzz/seeds.o $(call obj,$(LLM_CORE_SRC)) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+fuzzers: deps $(patsubst %,$(BUILD)/bin/fuzz-%,$(FUZZ_NAMES))
+
+# Every fuzz target under libFuzzer (clang) with ASan+UBSan for FUZZ_SECONDS each, starting
+# from the seeds the tests write and the crash regressions in tests/fuzz/TARGET/; a crash
+# stops the run and leaves its input in build/fuzz/crashes/ (make it a regression test).
+FUZZ_SECONDS ?= 30
+FUZZ_SAN = -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+fuzz: tests
+	$(MAKE) -j$(JOBS) CC=clang BUILD=build/fuzz OPT="-O1 -g -fno-omit-frame-pointer" SAN="$(FUZZ_SAN)" fuzzers
+	PW_FUZZ_SEEDS=$(abspath build/fuzz/seeds) $(TESTS) fuzz_targets
+	@mkdir -p build/fuzz/crashes
+	@for t in $(FUZZ_NAMES); do \
+	  mkdir -p build/fuzz/corpus/$$t; \
+	  regress=; [ -d tests/fuzz/$$t ] && regress=tests/fuzz/$$t; \
+	  echo "fuzz-$$t: $(FUZZ_SECONDS) s"; \
+	  if ! build/fuzz/bin/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	      -print_final_stats=1 -artifact_prefix=build/fuzz/crashes/$$t- \
+	      build/fuzz/corpus/$$t build/fuzz/seeds/$$t $$regress > build/fuzz/$$t.log 2>&1; then \
+	    tail -n 60 build/fuzz/$$t.log; echo "fuzz-$$t FAILED: see build/fuzz/crashes/"; exit 1; fi; \
+	  grep -E '^stat::number_of_executed_units|^stat::peak_rss_mb' build/fuzz/$$t.log | tr '\n' ' '; echo; \
+	done
+
 # The test runner forks each test; its last line is "N passed, N failed[, N skipped]".
 test: tests
 	$(TESTS) $(T)
@@ -126,13 +161,17 @@ tsan:
 clang:
 	$(MAKE) -j$(JOBS) CC=clang BUILD=build/clang all tests bench
 
-# Everything CI runs: the plain tests, clang's build, then ASan+UBSan, then TSan.
+# Everything CI runs: the plain tests, clang's build, ASan+UBSan, TSan, then every fuzzer
+# for FUZZ_SECONDS (30 by default).
 check:
 	@tools/install-deps build && tools/install-deps test && tools/install-deps optional
 	$(MAKE) -j$(JOBS) test
 	@if command -v clang >/dev/null; then $(MAKE) clang; else echo "clang not installed: skipping the clang build"; fi
 	$(MAKE) asan
 	$(MAKE) tsan
+	@if printf 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }\n' | \
+	    clang -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null; then $(MAKE) fuzz; \
+	  else echo "clang with libFuzzer is not installed: skipping the fuzzers"; fi
 
 # The main job: profile the reference inference engine, print the phase table and write
 # the HTML report with its plots (demo.html).

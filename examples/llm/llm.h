@@ -56,6 +56,10 @@ int llm_weights_synthetic(const llm_config *c, uint64_t seed, llm_weights *w);
 /* A llama2.c checkpoint (legacy v0, or v1 "ak42" float32); why says what is wrong. */
 int llm_weights_load(const char *path, llm_config *c, llm_weights *w, char *why,
                      size_t whylen);
+/* The same from a checkpoint in memory: buf (malloc'd, 4-byte aligned) becomes the weights'
+ * storage on success and is freed on failure. */
+int llm_weights_from_buffer(unsigned char *buf, size_t len, llm_config *c, llm_weights *w,
+                            char *why, size_t whylen);
 void llm_weights_free(llm_weights *w);
 
 /* ---- threads --------------------------------------------------------------------------- */

@@ -325,12 +325,19 @@ int llm_weights_load(const char *path, llm_config *c, llm_weights *w, char *why,
 {
     memset(w, 0, sizeof *w);
     unsigned char *buf;
-    size_t len, header;
-    uint64_t floats;
-    int v1;
+    size_t len;
     int rc = read_file(path, &buf, &len, why, whylen);
-    if (rc != PW_OK) return rc;
-    rc = parse_header(buf, len, c, &header, &floats, &v1, why, whylen);
+    return rc == PW_OK ? llm_weights_from_buffer(buf, len, c, w, why, whylen) : rc;
+}
+
+int llm_weights_from_buffer(unsigned char *buf, size_t len, llm_config *c, llm_weights *w,
+                            char *why, size_t whylen)
+{
+    memset(w, 0, sizeof *w);
+    size_t header = 0;
+    uint64_t floats = 0;
+    int v1 = 0;
+    int rc = parse_header(buf, len, c, &header, &floats, &v1, why, whylen);
     uint64_t want = header + floats * sizeof(float);
     if (rc == PW_OK && want != len) {
         snprintf(why, whylen, "%s: the header's shape needs %llu bytes, the file has %zu",

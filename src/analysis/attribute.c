@@ -109,11 +109,21 @@ double pw_series_energy_at(pw_series_cursor *c, size_t k, uint64_t t_ns)
     return e0 + f * ((double)se->energy_uj[j * se->ndomains + k] - e0);
 }
 
-size_t pw_series_next(const pw_series *se, size_t i)
+/* 1 when the series' sensor updates markedly less often than it was read. Only then is an
+ * unchanged reading a repeat: otherwise it says the domain drew no power. */
+static int reads_repeat(const pw_trace *t, const pw_series *se)
+{
+    if (se->source >= t->nsources || se->n < 2) return 0;
+    double interval = (double)(se->t_ns[se->n - 1] - se->t_ns[0]) / (double)(se->n - 1);
+    return (double)t->sources[se->source].period_ns > 1.5 * interval;
+}
+
+size_t pw_series_next(const pw_trace *t, const pw_series *se, size_t i)
 {
     size_t nd = se->ndomains;
+    int merge = reads_repeat(t, se);
     for (size_t j = i + 1; j < se->n; j++) {
-        if (j + 1 == se->n || (se->flags && (se->flags[j] & PW_SAMPLE_GAP))) return j;
+        if (!merge || j + 1 == se->n || (se->flags && (se->flags[j] & PW_SAMPLE_GAP))) return j;
         if (memcmp(se->energy_uj + j * nd, se->energy_uj + i * nd, nd * sizeof *se->energy_uj))
             return j;
     }
@@ -287,7 +297,7 @@ static void add_pure(sweep *s, const pw_series *se, const int64_t *node, purity 
     const uint64_t *cut = s->pc->cut;
     size_t n = se->ndomains, first = se->first_domain, w = s->width;
     s->at = 0;
-    for (size_t prev = 0, i; (i = pw_series_next(se, prev)) < se->n; prev = i) {
+    for (size_t prev = 0, i; (i = pw_series_next(s->t, se, prev)) < se->n; prev = i) {
         uint64_t t0 = se->t_ns[prev], t1 = se->t_ns[i];
         if (t1 <= t0 || (se->flags && (se->flags[i] & PW_SAMPLE_GAP))) continue;
         int64_t nd = -1;
@@ -382,7 +392,7 @@ static void sweep_series(sweep *s, size_t si)
     int primary = (int)si == s->a->primary;
     double others_before = primary ? others_j(s, se->t_ns[0]) : 0;
     s->at = 0;
-    for (size_t prev = 0, i; (i = pw_series_next(se, prev)) < se->n; prev = i) {
+    for (size_t prev = 0, i; (i = pw_series_next(s->t, se, prev)) < se->n; prev = i) {
         uint64_t t0 = se->t_ns[prev], t1 = se->t_ns[i];
         double others = primary ? others_j(s, t1) : 0, others_de = others - others_before;
         others_before = others;

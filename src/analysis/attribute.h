@@ -108,11 +108,12 @@ typedef struct pw_series_cursor {
 } pw_series_cursor;
 double pw_series_energy_at(pw_series_cursor *c, size_t k, uint64_t t_ns);  /* µJ, domain k */
 
-/* The next reading after i that carries news: the first later one whose energy differs in
- * some domain or that opens a gap, else the last (se->n when i is the last). A sensor read
- * more often than it updates repeats itself, and the repeats say nothing about when energy
- * was spent, so attribution and disaggregation merge the intervals between them. */
-size_t pw_series_next(const pw_series *se, size_t i);
+/* The next reading after i that carries news (se->n when i is the last). A sensor read more
+ * often than it updates (its period over 1.5 sample intervals) repeats itself, and the
+ * repeats say nothing about when energy was spent: for such a series this is the first later
+ * reading whose energy differs in some domain or that opens a gap, else the last; for any
+ * other series simply i + 1. Attribution and disaggregation walk intervals with it. */
+size_t pw_series_next(const pw_trace *t, const pw_series *se, size_t i);
 
 /* The node index of the phase path, or -1. */
 int pw_attribution_find(const pw_attribution *a, const char *path);

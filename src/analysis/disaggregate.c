@@ -161,11 +161,12 @@ static void normal_add(normal *ne, design *d, const double *b)
 
 /* ---- equations from a counter series: one per sample interval ---------------------------- */
 
-static void counter_equations(const pw_series *se, design *d, normal *ne, double *b)
+static void counter_equations(const pw_trace *t, const pw_series *se, design *d, normal *ne,
+                              double *b)
 {
     size_t nd = se->ndomains;
     d->at = 0;
-    for (size_t prev = 0, i; (i = pw_series_next(se, prev)) < se->n; prev = i) {
+    for (size_t prev = 0, i; (i = pw_series_next(t, se, prev)) < se->n; prev = i) {
         uint64_t t0 = se->t_ns[prev], t1 = se->t_ns[i];
         if (t1 <= t0 || (se->flags && (se->flags[i] & PW_SAMPLE_GAP))) continue;
         const uint64_t *e0 = se->energy_uj + prev * nd, *e1 = se->energy_uj + i * nd;
@@ -553,7 +554,7 @@ static int fit_series(const pw_trace *t, const pw_series *se, design *d, pw_disa
     if (rc == PW_OK && !b) rc = PW_ERR_NOMEM;
     if (rc == PW_OK) {
         if (averaged) window_equations(t, se, d, &ne, b, b + se->ndomains + 1);
-        else counter_equations(se, d, &ne, b);
+        else counter_equations(t, se, d, &ne, b);
     }
     for (size_t m = 0; rc == PW_OK && m < se->ndomains; m++) {
         pw_disagg_domain *dd = &g->domains[se->first_domain + m];

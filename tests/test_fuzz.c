@@ -1,0 +1,64 @@
+/* test_fuzz.c — the fuzz targets without libFuzzer: each writes its seed corpus (into
+ * $PW_FUZZ_SEEDS, or the build's fuzz-seeds/, where `make fuzz` starts from), and every seed,
+ * every truncation and single-byte change of it, and every crash regression under
+ * tests/fuzz/TARGET/ goes through the target. Under ASan this is the fuzzers' smoke test. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../fuzz/fuzz.h"
+#include "tf.h"
+
+static const pw_fuzz_target *const targets[] = {&pw_fuzz_trace, &pw_fuzz_scenario,
+                                                 &pw_fuzz_powermetrics, &pw_fuzz_sysfs,
+                                                 &pw_fuzz_checkpoint};
+
+/* Runs every file of dir through the target; with mutate, also its truncations and flips.
+ * Returns how many files there were. */
+static int replay_dir(const pw_fuzz_target *t, const char *dir, int mutate)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int files = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        size_t len = 0;
+        unsigned char *data = (unsigned char *)tf_read_file(path, &len);
+        CHECK_MSG(data != NULL, "cannot read %s", path);
+        t->run(data, len);
+        size_t step = len > 4096 ? len / 4096 : 1;   /* bounded work for big seeds */
+        for (size_t cut = 0; mutate && cut < len; cut += step) t->run(data, cut);
+        for (size_t at = 0; mutate && at < len; at += step * 7 + 1) {
+            unsigned char keep = data[at];
+            data[at] ^= (unsigned char)(0x80 | at);
+            t->run(data, len);
+            data[at] = keep;
+        }
+        free(data);
+        files++;
+    }
+    closedir(d);
+    return files;
+}
+
+TEST(fuzz_targets_write_seeds_and_survive_them_mutated_and_the_regressions)
+{
+    const char *env = getenv("PW_FUZZ_SEEDS");
+    char root[1024];
+    snprintf(root, sizeof root, "%s", env && *env ? env : tf_path("fuzz-seeds"));
+    mkdir(root, 0755);
+    for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++) {
+        char dir[1100], regressions[1100];
+        snprintf(dir, sizeof dir, "%s/%s", root, targets[i]->name);
+        mkdir(dir, 0755);
+        CHECK_MSG(targets[i]->seeds(dir) == 0, "%s: writing seeds into %s failed", targets[i]->name, dir);
+        int seeds = replay_dir(targets[i], dir, 1);
+        CHECK_MSG(seeds >= 2, "%s: %d seeds", targets[i]->name, seeds);
+        snprintf(regressions, sizeof regressions, "%s/tests/fuzz/%s", PW_SOURCE_DIR, targets[i]->name);
+        replay_dir(targets[i], regressions, 0);
+    }
+}
