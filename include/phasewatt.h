@@ -97,6 +97,12 @@ typedef struct pw_stats {
     uint64_t sampler_cpu_ns;   /* CPU time the sampler thread used */
     uint64_t sampler_wall_ns;  /* how long the sampler thread ran */
     uint32_t tracks;           /* threads that tagged phases */
+    int write_errno;           /* why writing the trace stopped (ENOSPC: disk full), or 0 */
+    uint64_t write_stopped_ns; /* when, from the session's start (0 while it has not) */
+    uint64_t bytes_written;    /* trace bytes on disk */
+    uint64_t counter_jumps;    /* readings left out: a counter stepped by more than any
+                                  domain can draw (a reset, a glitch) */
+    uint64_t suspended_ns;     /* time the machine slept during the run, left out */
 } pw_stats;
 int pw_get_stats(pw_stats *out);  /* while a session is open, or of the last one closed */
 

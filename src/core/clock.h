@@ -13,6 +13,15 @@ static inline uint64_t pw_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* CLOCK_BOOTTIME counts a suspended machine's sleep, CLOCK_MONOTONIC does not: their
+ * difference grows by exactly the time slept. */
+static inline uint64_t pw_boottime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static inline uint64_t pw_realtime_ns(void)
 {
     struct timespec ts;

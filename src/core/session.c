@@ -24,6 +24,8 @@ typedef struct active_source {
     pw_source_info info;
     uint64_t *energy;                     /* [info.ndomains] scratch for reads */
     uint8_t pending_gap;                  /* a read failed since the last row */
+    uint64_t *last_energy;                /* [info.ndomains] the last row written */
+    uint64_t last_t_ns;                   /* its time; 0 before the first */
 } active_source;
 
 typedef struct session {
@@ -38,6 +40,8 @@ typedef struct session {
     uint32_t names_written;
     pw_channel *channel;                  /* events of a recorded command, if any */
     uint64_t last_flush_ns;
+    uint64_t started_ns;
+    uint64_t slept_ns;                    /* boottime - monotonic at the last tick */
     int write_error;
 
     pthread_t thread;
@@ -69,6 +73,20 @@ void pw_options_init(pw_options *o)
     o->ring_events = 16384;
 }
 
+/* The first failure to write the trace stops writing (later chunks would follow a torn one)
+ * and is said once at once: the run goes on, and the file keeps what was written. */
+static void write_failed(session *s)
+{
+    if (s->write_error) return;
+    s->write_error = 1;
+    s->stats.write_errno = pw_writer_errno(s->w) ? pw_writer_errno(s->w) : ENOMEM;
+    s->stats.write_stopped_ns = pw_now_ns() - s->started_ns;
+    if (!s->opts.quiet)
+        fprintf(stderr, "phasewatt: writing %s failed after %llu bytes: %s; writing stopped, "
+                "what was written stays readable\n", s->output_path,
+                (unsigned long long)pw_writer_written(s->w), strerror(s->stats.write_errno));
+}
+
 /* ---- draining the rings ---------------------------------------------------------------- */
 
 static void sync_names(session *s)
@@ -76,7 +94,7 @@ static void sync_names(session *s)
     uint32_t n = pw_names_count();
     for (; s->names_written < n; s->names_written++) {
         uint32_t id = s->names_written;
-        if (id && pw_writer_name(s->w, id, pw_name(id)) != PW_OK) s->write_error = 1;
+        if (id && pw_writer_name(s->w, id, pw_name(id)) != PW_OK) write_failed(s);
     }
 }
 
@@ -103,15 +121,15 @@ static void record_track(void *ctx, uint32_t track, uint32_t pid, uint32_t tid,
 {
     session *s = ctx;
     if (first) s->stats.tracks++;
-    if (pw_writer_track(s->w, track, pid, tid, name) != PW_OK) s->write_error = 1;
+    if (pw_writer_track(s->w, track, pid, tid, name) != PW_OK) write_failed(s);
 }
 
 static void record_event(void *ctx, uint32_t track, const pw_event *ev)
 {
     session *s = ctx;
-    if (pw_writer_event(s->w, track, ev) != PW_OK) s->write_error = 1;
+    if (pw_writer_event(s->w, track, ev) != PW_OK) write_failed(s);
     s->stats.events++;
-    if (s->wants_events && batch_push(s, track, ev) != 0) s->write_error = 1;
+    if (s->wants_events && batch_push(s, track, ev) != 0) write_failed(s);
 }
 
 /* lost_total counts from the track's start; lost_before is what was already reported. */
@@ -119,7 +137,7 @@ static void record_loss(void *ctx, uint32_t track, uint64_t lost_total, uint64_t
 {
     session *s = ctx;
     s->stats.lost_events += lost_total - lost_before;
-    if (pw_writer_loss(s->w, track, lost_total) != PW_OK) s->write_error = 1;
+    if (pw_writer_loss(s->w, track, lost_total) != PW_OK) write_failed(s);
 }
 
 static void on_event(const pw_ring *r, const pw_event *ev, void *ctx)
@@ -164,7 +182,7 @@ static void feed_observers(session *s)
     if (!s->nbatch) return;
     timed_index *order = malloc(s->nbatch * sizeof *order);
     if (!order) {
-        s->write_error = 1;
+        write_failed(s);
         s->nbatch = 0;
         return;
     }
@@ -183,6 +201,33 @@ static void feed_observers(session *s)
 
 /* ---- reading the sources ------------------------------------------------------------- */
 
+/* Above this, a step of a counter is not energy: no one domain draws 50 kW (a whole
+ * 8-GPU server draws ~10 kW), so the step is a reset or a glitch and its interval is left
+ * out (a gap) rather than attributed. */
+#define PLAUSIBLE_MAX_W 50000.0
+
+/* The domain whose reading jumped implausibly (or went back, which a source's cumulative
+ * energy never does) since the last row, or -1. */
+static long jumped(const active_source *a, uint64_t t)
+{
+    if (!a->last_t_ns || t <= a->last_t_ns) return -1;
+    double dt = (double)(t - a->last_t_ns) * 1e-9;
+    for (size_t d = 0; d < a->info.ndomains; d++)
+        if (a->energy[d] < a->last_energy[d] ||
+            (double)(a->energy[d] - a->last_energy[d]) * 1e-6 / dt > PLAUSIBLE_MAX_W)
+            return (long)d;
+    return -1;
+}
+
+static void note_jump(session *s, const active_source *a, long d, uint64_t t)
+{
+    if (s->stats.counter_jumps++ || s->opts.quiet) return;   /* said once */
+    fprintf(stderr, "phasewatt: %s: %s jumped by %.4g J in %.4g ms (a counter reset?): that "
+            "interval is left out\n", a->ops->name, a->info.domains[d].name,
+            ((double)a->energy[d] - (double)a->last_energy[d]) * 1e-6,
+            (double)(t - a->last_t_ns) * 1e-6);
+}
+
 static void read_source(session *s, active_source *a)
 {
     uint64_t t0 = pw_now_ns(), t = t0;
@@ -193,16 +238,53 @@ static void read_source(session *s, active_source *a)
         return;
     }
     if (t == t0) t = t0 + (t1 - t0) / 2;  /* the read's midpoint */
+    long jump = jumped(a, t);
+    if (jump >= 0) {
+        note_jump(s, a, jump, t);
+        a->pending_gap = 1;
+    }
+    memcpy(a->last_energy, a->energy, a->info.ndomains * sizeof *a->energy);
+    a->last_t_ns = t;
     uint32_t index = (uint32_t)(a - s->src);
     if (pw_writer_sample(s->w, index, t, a->energy, a->pending_gap ? PW_SAMPLE_GAP : 0))
-        s->write_error = 1;
+        write_failed(s);
     a->pending_gap = 0;
     s->stats.samples++;
+}
+
+/* A machine that slept between two ticks: the readings across the sleep are left out (a
+ * counter may have reset, and monotonic time did not see the sleep). */
+static void check_sleep(session *s)
+{
+    uint64_t mono = pw_now_ns(), slept = pw_boottime_ns() - mono;
+    uint64_t more = slept > s->slept_ns ? slept - s->slept_ns : 0;
+    s->slept_ns = slept;
+    if (more <= s->opts.interval_ns) return;
+    s->stats.suspended_ns += more;
+    for (size_t k = 0; k < s->nsrc; k++) s->src[k].pending_gap = 1;
+    if (!s->opts.quiet)
+        fprintf(stderr, "phasewatt: the machine slept %.3f s: the readings across it are left "
+                "out\n", (double)more * 1e-9);
+}
+
+/* What was left out, for report's warnings. */
+static void note_faults(session *s)
+{
+    char v[32];
+    if (s->stats.counter_jumps) {
+        snprintf(v, sizeof v, "%llu", (unsigned long long)s->stats.counter_jumps);
+        if (pw_writer_meta(s->w, "sampler.counter_jumps", v) != PW_OK) write_failed(s);
+    }
+    if (s->stats.suspended_ns) {
+        snprintf(v, sizeof v, "%.3f", (double)s->stats.suspended_ns * 1e-9);
+        if (pw_writer_meta(s->w, "sampler.suspended_s", v) != PW_OK) write_failed(s);
+    }
 }
 
 static void tick(session *s)
 {
     pthread_mutex_lock(&s->lock);
+    check_sleep(s);
     sync_names(s);
     pw_rings_visit(on_ring, s);
     poll_channel(s);
@@ -211,7 +293,8 @@ static void tick(session *s)
     for (size_t k = 0; k < s->nsrc; k++) read_source(s, &s->src[k]);
     uint64_t now = pw_now_ns();
     if (now - s->last_flush_ns >= FLUSH_EVERY_NS) {
-        if (pw_writer_flush(s->w) != PW_OK) s->write_error = 1;
+        note_faults(s);
+    if (pw_writer_flush(s->w) != PW_OK) write_failed(s);
         s->last_flush_ns = now;
     }
     pthread_mutex_unlock(&s->lock);
@@ -280,7 +363,8 @@ static int add_source(session *s, const pw_source_ops *ops, const pw_source_conf
         return rc;
     }
     a->ops = ops;
-    a->energy = calloc(a->info.ndomains, sizeof *a->energy);
+    a->energy = calloc(2 * a->info.ndomains, sizeof *a->energy);   /* + last_energy */
+    a->last_energy = a->energy ? a->energy + a->info.ndomains : NULL;
     if (!a->energy) {
         ops->close(a->state);
         return PW_ERR_NOMEM;
@@ -455,7 +539,8 @@ static int start(session *s)
     write_run_meta(s);
     for (size_t k = 0; k < s->nsrc; k++)
         if (s->src[k].ops->describe) s->src[k].ops->describe(s->src[k].state, s->w);
-    s->last_flush_ns = mono;
+    s->last_flush_ns = s->started_ns = mono;
+    s->slept_ns = pw_boottime_ns() - pw_now_ns();
     pw_rings_set_capacity(s->opts.ring_events);
     pw_rings_visit(forget_ring, NULL);
     atomic_store(&pw_g_recording, 1);
@@ -511,6 +596,9 @@ int pw_close(void)
     uint64_t end = pw_now_ns();
     for (size_t k = 0; k < s->nsrc; k++)
         if (s->src[k].ops->finish) s->src[k].ops->finish(s->src[k].state, s->w, end);
+    note_faults(s);
+    if (pw_writer_flush(s->w) != PW_OK) write_failed(s);
+    s->stats.bytes_written = pw_writer_written(s->w);
     int rc = pw_writer_close(s->w, end, s->stats.missed_deadlines);
     if (rc == PW_OK && s->write_error) rc = PW_ERR_IO;
     g_last_stats = s->stats;

@@ -146,6 +146,24 @@ static void warn_command_end(const pw_trace *t, pw_warning_fn fn, void *ctx)
     }
 }
 
+/* What the sampler left out and said so in the metadata (src/core/session.c). */
+static void warn_sampler_faults(const pw_trace *t, pw_warning_fn fn, void *ctx)
+{
+    char msg[256];
+    const char *jumps = pw_trace_meta(t, "sampler.counter_jumps");
+    const char *slept = pw_trace_meta(t, "sampler.suspended_s");
+    if (jumps) {
+        snprintf(msg, sizeof msg, "%.32s counter jump(s) beyond any plausible power (a reset?) "
+                 "left out", jumps);
+        fn(msg, ctx);
+    }
+    if (slept) {
+        snprintf(msg, sizeof msg, "the machine slept %.32s s during the run: the readings "
+                 "across it are left out", slept);
+        fn(msg, ctx);
+    }
+}
+
 void pw_report_warnings(const pw_trace *t, const pw_attribution *a, pw_warning_fn fn,
                         void *ctx)
 {
@@ -158,8 +176,9 @@ void pw_report_warnings(const pw_trace *t, const pw_attribution *a, pw_warning_f
                fn, ctx);
     warn_count(t->missed_deadlines, "the sampler missed %llu deadline(s)", fn, ctx);
     warn_count(a->gap_intervals,
-               "%llu sample interval(s) skipped after failed reads: their energy is not counted",
-               fn, ctx);
+               "%llu sample interval(s) skipped after failed reads, counter jumps or sleep: "
+               "their energy is not counted", fn, ctx);
+    warn_sampler_faults(t, fn, ctx);
     warn_count(a->unbalanced, "%llu END event(s) without a matching BEGIN ignored", fn, ctx);
     warn_count(a->unclosed, "%llu phase(s) still open at the end, closed at the last timestamp",
                fn, ctx);

@@ -148,6 +148,11 @@ int pw_writer_loss(pw_writer *w, uint32_t track, uint64_t lost_total);
 int pw_writer_meta(pw_writer *w, const char *key, const char *value);
 int pw_writer_truth(pw_writer *w, const char *path, double energy_j, double duration_s);
 int pw_writer_flush(pw_writer *w);   /* writes every pending chunk */
+/* The errno of the write that failed (ENOSPC: the disk is full), 0 while none has; once one
+ * fails the writer stops, and the file keeps every chunk written before (a reader reads up
+ * to the last complete one). */
+int pw_writer_errno(const pw_writer *w);
+uint64_t pw_writer_written(const pw_writer *w);   /* bytes on disk so far */
 /* Flushes, writes the END chunk and closes; frees w even on error. */
 int pw_writer_close(pw_writer *w, uint64_t end_ns, uint64_t missed_deadlines);
 /* Writes a whole model (tests, merge). */

@@ -31,6 +31,7 @@ typedef struct track_buf {
 struct pw_writer {
     int fd;
     int err_no;             /* nonzero after a failed write: every later call fails alike */
+    uint64_t written;       /* bytes on disk */
     pw_buf out;             /* framed chunks not yet written */
     pw_buf names;           /* pending NAMES entries */
     pw_buf rec;             /* the payload of a one-record chunk being built */
@@ -53,10 +54,11 @@ static int failed(const pw_writer *w)
     return 1;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
+static int write_all(int fd, const uint8_t *p, size_t n, uint64_t *written)
 {
     while (n > 0) {
         ssize_t r = write(fd, p, n);
+        if (r > 0) *written += (uint64_t)r;
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) {
             if (r == 0) errno = EIO;   /* no progress and no reason: do not spin */
@@ -68,11 +70,14 @@ static int write_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
+int pw_writer_errno(const pw_writer *w) { return w ? w->err_no : 0; }
+uint64_t pw_writer_written(const pw_writer *w) { return w ? w->written : 0; }
+
 /* Writes the staged chunks. A failure sticks: later chunks would follow a torn one. */
 static int drain(pw_writer *w)
 {
     if (failed(w)) return PW_ERR_IO;
-    int r = write_all(w->fd, w->out.p, w->out.n);
+    int r = write_all(w->fd, w->out.p, w->out.n, &w->written);
     w->out.n = 0;
     if (r == 0) return PW_OK;
     w->err_no = errno ? errno : EIO;

@@ -256,11 +256,16 @@ static int run(int argc, char **argv)
     free(command);
     rc = pw_close();
     pw_channel_destroy(ch);
+    pw_stats st;
+    pw_get_stats(&st);
+    if (rc != PW_OK && st.write_errno)
+        return cli_error("record", CLI_FAILED, "writing %s stopped %.3f s into the run after "
+                         "%llu bytes: %s; the trace keeps what was written before (phasewatt "
+                         "report reads it)", a.o.output_path, (double)st.write_stopped_ns * 1e-9,
+                         (unsigned long long)st.bytes_written, strerror(st.write_errno));
     if (rc != PW_OK)
         return cli_error("record", CLI_FAILED, "finishing %s: %s", a.o.output_path,
                          pw_strerror(rc));
-    pw_stats st;
-    pw_get_stats(&st);
     if (!a.o.quiet)
         fprintf(stderr, "phasewatt record: wrote %s (%llu samples, %llu events%s)\n",
                 a.o.output_path, (unsigned long long)st.samples, (unsigned long long)st.events,

@@ -1,0 +1,347 @@
+/* test_faults.c — fault injection: what phasewatt does when the world misbehaves around a
+ * recording (disk full, signals, a stalled or sleeping machine, counters that jump, many
+ * threads on tiny rings, phases left open, hostile names). Each test states the expected
+ * outcome: a valid trace, a clear message, the right exit code, nothing lost that was
+ * written. docs/reliability.md lists them all. */
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "analysis/attribute.h"
+#include "core/clock.h"
+#include "phasewatt.h"
+#include "sysfs_fixture.h"
+#include "tf.h"
+#include "trace/trace.h"
+
+static char *run_cmd(const char *cmd, int want_rc, char **err)
+{
+    char *out = NULL, *e = NULL;
+    int rc = tf_run(cmd, &out, &e);
+    CHECK_MSG(rc == want_rc, "`%s` exited %d, not %d: %s", cmd, rc, want_rc, e);
+    if (err) *err = e;
+    else free(e);
+    return out;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+/* ---- the disk fills up ------------------------------------------------------------------- */
+
+TEST(fault_disk_full_stops_writing_cleanly_keeps_what_was_written_and_says_so)
+{
+    const char *trace = tf_path("full.pwt");
+    char cmd[2048], *err = NULL;
+    snprintf(cmd, sizeof cmd, "LD_PRELOAD=%s/fakes/enospc.so PW_FAKE_ENOSPC_AFTER=8000 \"$PW\" "
+             "record --source synthetic --interval 1 --no-report -o %s -- sleep 3", PW_BUILD_DIR,
+             trace);
+    free(run_cmd(cmd, 1, &err));   /* 1: the trace is incomplete */
+    CHECK_MSG(strstr(err, "No space left on device") && strstr(err, "keeps what was written") &&
+              strstr(err, "after 8000 bytes"), "%s", err);
+    CHECK_MSG(strstr(err, "phasewatt: writing") != NULL, "not said when it happened: %s", err);
+    free(err);
+    struct stat st;
+    CHECK_INT(stat(trace, &st), 0);
+    CHECK_INT(st.st_size, 8000);
+    pw_trace *t = NULL;
+    CHECK_INT(pw_trace_open(trace, &t), PW_OK);   /* reads up to the last complete chunk */
+    pw_trace_health h;
+    CHECK_INT(pw_trace_get_health(t, &h), PW_OK);
+    CHECK(h.torn && !h.complete);
+    CHECK_MSG(t->series[0].n > 100, "only %zu samples kept", t->series[0].n);
+    pw_trace_close(t);
+    snprintf(cmd, sizeof cmd, "\"$PW\" report %s", trace);
+    char *out = run_cmd(cmd, 0, NULL);
+    CHECK(strstr(out, "torn") != NULL);
+    free(out);
+}
+
+/* ---- signals to record ------------------------------------------------------------------- */
+
+/* Starts record on a shell that exits with a code of its own on INT, TERM and HUP, sends
+ * sig to record, and returns record's exit status. */
+static int record_and_signal(int sig, const char *trace, const char *log)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, 1), dup2(fd, 2);
+        execl(tf_cli(), "phasewatt", "record", "--source", "synthetic", "--no-report", "-o",
+              trace, "--", "sh", "-c",
+              "trap 'exit 7' INT; trap 'exit 8' TERM; trap 'exit 9' HUP; "
+              "while :; do sleep 0.02; done", (char *)NULL);
+        _exit(127);
+    }
+    sleep_ms(400);
+    kill(pid, sig);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+TEST(fault_sigint_sigterm_sighup_to_record_finalise_the_trace_and_reach_the_child)
+{
+    const int sigs[] = {SIGINT, SIGTERM, SIGHUP}, codes[] = {7, 8, 9};
+    for (int i = 0; i < 3; i++) {
+        char trace[600], log[600], want[64];
+        snprintf(trace, sizeof trace, "%s", tf_path("signalled.pwt"));
+        snprintf(log, sizeof log, "%s", tf_path("signalled.log"));
+        int code = record_and_signal(sigs[i], trace, log);
+        CHECK_MSG(code == codes[i], "signal %d: record exited %d, the child's code is %d", sigs[i],
+                  code, codes[i]);
+        pw_trace *t = NULL;
+        CHECK_INT(pw_trace_open(trace, &t), PW_OK);
+        pw_trace_health h;
+        CHECK_INT(pw_trace_get_health(t, &h), PW_OK);
+        CHECK_MSG(h.complete && !h.torn, "signal %d: the trace was not finalised", sigs[i]);
+        snprintf(want, sizeof want, "exited with code %d", codes[i]);
+        CHECK_STR(pw_trace_meta(t, "command.status"), want);
+        CHECK(t->series[0].n > 10);
+        pw_trace_close(t);
+    }
+}
+
+/* ---- a stalled recorder, a sleeping machine ------------------------------------------------ */
+
+TEST(fault_recorder_stalled_for_a_second_counts_missed_deadlines_and_keeps_the_energy)
+{
+    const char *trace = tf_path("stalled.pwt");
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        dup2(fd, 1), dup2(fd, 2);
+        execl(tf_cli(), "phasewatt", "record", "--source", "synthetic", "--synthetic", "work=20W",
+              "--interval", "5", "--no-report", "-o", trace, "--", "sleep", "1.6", (char *)NULL);
+        _exit(127);
+    }
+    sleep_ms(300);
+    kill(pid, SIGSTOP);   /* the sampler misses a second of deadlines */
+    sleep_ms(1000);
+    kill(pid, SIGCONT);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "\"$PW\" report %s --format json", trace);
+    char *out = run_cmd(cmd, 0, NULL);
+    CHECK_MSG(strstr(out, "the sampler missed"), "%s", out);
+    free(out);
+    pw_trace *t = NULL;
+    pw_attribution *a = NULL;
+    CHECK_INT(pw_trace_open(trace, &t), PW_OK);
+    CHECK(t->missed_deadlines >= 100);
+    CHECK_INT(pw_attribute(t, &a), PW_OK);
+    /* the long interval still holds the energy of the stall: nothing is lost */
+    CHECK_NEAR(pw_energy_total(t, a->nodes[0].incl_j), t->truth[0].energy_j, 0.01);
+    pw_attribution_free(a);
+    pw_trace_close(t);
+}
+
+TEST(fault_machine_suspended_leaves_the_sleep_out_and_says_so)
+{
+    const char *trace = tf_path("slept.pwt");
+    char cmd[2048], *err = NULL;
+    snprintf(cmd, sizeof cmd, "LD_PRELOAD=%s/fakes/suspend.so PW_FAKE_SLEEP_AT_MS=300 "
+             "PW_FAKE_SLEEP_MS=5000 \"$PW\" record --source synthetic --interval 1 -o %s -- "
+             "sleep 0.6", PW_BUILD_DIR, trace);
+    char *out = run_cmd(cmd, 0, &err);
+    CHECK_MSG(strstr(err, "the machine slept 5.000 s"), "%s", err);
+    CHECK_MSG(strstr(out, "the machine slept 5.000 s during the run"), "%s", out);
+    CHECK(strstr(out, "1 sample interval(s) skipped") != NULL);
+    free(out);
+    free(err);
+}
+
+/* ---- a counter that jumps or goes back (not a wrap) ----------------------------------------- */
+
+static void write_energy(const char *zone, uint64_t uj)
+{
+    char text[32];
+    int n = snprintf(text, sizeof text, "%llu\n", (unsigned long long)uj);
+    char tmp[700], dst[700];
+    snprintf(tmp, sizeof tmp, "%s/.energy_uj", zone);
+    snprintf(dst, sizeof dst, "%s/energy_uj", zone);
+    CHECK_INT(tf_write_file(tmp, text, (size_t)n), 0);
+    CHECK_INT(rename(tmp, dst), 0);
+}
+
+TEST(fault_counter_reset_or_jump_is_left_out_not_counted)
+{
+    char zone[600];
+    snprintf(zone, sizeof zone, "%s/sys/class/powercap/intel-rapl:0", tf_tmpdir());
+    fx_mkdirs(zone);
+    fx_write(zone, "name", "package-0\n");
+    fx_write_u64(zone, "max_energy_range_uj", 262143328850ull);
+    write_energy(zone, 5000000);
+    setenv("PHASEWATT_SYSFS_ROOT", tf_tmpdir(), 1);
+    pw_options o;
+    pw_options_init(&o);
+    o.output_path = tf_path("jump.pwt");
+    o.sources = "rapl";
+    o.interval_ns = 2000000;
+    o.quiet = 1;
+    CHECK_INT(pw_open(&o), PW_OK);
+    /* 10 mJ per 10 ms (1 W), a jump of 100 kJ (within the counter's range), 1 W again, a
+     * reset to 100 µJ (read as a wrap: 160 kJ), 1 W again */
+    uint64_t e = 5000000, counted = 0;
+    for (int step = 0; step < 60; step++) {
+        sleep_ms(10);
+        if (step == 20) e += 100000000000ull;                  /* the jump */
+        else if (step == 40) e = 100;                          /* the reset: back, not a wrap */
+        else e += 10000, counted += 10000;
+        write_energy(zone, e);
+    }
+    sleep_ms(10);
+    CHECK_INT(pw_close(), PW_OK);
+    unsetenv("PHASEWATT_SYSFS_ROOT");
+    pw_stats st;
+    pw_get_stats(&st);
+    CHECK_INT(st.counter_jumps, 2);
+    pw_trace *t = NULL;
+    pw_attribution *a = NULL;
+    CHECK_INT(pw_trace_open(o.output_path, &t), PW_OK);
+    CHECK_STR(pw_trace_meta(t, "sampler.counter_jumps"), "2");
+    CHECK_INT(pw_attribute(t, &a), PW_OK);
+    CHECK_INT(a->gap_intervals, 2);
+    double total = pw_energy_total(t, a->nodes[0].incl_j);
+    CHECK_MSG(total <= counted * 1e-6 + 1e-9 && total >= counted * 1e-6 - 0.03,
+              "%.6f J attributed, %.6f J of plausible steps", total, counted * 1e-6);
+    pw_attribution_free(a);
+    pw_trace_close(t);
+}
+
+/* ---- many threads on tiny rings; phases left open; hostile names ---------------------------- */
+
+#define NTHREADS 64
+#define PAIRS 20000
+
+static void *tagger(void *arg)
+{
+    pw_id id = *(const pw_id *)arg;
+    for (int i = 0; i < PAIRS; i++) {
+        pw_begin(id);
+        pw_end();
+    }
+    return NULL;
+}
+
+TEST(fault_64_threads_on_tiny_rings_count_every_lost_event_exactly)
+{
+    pw_options o;
+    pw_options_init(&o);
+    o.output_path = tf_path("threads.pwt");
+    o.sources = "synthetic";
+    o.ring_events = 16;
+    o.quiet = 1;
+    CHECK_INT(pw_open(&o), PW_OK);
+    pw_id id = pw_phase_id("burst");
+    pthread_t th[NTHREADS];
+    for (int i = 0; i < NTHREADS; i++) CHECK_INT(pthread_create(&th[i], NULL, tagger, &id), 0);
+    for (int i = 0; i < NTHREADS; i++) pthread_join(th[i], NULL);
+    CHECK_INT(pw_close(), PW_OK);
+    pw_stats st;
+    pw_get_stats(&st);
+    CHECK_INT(st.events + st.lost_events, (uint64_t)NTHREADS * PAIRS * 2);
+    CHECK(st.lost_events > 0);   /* 16-event rings cannot keep up */
+    pw_trace *t = NULL;
+    CHECK_INT(pw_trace_open(o.output_path, &t), PW_OK);
+    uint64_t events = 0, lost = 0;
+    for (size_t i = 0; i < t->ntracks; i++) events += t->tracks[i].n, lost += t->tracks[i].lost;
+    CHECK_INT(events, st.events);
+    CHECK_INT(lost, st.lost_events);
+    pw_trace_close(t);
+}
+
+TEST(fault_phase_left_open_at_exit_is_closed_at_the_end_and_reported)
+{
+    pw_options o;
+    pw_options_init(&o);
+    o.output_path = tf_path("open.pwt");
+    o.sources = "synthetic";
+    o.quiet = 1;
+    CHECK_INT(pw_open(&o), PW_OK);
+    pw_begin_name("never-ended");
+    sleep_ms(30);
+    CHECK_INT(pw_close(), PW_OK);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "\"$PW\" report %s", o.output_path);
+    char *out = run_cmd(cmd, 0, NULL);
+    CHECK_MSG(strstr(out, "1 phase(s) still open at the end") && strstr(out, "never-ended"), "%s", out);
+    free(out);
+}
+
+TEST(fault_names_of_10_kb_or_with_control_characters_are_refused_or_escaped)
+{
+    pw_options o;
+    pw_options_init(&o);
+    o.output_path = tf_path("names.pwt");
+    o.sources = "synthetic";
+    o.quiet = 1;
+    CHECK_INT(pw_open(&o), PW_OK);
+    char *big = malloc(10241);
+    memset(big, 'n', 10240);
+    big[10240] = '\0';
+    CHECK_INT(pw_phase_id(big), 0);                      /* over PW_MAX_NAME: refused */
+    CHECK_INT(pw_begin_name(big), PW_ERR_INVALID);
+    free(big);
+    CHECK_INT(pw_begin_name("bell\a tab\t nl\n esc\x1b[31m"), PW_OK);
+    sleep_ms(5);
+    CHECK_INT(pw_end(), PW_OK);
+    CHECK_INT(pw_close(), PW_OK);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "\"$PW\" report %s", o.output_path);
+    char *out = run_cmd(cmd, 0, NULL);
+    CHECK_MSG(strstr(out, "bell? tab? nl? esc?[31m") && !strchr(out, '\x1b'), "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "\"$PW\" report %s --format json | python3 -c 'import json,sys; "
+             "d=json.load(sys.stdin); print(d[\"phases\"][1][\"path\"] == \"bell\\a tab\\t nl\\n "
+             "esc\\x1b[31m\")'", o.output_path);
+    out = run_cmd(cmd, 0, NULL);
+    CHECK_STR(out, "True\n");
+    free(out);
+}
+
+TEST(fault_100000_distinct_phase_names_are_all_recorded_and_reported)
+{
+    pw_options o;
+    pw_options_init(&o);
+    o.output_path = tf_path("many.pwt");
+    o.sources = "synthetic";
+    o.ring_events = 1 << 20;
+    o.quiet = 1;
+    CHECK_INT(pw_open(&o), PW_OK);
+    char name[32];
+    for (int i = 0; i < 100000; i++) {
+        snprintf(name, sizeof name, "n%d", i);
+        CHECK_INT(pw_begin_name(name), PW_OK);
+        CHECK_INT(pw_end(), PW_OK);
+    }
+    CHECK_INT(pw_close(), PW_OK);
+    pw_stats st;
+    pw_get_stats(&st);
+    CHECK_INT(st.lost_events, 0);
+    pw_trace *t = NULL;
+    pw_attribution *a = NULL;
+    CHECK_INT(pw_trace_open(o.output_path, &t), PW_OK);
+    CHECK_INT(pw_attribute(t, &a), PW_OK);
+    CHECK_INT(a->nnodes, 100001);
+    CHECK(pw_attribution_find(a, "n99999") > 0);
+    pw_attribution_free(a);
+    pw_trace_close(t);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "\"$PW\" report %s --format csv | wc -l", o.output_path);
+    char *out = run_cmd(cmd, 0, NULL);
+    CHECK_INT(atol(out), 100002);   /* the header, the root, every phase */
+    free(out);
+}
