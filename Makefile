@@ -161,17 +161,17 @@ tsan:
 clang:
 	$(MAKE) -j$(JOBS) CC=clang BUILD=build/clang all tests bench
 
-# Everything CI runs: the plain tests, clang's build, ASan+UBSan, TSan, then every fuzzer
-# for FUZZ_SECONDS (30 by default).
+# Everything CI runs: the plain tests, clang's build, every fuzzer for FUZZ_SECONDS (30 by
+# default), ASan+UBSan, then TSan (whose runner prints the closing line).
 check:
 	@tools/install-deps build && tools/install-deps test && tools/install-deps optional
 	$(MAKE) -j$(JOBS) test
 	@if command -v clang >/dev/null; then $(MAKE) clang; else echo "clang not installed: skipping the clang build"; fi
-	$(MAKE) asan
-	$(MAKE) tsan
 	@if printf 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }\n' | \
 	    clang -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null; then $(MAKE) fuzz; \
 	  else echo "clang with libFuzzer is not installed: skipping the fuzzers"; fi
+	$(MAKE) asan
+	$(MAKE) tsan
 
 # The main job: profile the reference inference engine, print the phase table and write
 # the HTML report with its plots (demo.html).

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -343,5 +344,137 @@ TEST(fault_100000_distinct_phase_names_are_all_recorded_and_reported)
     snprintf(cmd, sizeof cmd, "\"$PW\" report %s --format csv | wc -l", o.output_path);
     char *out = run_cmd(cmd, 0, NULL);
     CHECK_INT(atol(out), 100002);   /* the header, the root, every phase */
+    free(out);
+}
+
+/* ---- recovering a torn trace ------------------------------------------------------------------ */
+
+TEST(fault_recover_salvages_a_trace_cut_anywhere_in_its_last_chunks)
+{
+    const char *full = tf_path("whole.pwt");
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "\"$PW\" simulate -o %s", full);
+    free(run_cmd(cmd, 0, NULL));
+    size_t len = 0;
+    char *data = tf_read_file(full, &len);
+    CHECK(data && len > 4000);
+    const char *cut = tf_path("cut.pwt"), *fixed = tf_path("fixed.pwt");
+    size_t last_samples = 0;
+    int checked = 0;
+    for (size_t at = len - 3000; at <= len; at += 13) {
+        CHECK_INT(tf_write_file(cut, data, at), 0);
+        snprintf(cmd, sizeof cmd, "\"$PW\" recover %s -o %s", cut, fixed);
+        free(run_cmd(cmd, 0, NULL));
+        pw_trace *t = NULL;
+        CHECK_INT(pw_trace_open(fixed, &t), PW_OK);
+        pw_trace_health h;
+        CHECK_INT(pw_trace_get_health(t, &h), PW_OK);
+        CHECK_MSG(h.complete && !h.torn && h.corrupt_chunks == 0, "cut at %zu", at);
+        CHECK_MSG(t->series[0].n >= last_samples, "cut at %zu lost samples", at);   /* monotone */
+        last_samples = t->series[0].n;
+        CHECK_STR(pw_trace_meta(t, "recovered.from"), cut);
+        pw_trace_close(t);
+        checked++;
+    }
+    CHECK(checked > 200);
+    free(data);
+    snprintf(cmd, sizeof cmd, "\"$PW\" recover %s -o %s", fixed, fixed);
+    free(run_cmd(cmd, 2, NULL));                 /* never over its input */
+    free(run_cmd("\"$PW\" recover /no/such.pwt", 1, NULL));
+}
+
+TEST(fault_recorder_killed_mid_run_leaves_a_trace_that_recover_completes)
+{
+    const char *trace = tf_path("killed.pwt");
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        dup2(fd, 1), dup2(fd, 2);
+        execl(tf_cli(), "phasewatt", "record", "--source", "synthetic", "--interval", "1",
+              "--no-report", "-o", trace, (char *)NULL);   /* the built-in workload, ~2.3 s */
+        _exit(127);
+    }
+    sleep_ms(1500);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    char cmd[2048], *err = NULL;
+    snprintf(cmd, sizeof cmd, "\"$PW\" report %s", trace);   /* readable as it is */
+    char *out = run_cmd(cmd, 0, NULL);
+    CHECK(strstr(out, "prefill") != NULL);
+    free(out);
+    snprintf(cmd, sizeof cmd, "\"$PW\" recover %s", trace);
+    free(run_cmd(cmd, 0, &err));
+    CHECK_MSG(strstr(err, "open phase(s) closed") && strstr(err, "(unfinished run)"), "%s", err);
+    free(err);
+    pw_trace *t = NULL;
+    char fixed[700];
+    snprintf(fixed, sizeof fixed, "%.*s.recovered.pwt", (int)strlen(trace) - 4, trace);
+    CHECK_INT(pw_trace_open(fixed, &t), PW_OK);
+    pw_trace_health h;
+    CHECK_INT(pw_trace_get_health(t, &h), PW_OK);
+    CHECK(h.complete);
+    pw_attribution *a = NULL;
+    CHECK_INT(pw_attribute(t, &a), PW_OK);
+    CHECK_INT(a->unclosed, 0);                   /* closed explicitly at the last timestamp */
+    CHECK(pw_attribution_find(a, "prefill") > 0);
+    pw_attribution_free(a);
+    pw_trace_close(t);
+}
+
+/* ---- the library never stops its program ----------------------------------------------------- */
+
+static void *tag_once(void *arg)
+{
+    *(int *)arg = pw_begin_name("in-a-thread");
+    return NULL;
+}
+
+TEST(fault_library_out_of_memory_turns_tagging_off_says_so_once_and_the_program_goes_on)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    tf_skip("address-space limits and sanitizer shadow memory do not mix");
+#endif
+    const char *log = tf_path("oom.log");
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, 2);
+        pw_options o;
+        pw_options_init(&o);
+        o.output_path = tf_path("oom.pwt");
+        o.sources = "synthetic";
+        o.ring_events = 1u << 26;          /* 1.5 GB per thread's ring: refused below */
+        o.quiet = 1;
+        if (pw_open(&o) != PW_OK) _exit(10);
+        struct rlimit lim = {1ul << 30, 1ul << 30};
+        getrlimit(RLIMIT_AS, &lim);
+        lim.rlim_cur = 1ul << 30;          /* 1 GB of address space */
+        setrlimit(RLIMIT_AS, &lim);
+        int rc[2] = {0, 0};
+        pthread_t th[2];
+        for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, tag_once, &rc[i]), pthread_join(th[i], NULL);
+        if (rc[0] != PW_ERR_NOMEM || rc[1] != PW_ERR_NOMEM) _exit(11);
+        _exit(pw_close() == PW_OK ? 0 : 12);   /* the session itself carries on */
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the program did not go on: status %d", st);
+    char *text = tf_read_file(log, NULL);
+    CHECK_MSG(text && strstr(text, "out of memory for a thread's event ring"), "%s", text);
+    const char *first = strstr(text, "phasewatt:");
+    CHECK_MSG(first && !strstr(first + 1, "phasewatt:"), "said more than once: %s", text);
+    free(text);
+}
+
+TEST(fault_program_scribbling_over_the_shared_channel_cannot_crash_the_recorder)
+{
+    const char *trace = tf_path("scribbled.pwt");
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "\"$PW\" record --source synthetic --no-report -o %s -- "
+             "%s/progs/scribbler", trace, PW_BUILD_DIR);
+    free(run_cmd(cmd, 0, NULL));   /* the scribbler's own exit code: 0 */
+    snprintf(cmd, sizeof cmd, "\"$PW\" report %s --format json", trace);
+    char *out = run_cmd(cmd, 0, NULL);
+    CHECK(strstr(out, "\"phases\":[") != NULL);
     free(out);
 }

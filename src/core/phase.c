@@ -1,6 +1,8 @@
 /* phase.c — the phase-tag hot path: per-thread lock-free event rings and the thread
  * registry the sampler drains them through. */
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -54,6 +56,17 @@ void pw_rings_set_capacity(uint32_t events)
     atomic_store(&ring_events, cap);
 }
 
+/* The library never stops the program it is in: a thread whose ring cannot be had stops
+ * tagging (its calls return PW_ERR_NOMEM) and the first such failure is said once. */
+static void thread_off(const char *why)
+{
+    static atomic_int said;
+    tls_failed = 1;
+    if (!atomic_exchange(&said, 1))
+        fprintf(stderr, "phasewatt: %s: this thread's phases are not recorded from now on "
+                "(said once)\n", why);
+}
+
 /* Under `phasewatt record -- CMD` a thread's ring lives in the recorder's shared channel;
  * the recorder drains and recycles it, so it never joins the private registry. */
 static pw_ring *register_shared(void)
@@ -61,7 +74,8 @@ static pw_ring *register_shared(void)
     pw_ring *r = pw_channel_claim_ring();
     if (!r || pthread_setspecific(exit_key, r) != 0) {
         if (r) atomic_store_explicit(&r->dead, 1, memory_order_release);
-        tls_failed = 1;
+        thread_off(r ? "no thread-exit key" : "every ring of the recorder's channel is taken "
+                                              "(the recorder counts these events as lost)");
         return NULL;
     }
     tls_ring = r;
@@ -77,8 +91,8 @@ static __attribute__((noinline, cold)) pw_ring *register_thread(void)
     uint32_t cap = atomic_load(&ring_events);
     pw_ring *r = calloc(1, sizeof *r + (size_t)cap * sizeof(pw_event));
     if (!r || pthread_setspecific(exit_key, r) != 0) {
+        thread_off(r ? "no thread-exit key" : "out of memory for a thread's event ring");
         free(r);
-        tls_failed = 1;
         return NULL;
     }
     r->mask = cap - 1;
