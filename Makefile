@@ -109,9 +109,11 @@ $(BUILD)/progs/%: $(BUILD)/obj/tests/progs/%.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Fakes stand in for vendor libraries and the C library; built without sanitizers, so a
+# preloaded one also loads into the uninstrumented programs a recording starts.
 $(BUILD)/fakes/%.so: tests/fakes/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -shared -o $@ $< $(LDFLAGS)
+	$(CC) $(CPPFLAGS) $(filter-out $(SAN),$(CFLAGS)) -shared -o $@ $< -ldl
 
 $(BUILD)/bin/bench-%: $(BUILD)/obj/bench/%.o $(LIB_A)
 	@mkdir -p $(dir $@)

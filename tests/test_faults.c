@@ -44,7 +44,7 @@ TEST(fault_disk_full_stops_writing_cleanly_keeps_what_was_written_and_says_so)
 {
     const char *trace = tf_path("full.pwt");
     char cmd[2048], *err = NULL;
-    snprintf(cmd, sizeof cmd, "LD_PRELOAD=%s/fakes/enospc.so PW_FAKE_ENOSPC_AFTER=8000 \"$PW\" "
+    snprintf(cmd, sizeof cmd, "ASAN_OPTIONS=verify_asan_link_order=0 LD_PRELOAD=%s/fakes/enospc.so PW_FAKE_ENOSPC_AFTER=8000 \"$PW\" "
              "record --source synthetic --interval 1 --no-report -o %s -- sleep 3", PW_BUILD_DIR,
              trace);
     free(run_cmd(cmd, 1, &err));   /* 1: the trace is incomplete */
@@ -153,7 +153,7 @@ TEST(fault_machine_suspended_leaves_the_sleep_out_and_says_so)
 {
     const char *trace = tf_path("slept.pwt");
     char cmd[2048], *err = NULL;
-    snprintf(cmd, sizeof cmd, "LD_PRELOAD=%s/fakes/suspend.so PW_FAKE_SLEEP_AT_MS=300 "
+    snprintf(cmd, sizeof cmd, "ASAN_OPTIONS=verify_asan_link_order=0 LD_PRELOAD=%s/fakes/suspend.so PW_FAKE_SLEEP_AT_MS=300 "
              "PW_FAKE_SLEEP_MS=5000 \"$PW\" record --source synthetic --interval 1 -o %s -- "
              "sleep 0.6", PW_BUILD_DIR, trace);
     char *out = run_cmd(cmd, 0, &err);

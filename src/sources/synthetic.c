@@ -338,17 +338,14 @@ static void synth_finish(void *state, pw_writer *w, uint64_t end_ns)
             const frame *f = &s->tracks[i].frames[d];
             s->entries[f->entry].duration_s += (double)(s->t_ns - f->begin_ns) * 1e-9;
         }
-    for (size_t i = 0; i < s->nentries; i++) {
-        const char *p = s->entries[i].path;
-        size_t len = strlen(p);
-        double incl = 0;
-        for (size_t j = 0; j < s->nentries; j++) {
-            const char *q = s->entries[j].path;
-            if (strncmp(q, p, len) == 0 && (q[len] == '\0' || q[len] == '/'))
-                incl += s->entries[j].self_j;
-        }
-        pw_writer_truth(w, p, incl, s->entries[i].duration_s);
-    }
+    /* a child's entry comes after its parent's: one backward pass adds each to its parent */
+    double *incl = malloc((s->nentries + 1) * sizeof *incl);
+    for (size_t i = 0; incl && i < s->nentries; i++) incl[i] = s->entries[i].self_j;
+    for (size_t i = s->nentries; incl && i-- > 0;)
+        if (s->entries[i].parent >= 0) incl[s->entries[i].parent] += incl[i];
+    for (size_t i = 0; incl && i < s->nentries; i++)
+        pw_writer_truth(w, s->entries[i].path, incl[i], s->entries[i].duration_s);
+    free(incl);   /* without memory there is no truth to write, and the trace says nothing */
     pw_writer_truth(w, "", s->e_j, (double)(s->t_ns - s->t0_ns) * 1e-9);
     pw_sensor_write_meta(&s->scenario->sensor, "synthetic", w);
 }
