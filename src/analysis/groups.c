@@ -44,7 +44,9 @@ static int view_source(const pw_trace *t, size_t s, pw_trace *v, int32_t *old2ne
     return rc;
 }
 
-static int view_track(const pw_track *src, pw_trace *v)
+/* Copies a track and the names its events use (only those: a view costs what its tracks
+ * hold, however large the name table). */
+static int view_track(const pw_trace *t, const pw_track *src, pw_trace *v)
 {
     pw_track *tr = pw_trace_track(v, src->id);
     if (!tr || pw_track_reserve(tr, src->n)) return PW_ERR_NOMEM;
@@ -53,11 +55,17 @@ static int view_track(const pw_track *src, pw_trace *v)
     tr->lost = src->lost;
     if (src->n) memcpy(tr->events, src->events, src->n * sizeof *src->events);
     tr->n = src->n;
-    return PW_OK;
+    int rc = PW_OK;
+    for (size_t i = 0; i < src->n && rc == PW_OK; i++) {
+        uint32_t id = src->events[i].id;
+        const char *name = pw_trace_name(t, id);
+        if (name && !pw_trace_name(v, id)) rc = pw_trace_set_name(v, id, name);
+    }
+    return rc;
 }
 
 /* The trace group g would be alone: its sources (map[new domain] = old domain), its tracks
- * and the shared ones, every name, and the metadata without the merge keys (so the view is
+ * and the shared ones with their names, and the metadata without the merge keys (so the view is
  * not grouped again). The header's times stay: open phases close where the whole's do. */
 static int make_view(const pw_trace *t, const pw_groups *gr, uint32_t g, uint32_t *map,
                      pw_trace **out)
@@ -77,10 +85,9 @@ static int make_view(const pw_trace *t, const pw_groups *gr, uint32_t g, uint32_
         if (gr->source[s] == g) rc = view_source(t, s, v, old2new);
     for (size_t d = 0; d < t->ndomains && rc == PW_OK; d++)
         if (old2new[d] >= 0) map[old2new[d]] = (uint32_t)d;
-    for (uint32_t id = 1; id < t->nnames && rc == PW_OK; id++)
-        if (t->names[id]) rc = pw_trace_set_name(v, id, t->names[id]);
     for (size_t k = 0; k < t->ntracks && rc == PW_OK; k++)
-        if (g == 0 || gr->track[k] == g || gr->track[k] == 0) rc = view_track(&t->tracks[k], v);
+        if (g == 0 || gr->track[k] == g || gr->track[k] == 0)
+            rc = view_track(t, &t->tracks[k], v);
     for (size_t k = 0; k < t->nmeta && rc == PW_OK; k++)
         if (strncmp(t->meta[k].key, "merge.", 6) != 0)
             rc = pw_trace_set_meta(v, t->meta[k].key, t->meta[k].value);
