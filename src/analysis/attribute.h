@@ -80,7 +80,12 @@ int pw_method_parse(const char *name, pw_method *out);   /* PW_ERR_NOT_FOUND if 
 #define PW_ESTIMATE_REL_CI 0.3   /* assumed 95% half-width of an estimate source's figures */
 
 int pw_attribute(const pw_trace *t, pw_attribution **out);   /* PW_METHOD_AUTO */
+/* A merged trace (src/trace/merge.h) is attributed host group by group, so a source's energy
+ * goes only to the phases of its own host's tracks (pw_attribute_grouped, groups.c). */
 int pw_attribute_with(const pw_trace *t, pw_method method, pw_attribution **out);
+struct pw_groups;
+int pw_attribute_grouped(const pw_trace *t, const struct pw_groups *groups, pw_method method,
+                         pw_attribution **out);
 void pw_attribution_free(pw_attribution *a);
 
 /* Interval-exact attribution. hint_w (may be NULL): [nnodes * ndomains] self power per node

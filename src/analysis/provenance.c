@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "analysis/disaggregate.h"
+#include "trace/merge.h"
 
 const char *pw_provenance_name(pw_provenance p)
 {
@@ -232,8 +233,16 @@ static int disaggregate(const pw_trace *t, pw_attribution **a, pw_method m)
 
 int pw_attribute_with(const pw_trace *t, pw_method method, pw_attribution **out)
 {
+    pw_groups groups;
+    int rc = pw_trace_groups(t, &groups);
+    if (rc != PW_OK) return rc;
+    if (groups.ngroups) {
+        rc = pw_attribute_grouped(t, &groups, method, out);
+        pw_groups_free(&groups);
+        return rc;
+    }
     pw_attribution *a = NULL;
-    int rc = pw_attribute_exact(t, NULL, 0, &a);
+    rc = pw_attribute_exact(t, NULL, 0, &a);
     if (rc != PW_OK) return rc;
     if (method == PW_METHOD_NAIVE || method == PW_METHOD_WINDOWS)
         rc = pw_attribute_baseline(t, method, a);

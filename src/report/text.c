@@ -1,6 +1,7 @@
 /* text.c — the report for people: a header about the run, then the phase tree as two tables
  * (time and power; energy by kind and per token), each readable in 100 columns. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "report/common.h"
@@ -109,13 +110,35 @@ static void print_warning(const char *msg, void *ctx)
     print_field(ctx, "warning", msg);
 }
 
+/* A merged trace's hosts on one line: each label and the shift that aligned its clock. */
+static void print_merged(FILE *out, const pw_trace *t)
+{
+    const char *n = pw_trace_meta(t, "merge.inputs");
+    unsigned long count = n ? strtoul(n, NULL, 10) : 0;
+    if (!count) return;
+    fprintf(out, "  %-12s %lu hosts:", "merged", count);
+    for (unsigned long i = 1; i <= count; i++) {
+        char key[48];
+        snprintf(key, sizeof key, "merge.%lu.label", i);
+        const char *label = pw_trace_meta(t, key);
+        snprintf(key, sizeof key, "merge.%lu.shift_ns", i);
+        const char *shift = pw_trace_meta(t, key);
+        fprintf(out, "%s %s %+.3f s", i > 1 ? "," : "", label ? label : "?",
+                shift ? (double)strtoll(shift, NULL, 10) * 1e-9 : 0.0);
+    }
+    fputc('\n', out);
+}
+
 static void header(FILE *out, const pw_trace *t, const pw_attribution *a)
 {
     const pw_phase_node *root = &a->nodes[0];
     double total = pw_energy_total(t, root->incl_j), untagged = pw_energy_total(t, root->self_j);
     fputs("phasewatt report\n", out);
-    for (size_t i = 0; i < t->nmeta; i++)   /* sensor.*: the model's figures, said by "sensor" */
-        if (strncmp(t->meta[i].key, "sensor.", 7)) print_field(out, t->meta[i].key, t->meta[i].value);
+    /* sensor.*: the model's figures, said by "sensor"; merge.*: said by print_merged */
+    for (size_t i = 0; i < t->nmeta; i++)
+        if (strncmp(t->meta[i].key, "sensor.", 7) && strncmp(t->meta[i].key, "merge.", 6))
+            print_field(out, t->meta[i].key, t->meta[i].value);
+    print_merged(out, t);
     print_sources(out, t);
     print_samples(out, t);
     fprintf(out, "  %-12s %.3f s\n", "duration", a->run_s);

@@ -5,9 +5,9 @@
 #include "cli.h"
 #include "phasewatt.h"
 
-static const cli_command *const commands[] = {&cli_record, &cli_report, &cli_compare,
-                                              &cli_export, &cli_plot, &cli_simulate, &cli_sources,
-                                              &cli_recover};
+static const cli_command *const commands[] = {&cli_record,   &cli_report, &cli_compare,
+                                              &cli_export,   &cli_plot,   &cli_merge,
+                                              &cli_simulate, &cli_sources, &cli_recover};
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
 static void usage(FILE *out)
