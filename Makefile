@@ -93,9 +93,10 @@ $(NVTX_SO): $(BUILD)/obj/tools/nvtx/injection.o $(LIB_OBJ) tools/nvtx/exports.ma
 	$(CC) -shared $(LDFLAGS) -Wl,--version-script=tools/nvtx/exports.map -o $@ \
 	  $(BUILD)/obj/tools/nvtx/injection.o $(LIB_OBJ) $(LDLIBS)
 
+# serve's HTTP is libmicrohttpd (Debian's libmicrohttpd-dev); the library does not need it.
 $(CLI): $(CLI_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lmicrohttpd
 
 $(LLM): $(LLM_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,6 +179,8 @@ struct pw_channel {
     uint64_t names_read;              /* bytes of the name log consumed */
     uint32_t next_track;
     uint64_t dropped;                 /* events whose name never arrived */
+    int reaping;                      /* pw_channel_set_reaping */
+    uint64_t polls;
 };
 
 static int create_file(char *path, size_t cap, char *why, size_t whylen)
@@ -373,9 +376,31 @@ static void recycle(pw_ring *r, ring_view *v)
     atomic_store_explicit(&r->claimed, 0, memory_order_release);
 }
 
+void pw_channel_set_reaping(pw_channel *ch, int on) { ch->reaping = on; }
+
+/* A claimed ring whose process is gone (checked every REAP_EVERY polls: one kill(pid, 0)
+ * per ring). */
+#define REAP_EVERY 64
+static int owner_gone(const pw_channel *ch, const pw_ring *r)
+{
+    return ch->reaping && ch->polls % REAP_EVERY == 0 && r->pid &&
+           kill((pid_t)r->pid, 0) != 0 && errno == ESRCH;
+}
+
+/* Ends the phases a dead process left open on its ring, now. */
+static void close_view(ring_view *v, uint32_t track, const pw_channel_sink *sink)
+{
+    uint64_t now = pw_now_ns();
+    while (v->depth > 0) {
+        pw_event ev = {.t_ns = now, .id = v->stack[--v->depth], .type = PW_EV_END};
+        sink->event(sink->ctx, track, &ev);
+    }
+}
+
 void pw_channel_poll(pw_channel *ch, const pw_channel_sink *sink)
 {
     read_names(ch);
+    ch->polls++;
     for (uint32_t i = 0; i < ch->L.nrings; i++) {
         pw_ring *r = ring_at(ch->base, &ch->L, i);
         if (atomic_load_explicit(&r->claimed, memory_order_acquire) != 2) continue;
@@ -383,6 +408,10 @@ void pw_channel_poll(pw_channel *ch, const pw_channel_sink *sink)
         ring_view *v = &ch->view[i];
         announce(ch, r, v, sink);
         drain_ring(ch, r, v, sink);
+        if (!dead && owner_gone(ch, r)) {
+            close_view(v, v->track, sink);
+            dead = 1;
+        }
         if (dead) recycle(r, v);
     }
 }

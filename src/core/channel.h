@@ -37,6 +37,10 @@ typedef struct pw_channel_sink {
     void *ctx;
 } pw_channel_sink;
 
+/* A long-lived recorder (serve) reaps the rings of processes that died without exiting their
+ * threads (crash, SIGKILL): their open phases end when the death is seen, and the rings go
+ * back to the pool. record leaves this off: it closes phases at its child's exact end. */
+void pw_channel_set_reaping(pw_channel *ch, int on);
 /* Drains every ring; recycles the rings of threads that have exited. */
 void pw_channel_poll(pw_channel *ch, const pw_channel_sink *sink);
 /* Once the program is gone: ends each phase still open at t_ns; returns how many. */

@@ -11,6 +11,7 @@
 #include "core/channel.h"
 #include "core/clock.h"
 #include "core/core.h"
+#include "core/tap.h"
 #include "sources/source.h"
 
 #define DEFAULT_INTERVAL_NS 10000000ull
@@ -41,6 +42,7 @@ typedef struct session {
     pw_channel *channel;                  /* events of a recorded command, if any */
     uint64_t last_flush_ns;
     uint64_t started_ns;
+    pw_session_tap tap;                   /* an in-process consumer of what is written */
     uint64_t slept_ns;                    /* boottime - monotonic at the last tick */
     int write_error;
 
@@ -52,6 +54,7 @@ typedef struct session {
 } session;
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static pw_session_tap g_next_tap;         /* guarded by g_lock */
 static session *g_session;
 static pw_stats g_last_stats;
 static char g_open_error[PW_WHY_MAX + 128];
@@ -95,6 +98,7 @@ static void sync_names(session *s)
     for (; s->names_written < n; s->names_written++) {
         uint32_t id = s->names_written;
         if (id && pw_writer_name(s->w, id, pw_name(id)) != PW_OK) write_failed(s);
+        if (id && s->tap.name) s->tap.name(s->tap.ctx, id, pw_name(id));
     }
 }
 
@@ -122,12 +126,14 @@ static void record_track(void *ctx, uint32_t track, uint32_t pid, uint32_t tid,
     session *s = ctx;
     if (first) s->stats.tracks++;
     if (pw_writer_track(s->w, track, pid, tid, name) != PW_OK) write_failed(s);
+    if (s->tap.track) s->tap.track(s->tap.ctx, track, pid, tid, name);
 }
 
 static void record_event(void *ctx, uint32_t track, const pw_event *ev)
 {
     session *s = ctx;
     if (pw_writer_event(s->w, track, ev) != PW_OK) write_failed(s);
+    if (s->tap.event) s->tap.event(s->tap.ctx, track, ev);
     s->stats.events++;
     if (s->wants_events && batch_push(s, track, ev) != 0) write_failed(s);
 }
@@ -138,6 +144,7 @@ static void record_loss(void *ctx, uint32_t track, uint64_t lost_total, uint64_t
     session *s = ctx;
     s->stats.lost_events += lost_total - lost_before;
     if (pw_writer_loss(s->w, track, lost_total) != PW_OK) write_failed(s);
+    if (s->tap.loss) s->tap.loss(s->tap.ctx, track, lost_total);
 }
 
 static void on_event(const pw_ring *r, const pw_event *ev, void *ctx)
@@ -246,8 +253,9 @@ static void read_source(session *s, active_source *a)
     memcpy(a->last_energy, a->energy, a->info.ndomains * sizeof *a->energy);
     a->last_t_ns = t;
     uint32_t index = (uint32_t)(a - s->src);
-    if (pw_writer_sample(s->w, index, t, a->energy, a->pending_gap ? PW_SAMPLE_GAP : 0))
-        write_failed(s);
+    uint8_t flags = a->pending_gap ? PW_SAMPLE_GAP : 0;
+    if (pw_writer_sample(s->w, index, t, a->energy, flags)) write_failed(s);
+    if (s->tap.sample) s->tap.sample(s->tap.ctx, index, t, a->energy, flags);
     a->pending_gap = 0;
     s->stats.samples++;
 }
@@ -446,7 +454,15 @@ static int write_domains(session *s)
                                         sp->flags | src_flags};
         }
     }
+    if (s->tap.domains) s->tap.domains(s->tap.ctx, srcs, s->nsrc, doms, nd);
     return pw_writer_domains(s->w, srcs, s->nsrc, doms, nd);
+}
+
+void pw_session_set_tap(const pw_session_tap *tap)
+{
+    pthread_mutex_lock(&g_lock);
+    g_next_tap = tap ? *tap : (pw_session_tap){0};
+    pthread_mutex_unlock(&g_lock);
 }
 
 static void write_run_meta(session *s)
@@ -564,6 +580,7 @@ int pw_open(const pw_options *opts)
     } else if (!g_session) {
         session *s = calloc(1, sizeof *s);
         rc = s ? copy_options(s, opts) : PW_ERR_NOMEM;
+        if (rc == PW_OK) s->tap = g_next_tap;
         if (rc == PW_OK) rc = start(s);
         if (rc == PW_OK) {
             g_session = s;

@@ -1,0 +1,379 @@
+/* test_serve.c — phasewatt serve: the windowed live attribution against report on the same
+ * run, the exposition format, the HTTP agent under 10 000 scrapes and rude clients with flat
+ * memory, and a real Prometheus server scraping it. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "analysis/attribute.h"
+#include "fleet/live.h"
+#include "phasewatt.h"
+#include "sim/scenario.h"
+#include "tf.h"
+#include "trace/trace.h"
+
+static __attribute__((unused)) void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+/* ---- the live attribution, fed a recorded run as a session would feed it ------------------- */
+
+/* Replays t through the tap: names and description first, then each reading after the events
+ * that happened before it, as the sampler drains the rings before it reads the sources. */
+static void replay(const pw_trace *t, const pw_session_tap *tap)
+{
+    tap->domains(tap->ctx, t->sources, t->nsources, t->domains, t->ndomains);
+    for (uint32_t id = 1; id < t->nnames; id++)
+        if (t->names[id]) tap->name(tap->ctx, id, t->names[id]);
+    for (size_t i = 0; i < t->ntracks; i++)
+        tap->track(tap->ctx, t->tracks[i].id, t->tracks[i].pid, t->tracks[i].tid, t->tracks[i].name);
+    size_t *next = calloc(t->ntracks + 1, sizeof *next);
+    const pw_series *se = &t->series[0];
+    for (size_t i = 0; i < se->n; i++) {
+        for (size_t k = 0; k < t->ntracks; k++)
+            for (; next[k] < t->tracks[k].n && t->tracks[k].events[next[k]].t_ns < se->t_ns[i]; next[k]++)
+                tap->event(tap->ctx, t->tracks[k].id, &t->tracks[k].events[next[k]]);
+        for (size_t s = 0; s < t->nsources; s++)
+            if (i < t->series[s].n)
+                tap->sample(tap->ctx, (uint32_t)s, t->series[s].t_ns[i],
+                            t->series[s].energy_uj + i * t->series[s].ndomains, t->series[s].flags[i]);
+    }
+    free(next);
+}
+
+static pw_trace *simulated(const char *scenario)
+{
+    char err[256] = "";
+    pw_scenario *s = NULL;
+    CHECK_MSG(pw_scenario_parse(scenario, &s, err, sizeof err) == PW_OK, "%s", err);
+    const char *path = tf_path("live.pwt");
+    CHECK_MSG(pw_simulate(s, path, err, sizeof err) == PW_OK, "%s", err);
+    pw_scenario_free(s);
+    pw_trace *t = NULL;
+    CHECK_INT(pw_trace_open(path, &t), PW_OK);
+    return t;
+}
+
+TEST(live_windows_add_up_to_what_report_attributes_to_the_whole_run)
+{
+    pw_trace *t = simulated(pw_scenario_builtin());   /* 2.3 s, 1 ms samples, nested phases */
+    pw_attribution *a = NULL;
+    CHECK_INT(pw_attribute(t, &a), PW_OK);
+    pw_live *l = pw_live_new(250000000, "test-host");   /* ~9 windows */
+    pw_session_tap tap;
+    pw_live_tap(l, &tap);
+    replay(t, &tap);
+    CHECK_INT(pw_live_flush(l), PW_OK);
+    int checked = 0;
+    for (size_t k = 1; k < a->nnodes; k++) {
+        const pw_phase_node *n = &a->nodes[k];
+        pw_live_phase p;
+        CHECK_MSG(pw_live_phase_totals(l, n->path, &p) == PW_OK, "no live figures for %s", n->path);
+        double want = pw_energy_total(t, n->incl_j);
+        CHECK_MSG(fabs(p.energy_j - want) <= 0.01 * want, "%s: live %.6f J, report %.6f J", n->path,
+                  p.energy_j, want);
+        CHECK_NEAR(p.seconds, n->duration_s, 1e-6);
+        CHECK_INT(p.calls, n->calls);
+        CHECK_NEAR(p.tokens + 1, n->tokens_incl + 1, 1e-12);
+        checked++;
+    }
+    CHECK_INT(checked, 12);   /* every phase path of the built-in scenario */
+    size_t len = 0;
+    char *m = pw_live_metrics(l, &len);
+    CHECK(m && len == strlen(m));
+    CHECK(strstr(m, "phasewatt_phase_energy_joules_total{host=\"test-host\",domain=\"package-0\","
+                    "kind=\"cpu\",parent=\"\",source=\"synthetic\",phase=\"decode/attention\","));
+    CHECK(strstr(m, "# TYPE phasewatt_phase_tokens_total counter\n"));
+    free(m);
+    pw_live_free(l);
+    pw_attribution_free(a);
+    pw_trace_close(t);
+}
+
+TEST(live_metrics_escape_label_values_and_pass_promtool)
+{
+    pw_trace *t = simulated("sample every=1ms\nphase a\\\"b\"c 5ms 10W\nphase new\\line 5ms 20W\n");
+    pw_live *l = pw_live_new(1000000000, "host \"one\"");
+    pw_session_tap tap;
+    pw_live_tap(l, &tap);
+    replay(t, &tap);
+    pw_live_flush(l);
+    char *m = pw_live_metrics(l, NULL);
+    CHECK(m != NULL);
+    CHECK_MSG(strstr(m, "host=\"host \\\"one\\\"\"") && strstr(m, "phase=\"a\\\\\\\"b\\\"c\""), "%s", m);
+    const char *file = tf_path("metrics.prom");
+    CHECK_INT(tf_write_file(file, m, strlen(m)), 0);
+    free(m);
+    if (tf_run("command -v promtool", NULL, NULL) == 0) {
+        char cmd[1024], *out = NULL, *err = NULL;
+        snprintf(cmd, sizeof cmd, "promtool check metrics < %s", file);
+        int rc = tf_run(cmd, &out, &err);
+        CHECK_MSG(rc == 0 || (err && !strstr(err, "error")), "promtool: %s %s", out, err);
+        free(out), free(err);
+    }
+    pw_live_free(l);
+    pw_trace_close(t);
+}
+
+/* ---- the agent over HTTP ---------------------------------------------------------------------- */
+
+typedef struct agent {
+    pid_t pid;
+    int port;
+    char channel[600];
+} agent;
+
+static int port_for(int offset)
+{
+    return 20000 + (int)(getpid() % 20000) + offset;
+}
+
+/* GET path on loopback:port; the whole response, or NULL when nobody answers. */
+static char *http_get(int port, const char *path)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (fd >= 0) close(fd);
+        return NULL;
+    }
+    char req[256];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", path);
+    if (write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return NULL;
+    }
+    size_t len = 0, cap = 1 << 14;
+    char *buf = malloc(cap);
+    for (ssize_t r; buf && (r = read(fd, buf + len, cap - len - 1)) > 0;) {
+        len += (size_t)r;
+        if (len + 1 == cap) buf = realloc(buf, cap *= 2);
+    }
+    close(fd);
+    if (buf) buf[len] = '\0';
+    return buf;
+}
+
+/* A client that asks, reads a few bytes and resets the connection mid-response. */
+static void rude_client(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0) {
+        const char req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+        char few[16];
+        if (write(fd, req, sizeof req - 1) > 0 && read(fd, few, sizeof few) >= 0) {}
+        struct linger rst = {1, 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &rst, sizeof rst);
+    }
+    close(fd);
+}
+
+static agent start_agent(int port, const char *extra_out)
+{
+    agent g = {.port = port};
+    snprintf(g.channel, sizeof g.channel, "%s", tf_path("channel.txt"));
+    unlink(g.channel);
+    char listen[64], log[600];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    snprintf(log, sizeof log, "%s", tf_path("serve.log"));
+    g.pid = fork();
+    if (g.pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, 1), dup2(fd, 2);
+        execl(tf_cli(), "phasewatt", "serve", "--listen", listen, "--source", "synthetic",
+              "--synthetic", "prefill=200W,decode=80W,attention=120W", "--interval", "5",
+              "--window", "0.5", "--channel-file", g.channel, "--host", "test-host", "-o",
+              extra_out ? extra_out : "/dev/null", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 200; i++) {   /* up to 10 s for the agent to answer */
+        char *r = http_get(port, "/metrics");
+        if (r && access(g.channel, R_OK) == 0) {
+            free(r);
+            char *text = tf_read_file(g.channel, NULL);
+            CHECK(text != NULL);
+            text[strcspn(text, "\n")] = '\0';
+            snprintf(g.channel, sizeof g.channel, "%s", text);
+            free(text);
+            return g;
+        }
+        free(r);
+        sleep_ms(50);
+    }
+    kill(g.pid, SIGKILL);
+    char *l = tf_read_file(log, NULL);
+    CHECK_MSG(0, "phasewatt serve did not start: %s", l ? l : "(no log)");
+    return g;
+}
+
+static int stop_agent(agent *g)
+{
+    kill(g->pid, SIGTERM);
+    int st = 0;
+    waitpid(g->pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static long rss_kb(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    char *s = tf_read_file(path, NULL);
+    const char *v = s ? strstr(s, "VmRSS:") : NULL;
+    long kb = v ? atol(v + 6) : -1;
+    free(s);
+    return kb;
+}
+
+/* The workload: phases tagged from another process through the agent's channel. */
+static void run_workload(const agent *g)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "PHASEWATT_CHANNEL='%s' PYTHONPATH='%s/bindings/python' python3 -c '\n"
+             "import time, phasewatt\n"
+             "with phasewatt.phase(\"prefill\"):\n"
+             "    time.sleep(0.3)\n"
+             "for i in range(6):\n"
+             "    with phasewatt.phase(\"decode\"):\n"
+             "        phasewatt.count(\"tokens\", 1)\n"
+             "        with phasewatt.phase(\"attention\"):\n"
+             "            time.sleep(0.05)\n"
+             "        time.sleep(0.03)\n'",
+             g->channel, PW_SOURCE_DIR);
+    char *err = NULL;
+    int rc = tf_run(cmd, NULL, &err);
+    CHECK_MSG(rc == 0, "workload: %s", err);
+    free(err);
+}
+
+TEST(serve_survives_10000_scrapes_and_clients_leaving_mid_response_with_flat_memory)
+{
+    agent g = start_agent(port_for(0), NULL);
+    run_workload(&g);
+    for (int i = 0; i < 500; i++) free(http_get(g.port, "/metrics"));   /* warm up */
+    long before = rss_kb(g.pid);
+    int ok = 0;
+    for (int i = 0; i < 10000; i++) {
+        if (i % 50 == 0) rude_client(g.port);
+        char *r = http_get(g.port, "/metrics");
+        ok += r && strstr(r, "200 OK") && strstr(r, "phasewatt_phase_energy_joules_total{");
+        free(r);
+    }
+    long after = rss_kb(g.pid);
+    CHECK_INT(ok, 10000);
+    CHECK_MSG(before > 0 && after - before < 2048, "RSS grew from %ld kB to %ld kB", before, after);
+    char *r = http_get(g.port, "/nope");
+    CHECK(r && strstr(r, "404"));
+    free(r);
+    CHECK_INT(stop_agent(&g), 0);
+}
+
+/* ---- a real Prometheus ------------------------------------------------------------------------- */
+
+static pid_t start_prometheus(int port, int target)
+{
+    char config[600], data[600], listen[64], cfg_flag[700], data_flag[700], listen_flag[100];
+    snprintf(config, sizeof config, "%s", tf_path("prometheus.yml"));
+    snprintf(data, sizeof data, "%s", tf_path("prometheus-data"));
+    char yml[512];
+    int n = snprintf(yml, sizeof yml,
+                     "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                     "scrape_configs:\n  - job_name: phasewatt\n    static_configs:\n"
+                     "      - targets: ['127.0.0.1:%d']\n", target);
+    CHECK_INT(tf_write_file(config, yml, (size_t)n), 0);
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    snprintf(cfg_flag, sizeof cfg_flag, "--config.file=%s", config);
+    snprintf(data_flag, sizeof data_flag, "--storage.tsdb.path=%s", data);
+    snprintf(listen_flag, sizeof listen_flag, "--web.listen-address=%s", listen);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(tf_path("prometheus.log"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, 1), dup2(fd, 2);
+        execlp("prometheus", "prometheus", cfg_flag, data_flag, listen_flag, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Asks Prometheus's HTTP API; prints "phase value" per series of the query's vector. */
+static char *prom_query(int port, const char *promql)
+{
+    char cmd[2048], *out = NULL;
+    snprintf(cmd, sizeof cmd,
+             "python3 -c 'import json, sys, urllib.parse, urllib.request\n"
+             "q = urllib.parse.quote(sys.argv[2])\n"
+             "d = json.load(urllib.request.urlopen(\"http://127.0.0.1:%%s/api/v1/query?query=%%s\" %% (sys.argv[1], q), timeout=5))\n"
+             "for r in d[\"data\"][\"result\"]: print(r[\"metric\"].get(\"phase\", \"-\"), r[\"value\"][1])\n'"
+             " %d '%s'", port, promql);
+    if (tf_run(cmd, &out, NULL) != 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+static double value_of(const char *lines, const char *phase)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s ", phase);
+    for (const char *p = lines; p && *p;) {
+        if (!strncmp(p, key, strlen(key))) return atof(p + strlen(key));
+        p = strchr(p, '\n');
+        if (p) p++;
+    }
+    return NAN;
+}
+
+TEST(serve_prometheus_stores_per_phase_energy_matching_report_within_one_percent)
+{
+    if (tf_run("command -v prometheus", NULL, NULL) != 0)
+        tf_skip("Prometheus is not installed (tools/install-deps optional installs Debian's "
+                "prometheus package)");
+    const char *trace = tf_path("served.pwt");
+    agent g = start_agent(port_for(1), trace);
+    int prom_port = port_for(2);
+    pid_t prom = start_prometheus(prom_port, g.port);
+    char *up = NULL;
+    for (int i = 0; i < 300 && !(up && strstr(up, " 1")); i++) {   /* up to 30 s */
+        free(up);
+        sleep_ms(100);
+        up = prom_query(prom_port, "up{job=\"phasewatt\"}");
+    }
+    CHECK_MSG(up && strstr(up, " 1"), "Prometheus never scraped the agent: %s", up ? up : "no answer");
+    free(up);
+    run_workload(&g);
+    sleep_ms(3500);   /* the agent's window (0.5 s) closes, then Prometheus scrapes (1 s) twice */
+    char *got = prom_query(prom_port, "sum by (phase) (phasewatt_phase_energy_joules_total{parent=\"\",host=\"test-host\"})");
+    kill(prom, SIGTERM);
+    waitpid(prom, NULL, 0);
+    CHECK_INT(stop_agent(&g), 0);
+    CHECK_MSG(got != NULL, "no answer from Prometheus");
+    char cmd[1024], *json = NULL;
+    snprintf(cmd, sizeof cmd, "\"$PW\" report %s --format csv | awk -F, 'NR > 1 && $1 != \"\" { print $1, $5 }'", trace);
+    CHECK_INT(tf_run(cmd, &json, NULL), 0);
+    const char *phases[] = {"prefill", "decode", "decode/attention"};
+    for (int i = 0; i < 3; i++) {
+        double prom_j = value_of(got, phases[i]), report_j = value_of(json, phases[i]);
+        CHECK_MSG(report_j > 0 && fabs(prom_j - report_j) <= 0.01 * report_j,
+                  "%s: Prometheus %.6f J, report %.6f J\nPrometheus:\n%sreport:\n%s", phases[i],
+                  prom_j, report_j, got, json);
+    }
+    free(got);
+    free(json);
+}
