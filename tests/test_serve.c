@@ -377,3 +377,27 @@ TEST(serve_prometheus_stores_per_phase_energy_matching_report_within_one_percent
     free(got);
     free(json);
 }
+
+static double series_value(const char *metrics, const char *series)
+{
+    const char *p = metrics ? strstr(metrics, series) : NULL;
+    return p ? atof(p + strlen(series)) : NAN;
+}
+
+TEST(serve_closes_the_phases_of_a_process_killed_mid_phase)
+{
+    agent g = start_agent(port_for(3), NULL);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "PHASEWATT_CHANNEL='%s' %s/progs/tagger kill", g.channel, PW_BUILD_DIR);
+    CHECK_INT(tf_run(cmd, NULL, NULL), 128 + SIGKILL);
+    sleep_ms(1500);   /* the death is seen within 64 polls (0.32 s); a window is 0.5 s */
+    const char *open = "phasewatt_phase_seconds_total{host=\"test-host\",phase=\"post-inference\"} ";
+    char *first = http_get(g.port, "/metrics");
+    sleep_ms(1200);
+    char *second = http_get(g.port, "/metrics");
+    double a = series_value(first, open), b = series_value(second, open);
+    CHECK_MSG(a > 0.005 && a < 0.5 && b == a, "post-inference open for %.3f s, then %.3f s", a, b);
+    free(first);
+    free(second);
+    CHECK_INT(stop_agent(&g), 0);
+}
