@@ -277,7 +277,11 @@ TEST(serve_survives_10000_scrapes_and_clients_leaving_mid_response_with_flat_mem
     }
     long after = rss_kb(g.pid);
     CHECK_INT(ok, 10000);
+#if defined(__SANITIZE_ADDRESS__)
+    (void)before, (void)after;   /* ASan's quarantine holds freed memory: RSS says nothing */
+#else
     CHECK_MSG(before > 0 && after - before < 2048, "RSS grew from %ld kB to %ld kB", before, after);
+#endif
     char *r = http_get(g.port, "/nope");
     CHECK(r && strstr(r, "404"));
     free(r);

@@ -40,12 +40,6 @@ int pw_report_finish(FILE *out)
 
 /* ---- rows ------------------------------------------------------------------------------- */
 
-static const pw_truth *find_truth(const pw_trace *t, const char *path)
-{
-    for (size_t i = 0; i < t->ntruth; i++)
-        if (t->truth[i].path && strcmp(t->truth[i].path, path) == 0) return &t->truth[i];
-    return NULL;
-}
 
 /* The half-widths of the top-level domains add: the domains are fitted or estimated apart, so
  * adding is the bound that assumes nothing about how their errors correlate. */
@@ -75,7 +69,7 @@ void pw_report_row(const pw_trace *t, const pw_attribution *a, size_t i, pw_row 
     r->j_per_token = n->tokens_incl != 0 ? r->energy_j / n->tokens_incl : NAN;
     r->provenance = pw_provenance_name(n->provenance);
     r->ci_j = total_ci(t, a, n->incl_ci_j);
-    const pw_truth *truth = find_truth(t, n->path);
+    const pw_truth *truth = pw_trace_find_truth(t, n->path);
     r->has_truth = truth != NULL;
     r->true_j = truth ? truth->energy_j : NAN;
     r->err = truth && truth->energy_j != 0 ? (r->energy_j - truth->energy_j) / truth->energy_j

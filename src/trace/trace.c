@@ -117,6 +117,7 @@ void pw_trace_free(pw_trace *t)
     free(t->meta);
     free(t->track_index.slots);
     free(t->meta_index.slots);
+    free(t->truth_index.slots);
     free(t);
 }
 
@@ -240,6 +241,7 @@ static uint64_t hash_str(const char *s)
 
 static uint64_t track_hash(const pw_trace *t, size_t pos) { return mix64(t->tracks[pos].id); }
 static uint64_t meta_hash(const pw_trace *t, size_t pos) { return hash_str(t->meta[pos].key); }
+static uint64_t truth_hash(const pw_trace *t, size_t pos) { return hash_str(t->truth[pos].path); }
 
 /* Makes ix cover the array's n entries with room for one more at most half full; rebuilt
  * too when the array changed behind the builders' back (count differs). */
@@ -321,16 +323,41 @@ int pw_trace_add_event(pw_trace *t, uint32_t track_id, const pw_event *ev)
 
 /* ---- truth and metadata ---------------------------------------------------------------- */
 
+/* The slot holding the first truth record of path, or the empty slot where it would go. */
+static size_t truth_slot(const pw_trace *t, const char *path)
+{
+    const pw_index *ix = &t->truth_index;
+    size_t mask = ix->cap - 1, i = hash_str(path) & mask;
+    while (ix->slots[i] && strcmp(t->truth[ix->slots[i] - 1].path, path) != 0) i = (i + 1) & mask;
+    return i;
+}
+
 int pw_trace_add_truth(pw_trace *t, const char *path, double energy_j, double duration_s)
 {
     if (!t || !path) return PW_ERR_INVALID;
     pw_truth *tr = pw_grow(t->truth, &t->truth_cap, t->ntruth + 1, sizeof *tr);
     if (!tr) return PW_ERR_NOMEM;
     t->truth = tr;
+    if (index_ready(&t->truth_index, t->ntruth, t, truth_hash)) return PW_ERR_NOMEM;
     char *copy = dup_str(path);
     if (!copy) return PW_ERR_NOMEM;
+    size_t slot = truth_slot(t, copy);
     tr[t->ntruth++] = (pw_truth){copy, energy_j, duration_s};
+    if (!t->truth_index.slots[slot]) t->truth_index.slots[slot] = t->ntruth;
+    t->truth_index.count++;
     return PW_OK;
+}
+
+const pw_truth *pw_trace_find_truth(const pw_trace *t, const char *path)
+{
+    if (!t || !path) return NULL;
+    if (index_fresh(&t->truth_index, t->ntruth)) {
+        size_t s = t->truth_index.slots[truth_slot(t, path)];
+        return s ? &t->truth[s - 1] : NULL;
+    }
+    for (size_t i = 0; i < t->ntruth; i++)   /* an array changed directly: no index yet */
+        if (t->truth[i].path && strcmp(t->truth[i].path, path) == 0) return &t->truth[i];
+    return NULL;
 }
 
 static size_t meta_slot(const pw_trace *t, const char *key)

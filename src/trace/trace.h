@@ -104,6 +104,7 @@ struct pw_trace {
      * meta in place (rather than through the builders) must set the index's count to 0. */
     pw_index track_index;
     pw_index meta_index;
+    pw_index truth_index;         /* truth by path: the first record of each */
 };
 
 /* Building a model (reader, simulator, tests). Strings are copied. */
@@ -123,6 +124,7 @@ int pw_trace_set_name(pw_trace *t, uint32_t id, const char *name);  /* replaces 
 pw_track *pw_trace_track(pw_trace *t, uint32_t track_id);
 int pw_trace_add_event(pw_trace *t, uint32_t track_id, const pw_event *ev);
 int pw_trace_add_truth(pw_trace *t, const char *path, double energy_j, double duration_s);
+const pw_truth *pw_trace_find_truth(const pw_trace *t, const char *path);   /* first, or NULL */
 int pw_trace_set_meta(pw_trace *t, const char *key, const char *value);  /* replaces */
 const char *pw_trace_name(const pw_trace *t, uint32_t id);  /* NULL if unknown */
 int pw_trace_domain_is_top(const pw_trace *t, size_t domain);  /* parent == -1 */
