@@ -397,10 +397,32 @@ static void close_view(ring_view *v, uint32_t track, const pw_channel_sink *sink
     }
 }
 
+/* Forgets the name maps of processes that are gone and hold no ring, so a long-lived
+ * recorder's memory follows the processes alive, not every process it ever saw. */
+static void forget_dead_processes(pw_channel *ch)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < ch->nprocs; i++) {
+        proc_names *p = &ch->procs[i];
+        int held = 0;
+        for (uint32_t r = 0; r < ch->L.nrings && !held; r++) {
+            pw_ring *ring = ring_at(ch->base, &ch->L, r);
+            held = atomic_load_explicit(&ring->claimed, memory_order_acquire) && ring->pid == p->pid;
+        }
+        if (!held && kill((pid_t)p->pid, 0) != 0 && errno == ESRCH) {
+            free(p->map);
+            continue;
+        }
+        ch->procs[keep++] = *p;
+    }
+    ch->nprocs = keep;
+}
+
 void pw_channel_poll(pw_channel *ch, const pw_channel_sink *sink)
 {
     read_names(ch);
     ch->polls++;
+    if (ch->reaping && ch->polls % (16 * REAP_EVERY) == 0) forget_dead_processes(ch);
     for (uint32_t i = 0; i < ch->L.nrings; i++) {
         pw_ring *r = ring_at(ch->base, &ch->L, i);
         if (atomic_load_explicit(&r->claimed, memory_order_acquire) != 2) continue;

@@ -399,6 +399,10 @@ int pw_writer_flush(pw_writer *w)
     int rc = flush_names(w);
     for (uint32_t i = 0; i < w->nsrc && rc == PW_OK; i++) rc = flush_samples(w, i);
     for (size_t i = 0; i < w->ntracks && rc == PW_OK; i++) rc = flush_events(w, &w->tracks[i]);
+    /* every chunk stands alone, so a track's buffer is made again at its next event: the
+     * writer holds only the tracks active since the last flush, however many came and went */
+    for (size_t i = 0; i < w->ntracks && rc == PW_OK; i++) pw_buf_free(&w->tracks[i].rows);
+    if (rc == PW_OK) w->ntracks = w->hint = 0;
     return rc == PW_OK ? drain(w) : rc;
 }
 
