@@ -173,7 +173,8 @@ lint:
 	cppcheck -q --error-exitcode=1 --inline-suppr --std=c11 -I include -I src $(LINT_DEFS) \
 	  --enable=warning,style,performance,portability \
 	  --suppressions-list=tools/cppcheck-suppressions.txt src tools examples bench fuzz
-	printf '%s\n' $(LINT_SRC) | xargs -P$(JOBS) -I{} clang-tidy --quiet {} -- \
+	@echo "clang-tidy: $(words $(LINT_SRC)) files, $(JOBS) at a time"
+	@printf '%s\n' $(LINT_SRC) | xargs -P$(JOBS) -I{} clang-tidy --quiet {} -- \
 	  -std=c11 -Iinclude -Isrc $(LINT_DEFS) -pthread $(if $(NVTX_INCLUDE),-isystem $(NVTX_INCLUDE))
 
 # Everything CI runs: the plain tests, clang's build, the linters, every fuzzer for
