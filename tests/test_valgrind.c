@@ -6,6 +6,15 @@
 
 #include "tf.h"
 
+/* gcc says __SANITIZE_*__; clang 14 says only __has_feature for TSan. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define UNDER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define UNDER_SANITIZER 1
+#endif
+#endif
+
 /* Leaks count only when definite or indirect: the sampler thread's stack and libc's
  * one-time buffers show as "still reachable" or "possibly lost", which is not ours. */
 #define VALGRIND "valgrind --error-exitcode=99 --leak-check=full " \
@@ -26,7 +35,7 @@ static void memcheck(const char *args)
 
 TEST(valgrind_cli_round_trip)
 {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#ifdef UNDER_SANITIZER
     /* A sanitizer's runtime and valgrind both take over malloc and the address space. */
     tf_skip("valgrind does not run sanitizer-built programs (the plain build covers it)");
 #endif
