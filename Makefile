@@ -54,7 +54,7 @@ FAKES   := $(patsubst tests/fakes/%.c,$(BUILD)/fakes/%.so,$(FAKE_SRC))
 # the library like a user's program.
 PROGS   := $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(PROG_SRC))
 
-.PHONY: all deps lib cli llm tests bench test asan tsan clang check fuzz fuzzers demo compare-archs install clean
+.PHONY: all deps lib cli llm tests bench test asan tsan clang lint check fuzz fuzzers demo compare-archs install clean
 all: deps lib cli llm $(PC)
 
 # Debian packages the build needs (tools/install-deps installs them as root, else says how).
@@ -164,12 +164,28 @@ tsan:
 clang:
 	$(MAKE) -j$(JOBS) CC=clang BUILD=build/clang all tests bench
 
-# Everything CI runs: the plain tests, clang's build, every fuzzer for FUZZ_SECONDS (30 by
-# default), ASan+UBSan, then TSan (whose runner prints the closing line).
+# Static analysis: cppcheck (suppressions and why in tools/cppcheck-suppressions.txt) and
+# clang-tidy (checks and why in .clang-tidy) over everything but the tests, with the build's
+# defines; any finding fails. cppcheck runs whole-program (no -j) so it follows calls across
+# files; clang-tidy runs a file per process.
+LINT_SRC := $(sort $(shell find src tools examples bench fuzz -name '*.c'))
+LINT_DEFS = -D_GNU_SOURCE -DPW_SOURCE_DIR='"$(CURDIR)"'
+lint:
+	cppcheck -q --error-exitcode=1 --inline-suppr --std=c11 -I include -I src $(LINT_DEFS) \
+	  --enable=warning,style,performance,portability \
+	  --suppressions-list=tools/cppcheck-suppressions.txt src tools examples bench fuzz
+	@echo "clang-tidy: $(words $(LINT_SRC)) files, $(JOBS) at a time"
+	@printf '%s\n' $(LINT_SRC) | xargs -P$(JOBS) -I{} clang-tidy --quiet {} -- \
+	  -std=c11 -Iinclude -Isrc $(LINT_DEFS) -pthread $(if $(NVTX_INCLUDE),-isystem $(NVTX_INCLUDE))
+
+# Everything CI runs: the plain tests, clang's build, the linters, every fuzzer for
+# FUZZ_SECONDS (30 by default), ASan+UBSan, then TSan (whose runner prints the closing line).
 check:
 	@tools/install-deps build && tools/install-deps test && tools/install-deps optional
 	$(MAKE) -j$(JOBS) test
 	@if command -v clang >/dev/null; then $(MAKE) clang; else echo "clang not installed: skipping the clang build"; fi
+	@if command -v cppcheck >/dev/null && command -v clang-tidy >/dev/null; then $(MAKE) lint; \
+	  else echo "cppcheck or clang-tidy not installed: skipping make lint"; fi
 	@if printf 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }\n' | \
 	    clang -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null; then $(MAKE) fuzz; \
 	  else echo "clang with libFuzzer is not installed: skipping the fuzzers"; fi

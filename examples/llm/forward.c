@@ -207,7 +207,7 @@ typedef struct layer_ctx {
 
 static size_t kv_dim_of(const llm_config *c)
 {
-    return (size_t)(c->dim / c->n_heads * c->n_kv_heads);
+    return (size_t)(c->dim / c->n_heads) * (size_t)c->n_kv_heads;
 }
 
 static float *cache_row(const layer_ctx *lc, float *cache, int position)

@@ -354,7 +354,7 @@ static int bench_overhead(engine *e, const args *a)
             llm_phases_init(&ph, off ? 0 : 3);
             run_stats st;
             rc = engine_generate(e, a, &ph, &st);
-            rate[off][r] = e->ngen / st.decode_s;
+            if (!rc) rate[off][r] = e->ngen / st.decode_s;
         }
         printf("%-6d %18.2f %18.2f\n", r + 1, rate[0][r], rate[1][r]);
     }

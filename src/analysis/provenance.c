@@ -52,8 +52,9 @@ static double resolution_s(const pw_trace *t, size_t d)
  * children, which may be short even when its calls are long. */
 static double *self_stretch_s(const pw_attribution *a)
 {
-    double *len = calloc(2 * a->nnodes + 1, sizeof *len), *count = len + a->nnodes;
+    double *len = calloc(2 * a->nnodes + 1, sizeof *len);
     if (!len) return NULL;
+    double *count = len + a->nnodes;
     for (size_t i = 0; i < a->nsegments; i++) {
         const pw_segment *g = &a->segments[i], *prev = i ? g - 1 : NULL;
         len[g->node] += (double)(g->t1_ns - g->t0_ns) * 1e-9;

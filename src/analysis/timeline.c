@@ -227,6 +227,7 @@ static int read_track(builder *b, uint32_t track, uint64_t end_ns)
 static int preorder(pw_attribution *a)
 {
     size_t n = a->nnodes;
+    /* NOLINTNEXTLINE(clang-analyzer-optin.portability.UnixAPI): the root node is always there, n >= 1 */
     uint32_t *link = malloc(4 * n * sizeof *link);
     pw_phase_node *sorted = malloc(n * sizeof *sorted);
     if (!link || !sorted) {

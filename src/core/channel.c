@@ -87,7 +87,7 @@ static int child_map(const char *path)
     header h;
     int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
              (st.st_mode & 077) == 0 && pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h;
-    layout L;
+    layout L = {0};   /* read only when ok; zeroed so no path can see it unset */
     if (ok) compute_layout(h.nrings, h.ring_events, &L);
     ok = ok && h.magic == MAGIC && h.version == VERSION && h.nrings <= CHANNEL_MAX_RINGS &&
          h.ring_events >= 64 && (h.ring_events & (h.ring_events - 1)) == 0 &&

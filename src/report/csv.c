@@ -125,6 +125,7 @@ static char *put_fixed(char *p, double v, int decimals)
         digits[len++] = (char)('0' + n % 10);
         n /= 10;
     } while (n || len <= decimals);
+    /* NOLINTNEXTLINE(clang-analyzer-core.uninitialized.Assign): the loop above wrote digits[0, len) */
     while (len > decimals) *p++ = digits[--len];
     if (decimals) *p++ = '.';
     while (len) *p++ = digits[--len];

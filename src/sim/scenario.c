@@ -43,6 +43,7 @@ static uint32_t *slot_for(const strtab *t, const char *s)
     size_t mask = t->nslots - 1;
     for (size_t i = hash_str(s) & mask;; i = (i + 1) & mask) {
         uint32_t v = t->slots[i];
+        /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): a used slot means t->v holds it */
         if (!v || strcmp(t->v[v - 1], s) == 0) return &t->slots[i];
     }
 }
@@ -231,7 +232,7 @@ static int quantity(parser *p, const char *word, const quantity_kind *k, double 
 
 static int duration(parser *p, const char *word, int zero_ok, uint64_t *ns)
 {
-    double v;
+    double v = 0;   /* set on PW_OK; zeroed because the analyser cannot see through fail() */
     int rc = quantity(p, word, &TIME, &v);
     if (rc != PW_OK) return rc;
     if (v > (double)MAX_TOTAL_NS) return fail(p, "duration '%s' is longer than 30 days", word);

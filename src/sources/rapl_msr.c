@@ -497,7 +497,7 @@ static int msr_read(void *state, uint64_t *t_ns, uint64_t *energy_uj)
     for (size_t i = 0; i < r->n; i++) {
         msr_domain *d = &r->d[i];
         package *p = &r->pk[d->pkg];
-        uint64_t raw;
+        uint64_t raw = 0;   /* read only after a read that set it; zeroed for the analyser */
         if (p->fd >= 0 && read_msr(p->fd, d->addr, &raw) != 0) {
             p->err = errno;
             close(p->fd);

