@@ -222,14 +222,6 @@ TEST(accuracy_stated_intervals_cover_the_true_error)
 
 /* ---- what the user sees ---------------------------------------------------------------------- */
 
-static char *run_ok(const char *cmd)
-{
-    char *out = NULL, *err = NULL;
-    int rc = tf_run(cmd, &out, &err);
-    CHECK_MSG(rc == 0, "`%s` exited %d: %s", cmd, rc, err);
-    free(err);
-    return out;
-}
 
 TEST(disaggregated_figures_show_provenance_and_uncertainty_in_text_json_csv_and_html)
 {
@@ -240,10 +232,10 @@ TEST(disaggregated_figures_show_provenance_and_uncertainty_in_text_json_csv_and_
     snprintf(trace, sizeof trace, "%s", tf_path("layers.pwt"));
     CHECK_INT(tf_write_file(scenario, text, strlen(text)), 0);
     snprintf(cmd, sizeof cmd, "\"%s\" simulate --scenario '%s' -o '%s'", tf_cli(), scenario, trace);
-    free(run_ok(cmd));
+    free(tf_run_expect(cmd, 0, NULL));
 
     snprintf(cmd, sizeof cmd, "\"%s\" report '%s'", tf_cli(), trace);
-    char *out = run_ok(cmd);
+    char *out = tf_run_expect(cmd, 0, NULL);
     const char *line = strstr(out, "\n    attention");
     CHECK_MSG(line && strstr(line, "disaggregated") < strchr(line + 1, '\n'), "%s", out);
     CHECK_MSG(strstr(out, "± J"), "%s", out);
@@ -253,7 +245,7 @@ TEST(disaggregated_figures_show_provenance_and_uncertainty_in_text_json_csv_and_
     free(out);
 
     snprintf(cmd, sizeof cmd, "\"%s\" report '%s' --format json", tf_cli(), trace);
-    out = run_ok(cmd);
+    out = tf_run_expect(cmd, 0, NULL);
     const char *att = strstr(out, "\"path\":\"decode/attention\"");
     CHECK_MSG(att, "%s", out);
     const char *end = strchr(att, '}');
@@ -265,20 +257,20 @@ TEST(disaggregated_figures_show_provenance_and_uncertainty_in_text_json_csv_and_
     free(out);
 
     snprintf(cmd, sizeof cmd, "\"%s\" report '%s' --format csv", tf_cli(), trace);
-    out = run_ok(cmd);
+    out = tf_run_expect(cmd, 0, NULL);
     CHECK(strstr(out, ",provenance,uncertainty_j") && strstr(out, "\ndecode/attention,"));
     CHECK_MSG(strstr(strstr(out, "\ndecode/attention,"), ",disaggregated,0."), "%s", out);
     free(out);
 
     snprintf(cmd, sizeof cmd, "\"%s\" plot '%s' -o '%s.html' && cat '%s.html'", tf_cli(), trace,
              trace, trace);
-    out = run_ok(cmd);
+    out = tf_run_expect(cmd, 0, NULL);
     CHECK(strstr(out, " ± ") && strstr(out, "phases disaggregated (± is the 95% interval)"));
     free(out);
 
     /* the baselines are there to compare: naive tagging is far off on these layers */
     snprintf(cmd, sizeof cmd, "\"%s\" report '%s' --method naive --format csv", tf_cli(), trace);
-    out = run_ok(cmd);
+    out = tf_run_expect(cmd, 0, NULL);
     CHECK_MSG(strstr(strstr(out, "\ndecode/attention,"), ",measured,,"), "%s", out);
     free(out);
     snprintf(cmd, sizeof cmd, "\"%s\" report '%s' --method guess", tf_cli(), trace);

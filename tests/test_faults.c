@@ -22,20 +22,26 @@
 #include "tf.h"
 #include "trace/trace.h"
 
-static char *run_cmd(const char *cmd, int want_rc, char **err)
-{
-    char *out = NULL, *e = NULL;
-    int rc = tf_run(cmd, &out, &e);
-    CHECK_MSG(rc == want_rc, "`%s` exited %d, not %d: %s", cmd, rc, want_rc, e);
-    if (err) *err = e;
-    else free(e);
-    return out;
-}
-
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
     nanosleep(&ts, NULL);
+}
+
+/* Opens an in-process session writing tf_path(name) (0: the default ring or interval);
+ * returns the options, whose output_path the test reads back. */
+static pw_options open_session(const char *name, const char *sources, uint32_t ring_events,
+                               uint64_t interval_ns)
+{
+    pw_options o;
+    pw_options_init(&o);
+    o.output_path = tf_path(name);
+    o.sources = sources;
+    if (ring_events) o.ring_events = ring_events;
+    if (interval_ns) o.interval_ns = interval_ns;
+    o.quiet = 1;
+    CHECK_INT(pw_open(&o), PW_OK);
+    return o;
 }
 
 /* ---- the disk fills up ------------------------------------------------------------------- */
@@ -47,7 +53,7 @@ TEST(fault_disk_full_stops_writing_cleanly_keeps_what_was_written_and_says_so)
     snprintf(cmd, sizeof cmd, "ASAN_OPTIONS=verify_asan_link_order=0 LD_PRELOAD=%s/fakes/enospc.so PW_FAKE_ENOSPC_AFTER=8000 \"$PW\" "
              "record --source synthetic --interval 1 --no-report -o %s -- sleep 3", PW_BUILD_DIR,
              trace);
-    free(run_cmd(cmd, 1, &err));   /* 1: the trace is incomplete */
+    free(tf_run_expect(cmd, 1, &err));   /* 1: the trace is incomplete */
     CHECK_MSG(strstr(err, "No space left on device") && strstr(err, "keeps what was written") &&
               strstr(err, "after 8000 bytes"), "%s", err);
     CHECK_MSG(strstr(err, "phasewatt: writing") != NULL, "not said when it happened: %s", err);
@@ -63,27 +69,36 @@ TEST(fault_disk_full_stops_writing_cleanly_keeps_what_was_written_and_says_so)
     CHECK_MSG(t->series[0].n > 100, "only %zu samples kept", t->series[0].n);
     pw_trace_close(t);
     snprintf(cmd, sizeof cmd, "\"$PW\" report %s", trace);
-    char *out = run_cmd(cmd, 0, NULL);
+    char *out = tf_run_expect(cmd, 0, NULL);
     CHECK(strstr(out, "torn") != NULL);
     free(out);
 }
 
 /* ---- signals to record ------------------------------------------------------------------- */
 
+/* Starts the CLI with argv (NULL-terminated, argv[0] included) in the background, its output
+ * to log (or /dev/null); returns its pid. */
+static pid_t spawn_cli(char *const argv[], const char *log)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = log ? open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600) : open("/dev/null", O_WRONLY);
+        dup2(fd, 1), dup2(fd, 2);
+        execv(tf_cli(), argv);
+        _exit(127);
+    }
+    return pid;
+}
+
 /* Starts record on a shell that exits with a code of its own on INT, TERM and HUP, sends
  * sig to record, and returns record's exit status. */
 static int record_and_signal(int sig, const char *trace, const char *log)
 {
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(fd, 1), dup2(fd, 2);
-        execl(tf_cli(), "phasewatt", "record", "--source", "synthetic", "--no-report", "-o",
-              trace, "--", "sh", "-c",
-              "trap 'exit 7' INT; trap 'exit 8' TERM; trap 'exit 9' HUP; "
-              "while :; do sleep 0.02; done", (char *)NULL);
-        _exit(127);
-    }
+    char *const argv[] = {"phasewatt", "record", "--source", "synthetic", "--no-report", "-o",
+                          (char *)trace, "--", "sh", "-c",
+                          "trap 'exit 7' INT; trap 'exit 8' TERM; trap 'exit 9' HUP; "
+                          "while :; do sleep 0.02; done", NULL};
+    pid_t pid = spawn_cli(argv, log);
     sleep_ms(400);
     kill(pid, sig);
     int st = 0;
@@ -118,14 +133,10 @@ TEST(fault_sigint_sigterm_sighup_to_record_finalise_the_trace_and_reach_the_chil
 TEST(fault_recorder_stalled_for_a_second_counts_missed_deadlines_and_keeps_the_energy)
 {
     const char *trace = tf_path("stalled.pwt");
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open("/dev/null", O_WRONLY);
-        dup2(fd, 1), dup2(fd, 2);
-        execl(tf_cli(), "phasewatt", "record", "--source", "synthetic", "--synthetic", "work=20W",
-              "--interval", "5", "--no-report", "-o", trace, "--", "sleep", "1.6", (char *)NULL);
-        _exit(127);
-    }
+    char *const argv[] = {"phasewatt", "record", "--source", "synthetic", "--synthetic", "work=20W",
+                          "--interval", "5", "--no-report", "-o", (char *)trace, "--", "sleep",
+                          "1.6", NULL};
+    pid_t pid = spawn_cli(argv, NULL);
     sleep_ms(300);
     kill(pid, SIGSTOP);   /* the sampler misses a second of deadlines */
     sleep_ms(1000);
@@ -135,7 +146,7 @@ TEST(fault_recorder_stalled_for_a_second_counts_missed_deadlines_and_keeps_the_e
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "\"$PW\" report %s --format json", trace);
-    char *out = run_cmd(cmd, 0, NULL);
+    char *out = tf_run_expect(cmd, 0, NULL);
     CHECK_MSG(strstr(out, "the sampler missed"), "%s", out);
     free(out);
     pw_trace *t = NULL;
@@ -156,7 +167,7 @@ TEST(fault_machine_suspended_leaves_the_sleep_out_and_says_so)
     snprintf(cmd, sizeof cmd, "ASAN_OPTIONS=verify_asan_link_order=0 LD_PRELOAD=%s/fakes/suspend.so PW_FAKE_SLEEP_AT_MS=300 "
              "PW_FAKE_SLEEP_MS=5000 \"$PW\" record --source synthetic --interval 1 -o %s -- "
              "sleep 0.6", PW_BUILD_DIR, trace);
-    char *out = run_cmd(cmd, 0, &err);
+    char *out = tf_run_expect(cmd, 0, &err);
     CHECK_MSG(strstr(err, "the machine slept 5.000 s"), "%s", err);
     CHECK_MSG(strstr(out, "the machine slept 5.000 s during the run"), "%s", out);
     CHECK(strstr(out, "1 sample interval(s) skipped") != NULL);
@@ -186,13 +197,7 @@ TEST(fault_counter_reset_or_jump_is_left_out_not_counted)
     fx_write_u64(zone, "max_energy_range_uj", 262143328850ull);
     write_energy(zone, 5000000);
     setenv("PHASEWATT_SYSFS_ROOT", tf_tmpdir(), 1);
-    pw_options o;
-    pw_options_init(&o);
-    o.output_path = tf_path("jump.pwt");
-    o.sources = "rapl";
-    o.interval_ns = 2000000;
-    o.quiet = 1;
-    CHECK_INT(pw_open(&o), PW_OK);
+    pw_options o = open_session("jump.pwt", "rapl", 0, 2000000);
     /* 10 mJ per 10 ms (1 W), a jump of 100 kJ (within the counter's range), 1 W again, a
      * reset to 100 µJ (read as a wrap: 160 kJ), 1 W again */
     uint64_t e = 5000000, counted = 0;
@@ -239,13 +244,7 @@ static void *tagger(void *arg)
 
 TEST(fault_64_threads_on_tiny_rings_count_every_lost_event_exactly)
 {
-    pw_options o;
-    pw_options_init(&o);
-    o.output_path = tf_path("threads.pwt");
-    o.sources = "synthetic";
-    o.ring_events = 16;
-    o.quiet = 1;
-    CHECK_INT(pw_open(&o), PW_OK);
+    pw_options o = open_session("threads.pwt", "synthetic", 16, 0);
     pw_id id = pw_phase_id("burst");
     pthread_t th[NTHREADS];
     for (int i = 0; i < NTHREADS; i++) CHECK_INT(pthread_create(&th[i], NULL, tagger, &id), 0);
@@ -266,30 +265,20 @@ TEST(fault_64_threads_on_tiny_rings_count_every_lost_event_exactly)
 
 TEST(fault_phase_left_open_at_exit_is_closed_at_the_end_and_reported)
 {
-    pw_options o;
-    pw_options_init(&o);
-    o.output_path = tf_path("open.pwt");
-    o.sources = "synthetic";
-    o.quiet = 1;
-    CHECK_INT(pw_open(&o), PW_OK);
+    pw_options o = open_session("open.pwt", "synthetic", 0, 0);
     pw_begin_name("never-ended");
     sleep_ms(30);
     CHECK_INT(pw_close(), PW_OK);
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "\"$PW\" report %s", o.output_path);
-    char *out = run_cmd(cmd, 0, NULL);
+    char *out = tf_run_expect(cmd, 0, NULL);
     CHECK_MSG(strstr(out, "1 phase(s) still open at the end") && strstr(out, "never-ended"), "%s", out);
     free(out);
 }
 
 TEST(fault_names_of_10_kb_or_with_control_characters_are_refused_or_escaped)
 {
-    pw_options o;
-    pw_options_init(&o);
-    o.output_path = tf_path("names.pwt");
-    o.sources = "synthetic";
-    o.quiet = 1;
-    CHECK_INT(pw_open(&o), PW_OK);
+    pw_options o = open_session("names.pwt", "synthetic", 0, 0);
     char *big = malloc(10241);
     memset(big, 'n', 10240);
     big[10240] = '\0';
@@ -302,26 +291,20 @@ TEST(fault_names_of_10_kb_or_with_control_characters_are_refused_or_escaped)
     CHECK_INT(pw_close(), PW_OK);
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "\"$PW\" report %s", o.output_path);
-    char *out = run_cmd(cmd, 0, NULL);
+    char *out = tf_run_expect(cmd, 0, NULL);
     CHECK_MSG(strstr(out, "bell? tab? nl? esc?[31m") && !strchr(out, '\x1b'), "%s", out);
     free(out);
     snprintf(cmd, sizeof cmd, "\"$PW\" report %s --format json | python3 -c 'import json,sys; "
              "d=json.load(sys.stdin); print(d[\"phases\"][1][\"path\"] == \"bell\\a tab\\t nl\\n "
              "esc\\x1b[31m\")'", o.output_path);
-    out = run_cmd(cmd, 0, NULL);
+    out = tf_run_expect(cmd, 0, NULL);
     CHECK_STR(out, "True\n");
     free(out);
 }
 
 TEST(fault_100000_distinct_phase_names_are_all_recorded_and_reported)
 {
-    pw_options o;
-    pw_options_init(&o);
-    o.output_path = tf_path("many.pwt");
-    o.sources = "synthetic";
-    o.ring_events = 1 << 20;
-    o.quiet = 1;
-    CHECK_INT(pw_open(&o), PW_OK);
+    pw_options o = open_session("many.pwt", "synthetic", 1 << 20, 0);
     char name[32];
     for (int i = 0; i < 100000; i++) {
         snprintf(name, sizeof name, "n%d", i);
@@ -342,7 +325,7 @@ TEST(fault_100000_distinct_phase_names_are_all_recorded_and_reported)
     pw_trace_close(t);
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "\"$PW\" report %s --format csv | wc -l", o.output_path);
-    char *out = run_cmd(cmd, 0, NULL);
+    char *out = tf_run_expect(cmd, 0, NULL);
     CHECK_INT(atol(out), 100002);   /* the header, the root, every phase */
     free(out);
 }
@@ -354,7 +337,7 @@ TEST(fault_recover_salvages_a_trace_cut_anywhere_in_its_last_chunks)
     const char *full = tf_path("whole.pwt");
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "\"$PW\" simulate -o %s", full);
-    free(run_cmd(cmd, 0, NULL));
+    free(tf_run_expect(cmd, 0, NULL));
     size_t len = 0;
     char *data = tf_read_file(full, &len);
     CHECK(data && len > 4000);
@@ -364,7 +347,7 @@ TEST(fault_recover_salvages_a_trace_cut_anywhere_in_its_last_chunks)
     for (size_t at = len - 3000; at <= len; at += 13) {
         CHECK_INT(tf_write_file(cut, data, at), 0);
         snprintf(cmd, sizeof cmd, "\"$PW\" recover %s -o %s", cut, fixed);
-        free(run_cmd(cmd, 0, NULL));
+        free(tf_run_expect(cmd, 0, NULL));
         pw_trace *t = NULL;
         CHECK_INT(pw_trace_open(fixed, &t), PW_OK);
         pw_trace_health h;
@@ -379,31 +362,26 @@ TEST(fault_recover_salvages_a_trace_cut_anywhere_in_its_last_chunks)
     CHECK(checked > 200);
     free(data);
     snprintf(cmd, sizeof cmd, "\"$PW\" recover %s -o %s", fixed, fixed);
-    free(run_cmd(cmd, 2, NULL));                 /* never over its input */
-    free(run_cmd("\"$PW\" recover /no/such.pwt", 1, NULL));
+    free(tf_run_expect(cmd, 2, NULL));                 /* never over its input */
+    free(tf_run_expect("\"$PW\" recover /no/such.pwt", 1, NULL));
 }
 
 TEST(fault_recorder_killed_mid_run_leaves_a_trace_that_recover_completes)
 {
     const char *trace = tf_path("killed.pwt");
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open("/dev/null", O_WRONLY);
-        dup2(fd, 1), dup2(fd, 2);
-        execl(tf_cli(), "phasewatt", "record", "--source", "synthetic", "--interval", "1",
-              "--no-report", "-o", trace, (char *)NULL);   /* the built-in workload, ~2.3 s */
-        _exit(127);
-    }
+    char *const argv[] = {"phasewatt", "record", "--source", "synthetic", "--interval", "1",
+                          "--no-report", "-o", (char *)trace, NULL};   /* built-in, ~2.3 s */
+    pid_t pid = spawn_cli(argv, NULL);
     sleep_ms(1500);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     char cmd[2048], *err = NULL;
     snprintf(cmd, sizeof cmd, "\"$PW\" report %s", trace);   /* readable as it is */
-    char *out = run_cmd(cmd, 0, NULL);
+    char *out = tf_run_expect(cmd, 0, NULL);
     CHECK(strstr(out, "prefill") != NULL);
     free(out);
     snprintf(cmd, sizeof cmd, "\"$PW\" recover %s", trace);
-    free(run_cmd(cmd, 0, &err));
+    free(tf_run_expect(cmd, 0, &err));
     CHECK_MSG(strstr(err, "open phase(s) closed") && strstr(err, "(unfinished run)"), "%s", err);
     free(err);
     pw_trace *t = NULL;
@@ -472,9 +450,9 @@ TEST(fault_program_scribbling_over_the_shared_channel_cannot_crash_the_recorder)
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "\"$PW\" record --source synthetic --no-report -o %s -- "
              "%s/progs/scribbler", trace, PW_BUILD_DIR);
-    free(run_cmd(cmd, 0, NULL));   /* the scribbler's own exit code: 0 */
+    free(tf_run_expect(cmd, 0, NULL));   /* the scribbler's own exit code: 0 */
     snprintf(cmd, sizeof cmd, "\"$PW\" report %s --format json", trace);
-    char *out = run_cmd(cmd, 0, NULL);
+    char *out = tf_run_expect(cmd, 0, NULL);
     CHECK(strstr(out, "\"phases\":[") != NULL);
     free(out);
 }

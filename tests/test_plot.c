@@ -9,14 +9,6 @@
 #include "phasewatt.h"
 #include "tf.h"
 
-static char *run_ok(const char *cmd)
-{
-    char *out = NULL, *err = NULL;
-    int rc = tf_run(cmd, &out, &err);
-    CHECK_MSG(rc == 0, "`%s` exited %d: %s", cmd, rc, err);
-    free(err);
-    return out;
-}
 
 /* Simulates a scenario (NULL: the built-in one) and plots it; returns the HTML. */
 static char *simulated_report(const char *scenario, const char *name, size_t *len)
@@ -32,9 +24,9 @@ static char *simulated_report(const char *scenario, const char *name, size_t *le
     } else {
         snprintf(cmd, sizeof cmd, "\"$PW\" simulate -o %s", trace);
     }
-    free(run_ok(cmd));
+    free(tf_run_expect(cmd, 0, NULL));
     snprintf(cmd, sizeof cmd, "\"$PW\" plot %s -o %s", trace, html);
-    free(run_ok(cmd));
+    free(tf_run_expect(cmd, 0, NULL));
     char *text = tf_read_file(html, len);
     CHECK(text != NULL);
     return text;
@@ -92,7 +84,7 @@ TEST(plot_several_runs_side_by_side_and_svg_files)
              "\"$PW\" plot %s %s -o %s && \"$PW\" plot %s %s --svg %s",
              tf_path("a.pwt"), tf_path("b.pwt"), tf_path("a.pwt"), tf_path("b.pwt"),
              tf_path("cmp.html"), tf_path("a.pwt"), tf_path("b.pwt"), tf_path("svg"));
-    char *listed = run_ok(cmd);
+    char *listed = tf_run_expect(cmd, 0, NULL);
     char *html = tf_read_file(tf_path("cmp.html"), NULL);
     CHECK(html && strstr(html, "<svg id=\"compare\""));
     CHECK(strstr(html, "Energy per token"));
@@ -104,7 +96,7 @@ TEST(plot_several_runs_side_by_side_and_svg_files)
                  "for f in sys.argv[1:]: assert E.parse(f).getroot().tag.endswith(\"svg\"), f' "
                  "%s/power.svg %s/energy.svg %s/icicle.svg %s/compare.svg", tf_path("svg"),
                  tf_path("svg"), tf_path("svg"), tf_path("svg"));
-        free(run_ok(cmd));
+        free(tf_run_expect(cmd, 0, NULL));
     }
     free(listed);
 }
@@ -144,7 +136,7 @@ static char *screenshot_stats(const char *browser, const char *page, const char 
     snprintf(cmd, sizeof cmd, "%s " CHROMIUM_FLAGS " --user-data-dir=%s --window-size=1040,1700 "
              "--screenshot=%s file://%s 2>/dev/null && python3 %s/tests/python/png_stats.py %s",
              browser, tf_path("profile"), png, page, PW_SOURCE_DIR, png);
-    return run_ok(cmd);
+    return tf_run_expect(cmd, 0, NULL);
 }
 
 TEST(plot_report_renders_in_headless_chromium_without_errors)
@@ -158,7 +150,7 @@ TEST(plot_report_renders_in_headless_chromium_without_errors)
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "%s " CHROMIUM_FLAGS " --user-data-dir=%s --dump-dom file://%s "
              "2>/dev/null", browser, tf_path("profile"), html);
-    char *dom = run_ok(cmd);
+    char *dom = tf_run_expect(cmd, 0, NULL);
     CHECK_MSG(strstr(dom, "id=\"pw-status\">rendered<"), "the page's script did not finish: %.300s",
               strstr(dom, "pw-errors") ? strstr(dom, "pw-errors") : dom);
     CHECK_MSG(strstr(dom, "<pre id=\"pw-errors\"></pre>"), "JS errors: %.300s", strstr(dom, "pw-errors"));

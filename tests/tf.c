@@ -112,6 +112,17 @@ int tf_run(const char *cmdline, char **out, char **err)
     return 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
 
+char *tf_run_expect(const char *cmdline, int want_rc, char **err)
+{
+    char *out = NULL, *e = NULL;
+    int rc = tf_run(cmdline, &out, &e);
+    if (rc != want_rc) tf_fail(__FILE__, __LINE__, "`%s` exited %d, not %d: %s", cmdline, rc, want_rc,
+                               e ? e : "");
+    if (err) *err = e;
+    else free(e);
+    return out;
+}
+
 static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
     (void)sb; (void)flag; (void)ftw;

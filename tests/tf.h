@@ -65,6 +65,9 @@ char *tf_read_file(const char *path, size_t *len);
  * Captures stdout and stderr (malloc'd, may be passed NULL). Returns the exit code,
  * or 128+signal. */
 int tf_run(const char *cmdline, char **out, char **err);
+/* The same, failing the test (with the command and its stderr) unless it exits want_rc;
+ * returns its stdout; *err gets its stderr when err is not NULL. */
+char *tf_run_expect(const char *cmdline, int want_rc, char **err);
 const char *tf_cli(void);   /* absolute path of the built phasewatt CLI */
 
 #endif

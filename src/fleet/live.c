@@ -11,6 +11,7 @@
 
 #include "analysis/attribute.h"
 #include "fleet/live.h"
+#include "trace/format.h"
 
 typedef struct track_state {        /* one tagging thread, as the window boundary sees it */
     uint32_t id, pid, tid;
@@ -54,16 +55,6 @@ struct pw_live {
 };
 
 /* ---- small helpers -------------------------------------------------------------------- */
-
-static void *grow(void *p, size_t *cap, size_t need, size_t size)
-{
-    if (need <= *cap) return p;
-    size_t n = *cap ? *cap : 16;
-    while (n < need) n *= 2;
-    void *q = realloc(p, n * size);
-    if (q) *cap = n;
-    return q;
-}
 
 static uint64_t hash_str(const char *s)
 {
@@ -155,7 +146,7 @@ static void on_event(void *ctx, uint32_t track, const pw_event *ev)
 {
     pw_live *l = ctx;
     pthread_mutex_lock(&l->lock);
-    pending_event *p = grow(l->pending, &l->pending_cap, l->npending + 1, sizeof *p);
+    pending_event *p = pw_grow(l->pending, &l->pending_cap, l->npending + 1, sizeof *p);
     if (p) {
         l->pending = p;
         p[l->npending++] = (pending_event){track, *ev};
@@ -494,25 +485,26 @@ static void put_domain_labels(text *b, const pw_live *l, size_t d)
     put_label(b, "source", l->src[l->dom[d].source].name, 0);
 }
 
+/* One series per domain of a per-domain figure. */
+static void put_domain_metric(text *b, const pw_live *l, const char *name, const char *type,
+                              const char *help, const double *value)
+{
+    put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    for (size_t d = 0; d < l->ndom; d++) {
+        put(b, "%s", name);
+        put_domain_labels(b, l, d);
+        put_label(b, "provenance", l->dom[d].flags & PW_DOMAIN_ESTIMATED ? "estimated" : "measured", 1);
+        put(b, " %.9g\n", value[d]);
+    }
+}
+
 static void put_domains(text *b, const pw_live *l)
 {
-    put(b, "# HELP phasewatt_energy_joules_total Energy each power domain used since the agent "
-           "started (parent names the domain that contains it).\n"
-           "# TYPE phasewatt_energy_joules_total counter\n");
-    for (size_t d = 0; d < l->ndom; d++) {
-        put(b, "phasewatt_energy_joules_total");
-        put_domain_labels(b, l, d);
-        put_label(b, "provenance", l->dom[d].flags & PW_DOMAIN_ESTIMATED ? "estimated" : "measured", 1);
-        put(b, " %.9g\n", l->domain_j[d]);
-    }
-    put(b, "# HELP phasewatt_power_watts Power of each domain over the last sample interval.\n"
-           "# TYPE phasewatt_power_watts gauge\n");
-    for (size_t d = 0; d < l->ndom; d++) {
-        put(b, "phasewatt_power_watts");
-        put_domain_labels(b, l, d);
-        put_label(b, "provenance", l->dom[d].flags & PW_DOMAIN_ESTIMATED ? "estimated" : "measured", 1);
-        put(b, " %.9g\n", l->power_w[d]);
-    }
+    put_domain_metric(b, l, "phasewatt_energy_joules_total", "counter",
+                      "Energy each power domain used since the agent started (parent names the "
+                      "domain that contains it).", l->domain_j);
+    put_domain_metric(b, l, "phasewatt_power_watts", "gauge",
+                      "Power of each domain over the last sample interval.", l->power_w);
 }
 
 static void put_phases(text *b, const pw_live *l)
