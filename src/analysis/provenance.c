@@ -232,6 +232,17 @@ static int disaggregate(const pw_trace *t, pw_attribution **a, pw_method m)
     return rc;
 }
 
+/* A phase shorter than a sample interval can draw more than any interval's mean, so its
+ * peak is at least its own mean power: peak W never reads below mean W. */
+static void raise_peaks(const pw_trace *t, pw_attribution *a)
+{
+    for (size_t k = 1; k < a->nnodes; k++) {
+        pw_phase_node *n = &a->nodes[k];
+        double mean = n->duration_s > 0 ? pw_energy_total(t, n->incl_j) / n->duration_s : 0;
+        if (mean > n->peak_w) n->peak_w = mean;
+    }
+}
+
 int pw_attribute_with(const pw_trace *t, pw_method method, pw_attribution **out)
 {
     pw_groups groups;
@@ -240,6 +251,7 @@ int pw_attribute_with(const pw_trace *t, pw_method method, pw_attribution **out)
     if (groups.ngroups) {
         rc = pw_attribute_grouped(t, &groups, method, out);
         pw_groups_free(&groups);
+        if (rc == PW_OK) raise_peaks(t, *out);
         return rc;
     }
     pw_attribution *a = NULL;
@@ -254,6 +266,7 @@ int pw_attribute_with(const pw_trace *t, pw_method method, pw_attribution **out)
         pw_attribution_free(a);
         return rc;
     }
+    raise_peaks(t, a);
     *out = a;
     return PW_OK;
 }
