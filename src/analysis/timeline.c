@@ -79,17 +79,6 @@ static int rehash(builder *b)
     return PW_OK;
 }
 
-static char *make_path(const char *parent, const char *name)
-{
-    size_t lp = strlen(parent), ln = strlen(name);
-    char *path = malloc(lp + ln + 2);
-    if (!path) return NULL;
-    memcpy(path, parent, lp);
-    if (lp) path[lp++] = '/';
-    memcpy(path + lp, name, ln + 1);
-    return path;
-}
-
 /* A new node under parent (NONE: the root). An id with no name shows as "#id". */
 static int add_node(builder *b, uint32_t parent, uint32_t id, uint32_t *out)
 {
@@ -103,7 +92,7 @@ static int add_node(builder *b, uint32_t parent, uint32_t id, uint32_t *out)
         snprintf(unknown, sizeof unknown, "#%u", id);
         name = unknown;
     }
-    char *path = make_path(parent == NONE ? "" : nodes[parent].path, name);
+    char *path = pw_path_join(parent == NONE ? "" : nodes[parent].path, name);
     if (!path) return PW_ERR_NOMEM;
     nodes[a->nnodes] = (pw_phase_node){
         .name_id = id,

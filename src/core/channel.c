@@ -159,8 +159,7 @@ typedef struct ring_view {            /* what the recorder knows of a ring: neve
     uint32_t pid;
     uint64_t tail, lost_reported;
     uint32_t label_seen;
-    int depth;
-    uint32_t stack[PW_MAX_DEPTH];     /* open phases, in this process's ids */
+    pw_open_stack open;               /* open phases, in this process's ids */
 } ring_view;
 
 typedef struct proc_names {           /* one recorded process's ids -> ours */
@@ -317,13 +316,6 @@ static uint32_t our_id(pw_channel *ch, uint32_t pid, uint32_t id)
     return 0;
 }
 
-/* Keeps the recorder's view of each track's open phases, for closing them after a crash. */
-static void follow_stack(ring_view *v, const pw_event *ev)
-{
-    if (ev->type == PW_EV_BEGIN && v->depth < PW_MAX_DEPTH) v->stack[v->depth++] = ev->id;
-    else if (ev->type == PW_EV_END && v->depth > 0) v->depth--;
-}
-
 /* A new owner of a ring gets a new track; a rename re-sends the track record. */
 static void announce(pw_channel *ch, pw_ring *r, ring_view *v, const pw_channel_sink *sink)
 {
@@ -353,7 +345,7 @@ static void drain_ring(pw_channel *ch, pw_ring *r, ring_view *v, const pw_channe
             ch->dropped++;
             continue;
         }
-        follow_stack(v, &ev);
+        pw_open_stack_follow(&v->open, &ev);   /* for closing them after a crash */
         sink->event(sink->ctx, v->track, &ev);
     }
     atomic_store_explicit(&r->tail, head, memory_order_release);
@@ -387,14 +379,15 @@ static int owner_gone(const pw_channel *ch, const pw_ring *r)
            kill((pid_t)r->pid, 0) != 0 && errno == ESRCH;
 }
 
-/* Ends the phases a dead process left open on its ring, now. */
-static void close_view(ring_view *v, uint32_t track, const pw_channel_sink *sink)
+/* Ends the n innermost phases the recorder's view of a ring holds open, at t_ns. */
+static uint64_t end_open(ring_view *v, int n, uint64_t t_ns, const pw_channel_sink *sink)
 {
-    uint64_t now = pw_now_ns();
-    while (v->depth > 0) {
-        pw_event ev = {.t_ns = now, .id = v->stack[--v->depth], .type = PW_EV_END};
-        sink->event(sink->ctx, track, &ev);
+    uint64_t ended = 0;
+    for (; n > 0 && v->open.depth > 0; n--, ended++) {
+        pw_event ev = {.t_ns = t_ns, .id = v->open.ids[--v->open.depth], .type = PW_EV_END};
+        sink->event(sink->ctx, v->track, &ev);
     }
+    return ended;
 }
 
 /* Forgets the name maps of processes that are gone and hold no ring, so a long-lived
@@ -430,8 +423,8 @@ void pw_channel_poll(pw_channel *ch, const pw_channel_sink *sink)
         ring_view *v = &ch->view[i];
         announce(ch, r, v, sink);
         drain_ring(ch, r, v, sink);
-        if (!dead && owner_gone(ch, r)) {
-            close_view(v, v->track, sink);
+        if (!dead && owner_gone(ch, r)) {   /* its phases end now, when its death is seen */
+            end_open(v, v->open.depth, pw_now_ns(), sink);
             dead = 1;
         }
         if (dead) recycle(r, v);
@@ -447,11 +440,8 @@ uint64_t pw_channel_close_open(pw_channel *ch, const pw_channel_sink *sink, uint
         /* The thread's own stack depth is the truth: after lost END events the recorder's
          * view holds phases that were in fact closed. */
         int depth = ring_at(ch->base, &ch->L, i)->depth;
-        int open = depth >= 0 && depth < v->depth ? depth : v->depth;
-        for (; open > 0; open--, closed++) {
-            pw_event ev = {.t_ns = t_ns, .id = v->stack[--v->depth], .type = PW_EV_END};
-            sink->event(sink->ctx, v->track, &ev);
-        }
+        closed += end_open(v, depth >= 0 && depth < v->open.depth ? depth : v->open.depth, t_ns,
+                           sink);
     }
     return closed;
 }

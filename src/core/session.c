@@ -44,6 +44,7 @@ typedef struct session {
     uint64_t started_ns;
     pw_session_tap tap;                   /* an in-process consumer of what is written */
     uint64_t slept_ns;                    /* boottime - monotonic at the last tick */
+    uint64_t noted_jumps, noted_sleep;    /* what the trace's metadata says so far */
     int write_error;
 
     pthread_t thread;
@@ -275,10 +276,15 @@ static void check_sleep(session *s)
                 "out\n", (double)more * 1e-9);
 }
 
-/* What was left out, for report's warnings. */
+/* What was left out, for report's warnings: written when it changes, so a run cut short
+ * keeps what was said up to its last flush. */
 static void note_faults(session *s)
 {
     char v[32];
+    if (s->stats.counter_jumps == s->noted_jumps && s->stats.suspended_ns == s->noted_sleep)
+        return;
+    s->noted_jumps = s->stats.counter_jumps;
+    s->noted_sleep = s->stats.suspended_ns;
     if (s->stats.counter_jumps) {
         snprintf(v, sizeof v, "%llu", (unsigned long long)s->stats.counter_jumps);
         if (pw_writer_meta(s->w, "sampler.counter_jumps", v) != PW_OK) write_failed(s);
@@ -302,7 +308,7 @@ static void tick(session *s)
     uint64_t now = pw_now_ns();
     if (now - s->last_flush_ns >= FLUSH_EVERY_NS) {
         note_faults(s);
-    if (pw_writer_flush(s->w) != PW_OK) write_failed(s);
+        if (pw_writer_flush(s->w) != PW_OK) write_failed(s);
         s->last_flush_ns = now;
     }
     pthread_mutex_unlock(&s->lock);

@@ -16,8 +16,7 @@
 typedef struct track_state {        /* one tagging thread, as the window boundary sees it */
     uint32_t id, pid, tid;
     char *name;
-    int depth;
-    uint32_t stack[PW_MAX_DEPTH];   /* open phases (name ids), outermost first */
+    pw_open_stack open;             /* as of the window boundary */
     uint64_t lost_seen;
     int active;                     /* had an event in the window being gathered */
 } track_state;
@@ -163,23 +162,19 @@ static int name_into(pw_live *l, pw_trace *t, uint32_t id)
     return pw_trace_set_name(t, id, l->names[id]);
 }
 
+/* The path of a thread's depth outermost open phases, named as attribution names them. */
 static char *stack_path(const pw_live *l, const track_state *t, int depth)
 {
-    size_t len = 1;
-    for (int i = 0; i < depth; i++) {
-        uint32_t id = t->stack[i];
-        len += (id < l->nnames && l->names[id] ? strlen(l->names[id]) : 12) + 1;
+    char *path = strdup(""), unknown[16];
+    for (int i = 0; path && i < depth; i++) {
+        uint32_t id = t->open.ids[i];
+        snprintf(unknown, sizeof unknown, "#%u", id);
+        const char *name = id < l->nnames && l->names[id] ? l->names[id] : unknown;
+        char *longer = pw_path_join(path, name);
+        free(path);
+        path = longer;
     }
-    char *p = malloc(len);
-    if (!p) return NULL;
-    p[0] = '\0';
-    for (int i = 0; i < depth; i++) {
-        uint32_t id = t->stack[i];
-        size_t n = strlen(p);
-        if (id < l->nnames && l->names[id]) snprintf(p + n, len - n, "%s%s", i ? "/" : "", l->names[id]);
-        else snprintf(p + n, len - n, "%s#%u", i ? "/" : "", id);
-    }
-    return p;
+    return path;
 }
 
 static void clear_seeded(pw_live *l)
@@ -208,8 +203,8 @@ static int open_window(pw_live *l, uint64_t t_ns)
     clear_seeded(l);
     for (size_t i = 0; i < l->ntracks && rc == PW_OK; i++) {
         track_state *tr = &l->tracks[i];
-        for (int d = 0; d < tr->depth && rc == PW_OK; d++) {
-            pw_event ev = {.t_ns = t_ns, .id = tr->stack[d], .type = PW_EV_BEGIN};
+        for (int d = 0; d < tr->open.depth && rc == PW_OK; d++) {
+            pw_event ev = {.t_ns = t_ns, .id = tr->open.ids[d], .type = PW_EV_BEGIN};
             rc = name_into(l, t, ev.id);
             if (rc == PW_OK) rc = pw_trace_add_event(t, tr->id, &ev);
             char **s = realloc(l->seeded, (l->nseeded + 1) * sizeof *s);
@@ -239,8 +234,7 @@ static int take_events(pw_live *l, uint64_t t_ns)
         }
         track_state *tr = track_of(l, p->track);
         if (!tr) return PW_ERR_NOMEM;
-        if (p->ev.type == PW_EV_BEGIN && tr->depth < PW_MAX_DEPTH) tr->stack[tr->depth++] = p->ev.id;
-        else if (p->ev.type == PW_EV_END && tr->depth > 0) tr->depth--;
+        pw_open_stack_follow(&tr->open, &p->ev);
         tr->active = 1;
         pw_event ev = p->ev;   /* one published late, after its window closed, lands at the start */
         if (ev.t_ns < l->win_start) ev.t_ns = l->win_start;
@@ -251,8 +245,18 @@ static int take_events(pw_live *l, uint64_t t_ns)
     return rc;
 }
 
-static phase_total *total_of(pw_live *l, const char *path)
+/* The slot of path's totals, or the empty slot where they would go (nslots > 0). */
+static size_t total_slot(const pw_live *l, const char *path)
 {
+    size_t h = hash_str(path) & (l->nslots - 1);
+    while (l->slots[h] && strcmp(l->totals[l->slots[h] - 1].path, path)) h = (h + 1) & (l->nslots - 1);
+    return h;
+}
+
+/* path's totals, made (zero, *created set) when the path is new; NULL when out of memory. */
+static phase_total *total_of(pw_live *l, const char *path, int *created)
+{
+    *created = 0;
     if (2 * (l->ntotals + 1) > l->nslots) {   /* keep the hash at most half full */
         size_t n = l->nslots ? 2 * l->nslots : 64;
         size_t *slots = calloc(n, sizeof *slots);
@@ -266,9 +270,8 @@ static phase_total *total_of(pw_live *l, const char *path)
         l->slots = slots;
         l->nslots = n;
     }
-    size_t h = hash_str(path) & (l->nslots - 1);
-    for (; l->slots[h]; h = (h + 1) & (l->nslots - 1))
-        if (!strcmp(l->totals[l->slots[h] - 1].path, path)) return &l->totals[l->slots[h] - 1];
+    size_t h = total_slot(l, path);
+    if (l->slots[h]) return &l->totals[l->slots[h] - 1];
     phase_total *t = realloc(l->totals, (l->ntotals + 1) * sizeof *t);
     if (!t) return NULL;
     l->totals = t;
@@ -280,6 +283,7 @@ static phase_total *total_of(pw_live *l, const char *path)
         return NULL;
     }
     l->slots[h] = ++l->ntotals;
+    *created = 1;
     return t;
 }
 
@@ -293,10 +297,9 @@ static int add_window(pw_live *l, const pw_attribution *a)
 {
     for (size_t k = 1; k < a->nnodes; k++) {
         const pw_phase_node *n = &a->nodes[k];
-        int fresh = 0;
-        phase_total *t = total_of(l, n->path);
+        int fresh;
+        phase_total *t = total_of(l, n->path, &fresh);
         if (!t) return PW_ERR_NOMEM;
-        if (!t->seconds && !t->calls) fresh = 1;
         for (size_t d = 0; d < l->ndom && d < a->ndomains; d++) {
             t->energy_j[d] += n->incl_j[d];
             if (fresh) t->prov[d] = figure_provenance(l->win, n, d);
@@ -326,7 +329,7 @@ static int roll(pw_live *l, uint64_t t_ns)
     size_t keep = 0;   /* threads that neither tag nor hold a phase are forgotten */
     for (size_t i = 0; i < l->ntracks; i++) {
         track_state *tr = &l->tracks[i];
-        if (tr->depth == 0 && !tr->active) {
+        if (tr->open.depth == 0 && !tr->active) {
             free(tr->name);
             continue;
         }
@@ -416,9 +419,9 @@ int pw_live_phase_totals(pw_live *l, const char *path, pw_live_phase *out)
 {
     pthread_mutex_lock(&l->lock);
     int rc = PW_ERR_NOT_FOUND;
-    for (size_t i = 0; i < l->ntotals; i++) {
-        const phase_total *t = &l->totals[i];
-        if (strcmp(t->path, path)) continue;
+    size_t slot = l->nslots ? l->slots[total_slot(l, path)] : 0;
+    if (slot) {
+        const phase_total *t = &l->totals[slot - 1];
         *out = (pw_live_phase){0, t->seconds, t->tokens, t->calls, "measured"};
         pw_provenance worst = PW_PROV_MEASURED;
         for (size_t d = 0; d < l->ndom; d++)
@@ -428,7 +431,6 @@ int pw_live_phase_totals(pw_live *l, const char *path, pw_live_phase *out)
             }
         out->provenance = pw_provenance_name(worst);
         rc = PW_OK;
-        break;
     }
     pthread_mutex_unlock(&l->lock);
     return rc;

@@ -40,7 +40,6 @@ int pw_report_finish(FILE *out)
 
 /* ---- rows ------------------------------------------------------------------------------- */
 
-
 /* The half-widths of the top-level domains add: the domains are fitted or estimated apart, so
  * adding is the bound that assumes nothing about how their errors correlate. */
 static double total_ci(const pw_trace *t, const pw_attribution *a, const double *ci_j)

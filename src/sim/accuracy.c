@@ -100,18 +100,17 @@ static int make_rows(const pw_trace *t, const pw_attribution *a, pw_accuracy *ac
     acc->rows = calloc(a->nnodes + 1, sizeof *acc->rows);
     if (!acc->rows) return PW_ERR_NOMEM;
     acc->run_s = a->run_s;
-    for (size_t k = 1; k < a->nnodes; k++)
-        for (size_t i = 0; i < t->ntruth; i++) {
-            if (!t->truth[i].path || strcmp(t->truth[i].path, a->nodes[k].path)) continue;
-            pw_accuracy_row *r = &acc->rows[acc->nrows];
-            r->path = strdup(a->nodes[k].path);
-            if (!r->path) return PW_ERR_NOMEM;
-            r->true_j = t->truth[i].energy_j;
-            r->duration_s = t->truth[i].duration_s;
-            r->calls = (double)a->nodes[k].calls;
-            acc->nrows++;
-            break;
-        }
+    for (size_t k = 1; k < a->nnodes; k++) {
+        const pw_truth *truth = pw_trace_find_truth(t, a->nodes[k].path);
+        if (!truth) continue;
+        pw_accuracy_row *r = &acc->rows[acc->nrows];
+        r->path = strdup(a->nodes[k].path);
+        if (!r->path) return PW_ERR_NOMEM;
+        r->true_j = truth->energy_j;
+        r->duration_s = truth->duration_s;
+        r->calls = (double)a->nodes[k].calls;
+        acc->nrows++;
+    }
     return PW_OK;
 }
 

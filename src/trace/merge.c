@@ -40,18 +40,6 @@ static int fail(merger *g, int rc, const char *fmt, ...)
     return rc;
 }
 
-/* "a" + "/" + "b" in a new string, or NULL when out of memory. */
-static char *join(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    char *s = malloc(la + lb + 2);
-    if (!s) return NULL;
-    memcpy(s, a, la);
-    s[la] = '/';
-    memcpy(s + la + 1, b, lb + 1);
-    return s;
-}
-
 /* ---- one name table ------------------------------------------------------------------- */
 
 static uint64_t hash_name(const char *s)
@@ -195,14 +183,14 @@ static int add_sources(merger *g, size_t i)
         return fail(g, PW_ERR_LIMIT, "too many sources or domains in all");
     int rc = PW_OK;
     for (size_t s = 0; s < t->nsources && rc == PW_OK; s++) {
-        char *name = join(g->labels[i], t->sources[s].name);
+        char *name = pw_path_join(g->labels[i], t->sources[s].name);
         rc = name ? pw_trace_add_source(m, name, t->sources[s].period_ns, t->sources[s].flags)
                   : PW_ERR_NOMEM;
         free(name);
     }
     for (size_t d = 0; d < t->ndomains && rc == PW_OK; d++) {
         const pw_domain_desc *dd = &t->domains[d];
-        char *name = join(g->labels[i], dd->name);
+        char *name = pw_path_join(g->labels[i], dd->name);
         rc = name ? pw_trace_add_domain(m, src0 + dd->source, name, dd->kind,
                                         dd->parent < 0 ? -1 : dom0 + dd->parent, dd->flags)
                   : PW_ERR_NOMEM;
@@ -225,7 +213,7 @@ static char *track_name(const char *label, const pw_track *tr)
 {
     char tid[32];
     snprintf(tid, sizeof tid, "tid %" PRIu32, tr->tid);
-    return join(label, tr->name ? tr->name : tid);
+    return pw_path_join(label, tr->name ? tr->name : tid);
 }
 
 /* Tracks are renumbered 1, 2, ... in input order, so each input's ids form one range. */
@@ -278,7 +266,7 @@ static int copy_sensor_meta(merger *g, size_t i)
     for (size_t k = 0; k < t->nmeta && rc == PW_OK; k++) {
         long s = sensor_source(t, t->meta[k].key);
         if (s < 0) continue;
-        char *key = join(g->labels[i], t->meta[k].key + 7);   /* "LABEL/SOURCE.WHAT" */
+        char *key = pw_path_join(g->labels[i], t->meta[k].key + 7);   /* "LABEL/SOURCE.WHAT" */
         char *full = key ? malloc(strlen(key) + 8) : NULL;
         if (full) {
             memcpy(full, "sensor.", 7);
@@ -372,12 +360,11 @@ static int add_truth(merger *g, size_t i)
     pw_trace *m = g->m;
     int rc = PW_OK;
     for (size_t k = 0; k < t->ntruth && rc == PW_OK; k++) {
-        const pw_truth *tr = &t->truth[k];
-        size_t j = 0;
-        while (j < m->ntruth && strcmp(m->truth[j].path, tr->path) != 0) j++;
-        if (j < m->ntruth) {
-            m->truth[j].energy_j += tr->energy_j;
-            m->truth[j].duration_s += tr->duration_s;
+        const pw_truth *tr = &t->truth[k], *found = pw_trace_find_truth(m, tr->path);
+        if (found) {
+            pw_truth *sum = &m->truth[found - m->truth];
+            sum->energy_j += tr->energy_j;
+            sum->duration_s += tr->duration_s;
         } else {
             rc = pw_trace_add_truth(m, tr->path, tr->energy_j, tr->duration_s);
         }

@@ -332,6 +332,23 @@ static size_t truth_slot(const pw_trace *t, const char *path)
     return i;
 }
 
+void pw_open_stack_follow(pw_open_stack *s, const pw_event *ev)
+{
+    if (ev->type == PW_EV_BEGIN && s->depth < PW_MAX_DEPTH) s->ids[s->depth++] = ev->id;
+    else if (ev->type == PW_EV_END && s->depth > 0) s->depth--;
+}
+
+char *pw_path_join(const char *parent, const char *name)
+{
+    size_t lp = strlen(parent), ln = strlen(name);
+    char *path = malloc(lp + ln + 2);
+    if (!path) return NULL;
+    memcpy(path, parent, lp);
+    if (lp) path[lp++] = '/';
+    memcpy(path + lp, name, ln + 1);
+    return path;
+}
+
 int pw_trace_add_truth(pw_trace *t, const char *path, double energy_j, double duration_s)
 {
     if (!t || !path) return PW_ERR_INVALID;

@@ -60,6 +60,15 @@ typedef struct pw_event {
     uint32_t type;         /* enum pw_event_type */
 } pw_event;
 
+/* A track's open phases as its events unfold: BEGIN pushes (up to PW_MAX_DEPTH; deeper
+ * ones are not kept), END pops. Recorders and readers that close what a track left open
+ * follow its events with it. */
+typedef struct pw_open_stack {
+    int depth;
+    uint32_t ids[PW_MAX_DEPTH];   /* name ids, outermost first */
+} pw_open_stack;
+void pw_open_stack_follow(pw_open_stack *s, const pw_event *ev);
+
 typedef struct pw_track {
     uint32_t id;
     uint32_t pid, tid;
@@ -127,6 +136,8 @@ int pw_trace_add_truth(pw_trace *t, const char *path, double energy_j, double du
 const pw_truth *pw_trace_find_truth(const pw_trace *t, const char *path);   /* first, or NULL */
 int pw_trace_set_meta(pw_trace *t, const char *key, const char *value);  /* replaces */
 const char *pw_trace_name(const pw_trace *t, uint32_t id);  /* NULL if unknown */
+/* "parent/name" in a new string ("name" when parent is ""), or NULL when out of memory. */
+char *pw_path_join(const char *parent, const char *name);
 int pw_trace_domain_is_top(const pw_trace *t, size_t domain);  /* parent == -1 */
 
 /* ---- Writer: streams chunks to a file; bounded memory however long the run. ----------- */

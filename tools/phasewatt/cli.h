@@ -3,6 +3,7 @@
 #define PW_CLI_H
 
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #define CLI_USAGE 2      /* exit code for a wrong command line */
@@ -29,6 +30,8 @@ int cli_wants_help(int argc, char **argv);
 
 /* Parses a positive number with an optional unit; returns 0 on success. */
 int cli_parse_ms(const char *s, double *ms);
+/* --interval of record and serve: a time from 50 µs (plain numbers are ms); 0 or an exit code. */
+int cli_parse_interval(const char *cmd, const char *s, uint64_t *ns);
 int cli_parse_uint(const char *s, unsigned long long max, unsigned long long *out);
 
 typedef enum { FMT_TEXT, FMT_JSON, FMT_CSV } cli_format;

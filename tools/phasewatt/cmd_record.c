@@ -65,7 +65,6 @@ static int parse(int argc, char **argv, record_args *a)
         {"depth", required_argument, 0, 'd'},    {"format", required_argument, 0, 'f'},
         {"no-report", no_argument, 0, 'n'},      {"quiet", no_argument, 0, 'q'},
         {"nvtx", no_argument, 0, 'N'},           {0, 0, 0, 0}};
-    double ms;
     unsigned long long v;
     int ch;
     optind = 1;
@@ -79,10 +78,7 @@ static int parse(int argc, char **argv, record_args *a)
         case 'q': a->o.quiet = 1; break;
         case 'N': a->nvtx = 1; break;
         case 'i':
-            if (cli_parse_ms(optarg, &ms) || ms < 0.05)
-                return cli_error("record", CLI_USAGE, "--interval wants a time from 50us, "
-                                 "not '%s'", optarg);
-            a->o.interval_ns = (uint64_t)(ms * 1e6 + 0.5);
+            if (cli_parse_interval("record", optarg, &a->o.interval_ns)) return CLI_USAGE;
             break;
         case 'r':
             if (cli_parse_uint(optarg, 1u << 26, &v) || v < 64)

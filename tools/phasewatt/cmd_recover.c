@@ -28,16 +28,12 @@ static int close_open_phases(pw_trace *t, uint64_t *closed)
 {
     *closed = 0;
     for (size_t i = 0; i < t->ntracks; i++) {
-        uint32_t stack[PW_MAX_DEPTH];
-        size_t depth = 0;
+        pw_open_stack open = {0};
         const pw_track *tr = &t->tracks[i];
-        for (size_t e = 0; e < tr->n; e++) {
-            if (tr->events[e].type == PW_EV_BEGIN && depth < PW_MAX_DEPTH) stack[depth++] = tr->events[e].id;
-            else if (tr->events[e].type == PW_EV_END && depth > 0) depth--;
-        }
-        uint32_t id = tr->id;
-        while (depth > 0) {
-            pw_event end = {.t_ns = t->end_ns, .id = stack[--depth], .type = PW_EV_END};
+        for (size_t e = 0; e < tr->n; e++) pw_open_stack_follow(&open, &tr->events[e]);
+        uint32_t id = tr->id;   /* tr moves when an event grows the tracks */
+        while (open.depth > 0) {
+            pw_event end = {.t_ns = t->end_ns, .id = open.ids[--open.depth], .type = PW_EV_END};
             int rc = pw_trace_add_event(t, id, &end);
             if (rc != PW_OK) return rc;
             (*closed)++;

@@ -56,7 +56,7 @@ static int parse(int argc, char **argv, serve_args *a)
         {"window", required_argument, 0, 'w'},   {"channel-file", required_argument, 0, 'c'},
         {"host", required_argument, 0, 'H'},     {"output", required_argument, 0, 'o'},
         {"quiet", no_argument, 0, 'q'},          {0, 0, 0, 0}};
-    double ms;
+    char *end;
     int ch;
     optind = 1;
     while ((ch = cli_getopt(&cli_serve, argc, argv, "l:s:y:i:w:c:H:o:q", opts)) != -1) {
@@ -69,14 +69,13 @@ static int parse(int argc, char **argv, serve_args *a)
         case 'o': a->o.output_path = optarg; break;
         case 'q': a->o.quiet = 1; break;
         case 'i':
-            if (cli_parse_ms(optarg, &ms) || ms < 0.05)
-                return cli_error("serve", CLI_USAGE, "--interval wants a time from 50us");
-            a->o.interval_ns = (uint64_t)(ms * 1e6 + 0.5);
+            if (cli_parse_interval("serve", optarg, &a->o.interval_ns)) return CLI_USAGE;
             break;
         case 'w':
-            a->window_s = atof(optarg);
-            if (!(a->window_s >= 0.01 && a->window_s <= 3600))
-                return cli_error("serve", CLI_USAGE, "--window wants 0.01 to 3600 seconds");
+            a->window_s = strtod(optarg, &end);
+            if (*end || !(a->window_s >= 0.01 && a->window_s <= 3600))
+                return cli_error("serve", CLI_USAGE, "--window wants 0.01 to 3600 seconds, not "
+                                 "'%s'", optarg);
             break;
         default: return CLI_USAGE;
         }

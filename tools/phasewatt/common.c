@@ -58,6 +58,15 @@ int cli_parse_ms(const char *s, double *ms)
     return 0;
 }
 
+int cli_parse_interval(const char *cmd, const char *s, uint64_t *ns)
+{
+    double ms;
+    if (cli_parse_ms(s, &ms) || ms < 0.05)
+        return cli_error(cmd, CLI_USAGE, "--interval wants a time from 50us, not '%s'", s);
+    *ns = (uint64_t)(ms * 1e6 + 0.5);
+    return 0;
+}
+
 int cli_parse_uint(const char *s, unsigned long long max, unsigned long long *out)
 {
     char *end = NULL;
