@@ -7,12 +7,13 @@
 
 #include "trace/trace.h"
 
-/* Where a figure comes from: read off a meter, modelled by an estimate source, or fitted by
- * disaggregation (phases shorter than a few sensor periods, averaged-power sensors). */
+/* Where a figure comes from: read off a meter, fitted by disaggregation (phases shorter than
+ * a few sensor periods, averaged-power sensors), or modelled by an estimate source. In order
+ * of directness: the least direct of several figures is the largest value. */
 typedef enum pw_provenance {
     PW_PROV_MEASURED = 0,
-    PW_PROV_ESTIMATED = 1,
-    PW_PROV_DISAGGREGATED = 2
+    PW_PROV_DISAGGREGATED = 1,
+    PW_PROV_ESTIMATED = 2
 } pw_provenance;
 const char *pw_provenance_name(pw_provenance p);   /* "measured", "estimated", "disaggregated" */
 

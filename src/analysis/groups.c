@@ -137,12 +137,6 @@ static size_t find_path(const path_index *ix, const char *path)
     return hit ? hit->node : 0;
 }
 
-/* Least direct wins, as label() in provenance.c decides: estimated, then disaggregated. */
-static int prov_rank(pw_provenance p)
-{
-    return p == PW_PROV_ESTIMATED ? 2 : p == PW_PROV_DISAGGREGATED ? 1 : 0;
-}
-
 static void clear_figures(pw_attribution *a)
 {
     size_t nd = a->ndomains;
@@ -173,8 +167,7 @@ static void take_figures(pw_attribution *a, const path_index *ix, const pw_attri
             to->self_ci_j[map[d]] = from->self_ci_j[d];
             to->incl_ci_j[map[d]] = from->incl_ci_j[d];
         }
-        if (prov_rank(from->provenance) > prov_rank(to->provenance))
-            to->provenance = from->provenance;
+        if (from->provenance > to->provenance) to->provenance = from->provenance;   /* least direct */
     }
 }
 

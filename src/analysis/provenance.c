@@ -168,7 +168,7 @@ static int label(const pw_trace *t, pw_attribution *a, const pw_disaggregation *
                 if (top) n->provenance = PW_PROV_ESTIMATED;
             } else if (fit && use && k > 0) {
                 fitted_ci(a, g, use, k, d, tau);
-                if (top && use[k * nd + d] && n->provenance == PW_PROV_MEASURED)
+                if (top && use[k * nd + d] && n->provenance < PW_PROV_DISAGGREGATED)
                     n->provenance = PW_PROV_DISAGGREGATED;
             }
         }
