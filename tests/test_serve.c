@@ -37,7 +37,7 @@ static void replay(const pw_trace *t, const pw_session_tap *tap)
     tap->domains(tap->ctx, t->sources, t->nsources, t->domains, t->ndomains);
     for (uint32_t id = 1; id < t->nnames; id++)
         if (t->names[id]) tap->name(tap->ctx, id, t->names[id]);
-    for (size_t i = 0; i < t->ntracks; i++)
+    for (size_t i = 0; tap->track && i < t->ntracks; i++)   /* any callback may be NULL */
         tap->track(tap->ctx, t->tracks[i].id, t->tracks[i].pid, t->tracks[i].tid, t->tracks[i].name);
     size_t *next = calloc(t->ntracks + 1, sizeof *next);
     const pw_series *se = &t->series[0];

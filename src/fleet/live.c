@@ -14,8 +14,7 @@
 #include "trace/format.h"
 
 typedef struct track_state {        /* one tagging thread, as the window boundary sees it */
-    uint32_t id, pid, tid;
-    char *name;
+    uint32_t id;                    /* metrics need no thread names: tracks go by id */
     pw_open_stack open;             /* as of the window boundary */
     uint64_t lost_seen;
     int active;                     /* had an event in the window being gathered */
@@ -118,18 +117,6 @@ static track_state *track_of(pw_live *l, uint32_t id)
     t = &l->tracks[l->ntracks++];
     *t = (track_state){.id = id};
     return t;
-}
-
-static void on_track(void *ctx, uint32_t track, uint32_t pid, uint32_t tid, const char *name)
-{
-    pw_live *l = ctx;
-    pthread_mutex_lock(&l->lock);
-    track_state *t = track_of(l, track);
-    if (t) {
-        t->pid = pid, t->tid = tid;
-        if (name) free(t->name), t->name = strdup(name);
-    }
-    pthread_mutex_unlock(&l->lock);
 }
 
 static void on_loss(void *ctx, uint32_t track, uint64_t lost_total)
@@ -329,10 +316,7 @@ static int roll(pw_live *l, uint64_t t_ns)
     size_t keep = 0;   /* threads that neither tag nor hold a phase are forgotten */
     for (size_t i = 0; i < l->ntracks; i++) {
         track_state *tr = &l->tracks[i];
-        if (tr->open.depth == 0 && !tr->active) {
-            free(tr->name);
-            continue;
-        }
+        if (tr->open.depth == 0 && !tr->active) continue;
         tr->active = 0;
         l->tracks[keep++] = *tr;
     }
@@ -396,7 +380,6 @@ void pw_live_free(pw_live *l)
     for (size_t i = 0; i < l->nsrc; i++) free(l->src[i].name);
     for (size_t i = 0; i < l->ndom; i++) free(l->dom[i].name);
     for (size_t i = 0; i < l->nnames; i++) free(l->names[i]);
-    for (size_t i = 0; i < l->ntracks; i++) free(l->tracks[i].name);
     for (size_t i = 0; i < l->ntotals; i++) {
         free(l->totals[i].path);
         free(l->totals[i].energy_j);
@@ -412,7 +395,7 @@ void pw_live_free(pw_live *l)
 
 void pw_live_tap(pw_live *l, pw_session_tap *out)
 {
-    *out = (pw_session_tap){on_domains, on_name, on_track, on_event, on_loss, on_sample, l};
+    *out = (pw_session_tap){on_domains, on_name, NULL, on_event, on_loss, on_sample, l};
 }
 
 int pw_live_phase_totals(pw_live *l, const char *path, pw_live_phase *out)
