@@ -186,23 +186,7 @@ static void add_scaled(double *acc, const double *v, size_t n, double f)
     for (size_t k = 0; k < n; k++) acc[k] += v[k] * f;
 }
 
-/* The first piece that ends after t (npieces if none). Moves forward from the last answer,
- * so a series in time order costs one pass over the pieces. */
-static size_t seek(sweep *s, uint64_t t)
-{
-    const uint64_t *cut = s->pc->cut;
-    if (cut[s->at] > t) {          /* time stepped back: search for it */
-        size_t lo = 0, hi = s->at;
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (cut[mid + 1] <= t) lo = mid + 1;
-            else hi = mid;
-        }
-        s->at = lo;
-    }
-    while (s->at < s->npieces && cut[s->at + 1] <= t) s->at++;
-    return s->at;
-}
+static size_t seek(sweep *s, uint64_t t) { return pw_pieces_seek(s->pc, &s->at, t); }
 
 /* Energy of two readings at the same instant: it belongs to the piece holding that instant. */
 static void spread_instant(sweep *s, uint64_t t0, size_t first, size_t n)

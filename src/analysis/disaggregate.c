@@ -89,23 +89,6 @@ static void row_clear(design *d)
     d->ntouched = 0;
 }
 
-/* The first piece that ends after t, searched from the cursor (spans come nearly in order). */
-static size_t seek_piece(design *d, uint64_t t)
-{
-    const uint64_t *cut = d->pc->cut;
-    if (d->at > d->npieces || (d->at > 0 && cut[d->at] > t)) {
-        size_t lo = 0, hi = d->npieces;
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (cut[mid + 1] <= t) lo = mid + 1;
-            else hi = mid;
-        }
-        d->at = lo;
-    }
-    while (d->at < d->npieces && cut[d->at + 1] <= t) d->at++;
-    return d->at;
-}
-
 /* Adds each node's time in [t0, t1) to the current row; time outside every piece is the
  * root's. */
 static void add_span(design *d, uint64_t t0, uint64_t t1)
@@ -118,7 +101,7 @@ static void add_span(design *d, uint64_t t0, uint64_t t1)
     }
     if (t0 < cut[0]) touch(d, 0, (double)(cut[0] - t0) * 1e-9);
     if (t1 > cut[d->npieces]) touch(d, 0, (double)(t1 - cut[d->npieces]) * 1e-9);
-    for (size_t p = seek_piece(d, t0); p < d->npieces && cut[p] < t1; p++) {
+    for (size_t p = pw_pieces_seek(d->pc, &d->at, t0); p < d->npieces && cut[p] < t1; p++) {
         uint64_t lo = t0 > cut[p] ? t0 : cut[p], hi = t1 < cut[p + 1] ? t1 : cut[p + 1];
         if (hi <= lo) continue;
         double s = (double)(hi - lo) * 1e-9;

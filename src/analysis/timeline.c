@@ -326,6 +326,23 @@ nomem:
     return PW_ERR_NOMEM;
 }
 
+size_t pw_pieces_seek(const pw_pieces *pc, size_t *at, uint64_t t)
+{
+    size_t n = pc->ncuts ? pc->ncuts - 1 : 0;
+    const uint64_t *cut = pc->cut;
+    if (*at > n || (n && cut[*at] > t)) {   /* time stepped back: search for it */
+        size_t lo = 0, hi = *at < n ? *at : n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (cut[mid + 1] <= t) lo = mid + 1;
+            else hi = mid;
+        }
+        *at = lo;
+    }
+    while (*at < n && cut[*at + 1] <= t) (*at)++;
+    return *at;
+}
+
 void pw_pieces_free(pw_pieces *p)
 {
     free(p->cut);

@@ -21,6 +21,10 @@ typedef struct pw_pieces {
 } pw_pieces;
 
 int pw_pieces_build(const pw_attribution *a, pw_pieces *out);
+/* The first piece that ends after t (the piece count if none), searched forward from *at, the
+ * last answer, which it updates: times asked in order cost one pass over the pieces; a time
+ * before the last answer is found by binary search. */
+size_t pw_pieces_seek(const pw_pieces *pc, size_t *at, uint64_t t);
 void pw_pieces_free(pw_pieces *p);
 
 #endif
