@@ -214,7 +214,7 @@ TEST(attr_tokens_counted_where_they_happen)
 TEST(attr_gap_rows_are_skipped)
 {
     pw_trace *t = new_trace();
-    CHECK_INT(pw_trace_add_source(t, "pkg", 10 * FX_MS, 0), PW_OK);
+    CHECK_INT(pw_trace_add_source(t, "pkg", 0, 0), PW_OK);
     CHECK_INT(pw_trace_add_domain(t, 0, "pkg", PW_KIND_CPU, -1, 0), PW_OK);
     for (uint64_t i = 0; i <= 10; i++) {      /* 10 W; the read at 50 ms failed */
         uint64_t e = i * 100000;
@@ -237,7 +237,7 @@ TEST(attr_gap_rows_are_skipped)
 static pw_trace *rapl_trace(void)
 {
     pw_trace *t = new_trace();
-    CHECK_INT(pw_trace_add_source(t, "rapl", FX_MS, 0), PW_OK);
+    CHECK_INT(pw_trace_add_source(t, "rapl", 0, 0), PW_OK);
     CHECK_INT(pw_trace_add_domain(t, 0, "package-0", PW_KIND_CPU, -1, 0), PW_OK);
     CHECK_INT(pw_trace_add_domain(t, 0, "core-0", PW_KIND_CPU, 0, 0), PW_OK);
     CHECK_INT(pw_trace_add_domain(t, 0, "dram-0", PW_KIND_DRAM, -1, 0), PW_OK);
@@ -322,7 +322,7 @@ TEST(attr_estimated_source_or_domain_is_flagged)
     pw_trace_free(t);
 
     t = new_trace();
-    CHECK_INT(pw_trace_add_source(t, "mixed", FX_MS, 0), PW_OK);
+    CHECK_INT(pw_trace_add_source(t, "mixed", 0, 0), PW_OK);
     CHECK_INT(pw_trace_add_domain(t, 0, "measured", PW_KIND_CPU, -1, 0), PW_OK);
     CHECK_INT(pw_trace_add_domain(t, 0, "modelled", PW_KIND_GPU, -1, PW_DOMAIN_ESTIMATED),
               PW_OK);
@@ -384,7 +384,7 @@ TEST(attr_readings_at_one_instant_and_phases_of_no_length)
 TEST(attr_hour_at_1khz)
 {
     pw_trace *t = new_trace();
-    CHECK_INT(pw_trace_add_source(t, "pkg", FX_MS, 0), PW_OK);
+    CHECK_INT(pw_trace_add_source(t, "pkg", 0, 0), PW_OK);
     CHECK_INT(pw_trace_add_domain(t, 0, "pkg", PW_KIND_CPU, -1, 0), PW_OK);
     const uint64_t n = 3600 * 1000;
     for (uint64_t i = 0; i <= n; i++) {

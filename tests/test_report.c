@@ -19,7 +19,7 @@ static pw_trace *run_trace(uint32_t source_flags)
 {
     pw_trace *t = pw_trace_new();
     CHECK(t != NULL);
-    CHECK_INT(pw_trace_add_source(t, "rapl", 10 * FX_MS, source_flags), PW_OK);
+    CHECK_INT(pw_trace_add_source(t, "rapl", 0 /* exact at each read */, source_flags), PW_OK);
     CHECK_INT(pw_trace_add_domain(t, 0, "package-0", PW_KIND_CPU, -1, 0), PW_OK);
     CHECK_INT(pw_trace_add_domain(t, 0, "core-0", PW_KIND_CPU, 0, 0), PW_OK);
     CHECK_INT(pw_trace_add_domain(t, 0, "dram-0", PW_KIND_DRAM, -1, 0), PW_OK);

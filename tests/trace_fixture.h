@@ -38,7 +38,9 @@ static inline uint32_t fx_source(pw_trace *t, const char *name, pw_kind kind, ui
                                  uint64_t t1)
 {
     uint32_t s = (uint32_t)t->nsources;
-    CHECK_INT(pw_trace_add_source(t, name, period_ns, flags), PW_OK);
+    /* an ideal sensor, exact at every read: it updates continuously (period 0), so its
+     * readings need no placing in time (src/analysis/instants.c) */
+    CHECK_INT(pw_trace_add_source(t, name, 0, flags), PW_OK);
     CHECK_INT(pw_trace_add_domain(t, s, name, kind, -1, 0), PW_OK);
     for (uint64_t at = t0; at <= t1; at += period_ns) {
         uint64_t e = (uint64_t)llround(fx_energy_j(steps, at) * 1e6);

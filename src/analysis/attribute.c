@@ -43,6 +43,14 @@ typedef struct sweep {
                             none: the weights of straddling intervals */
     double *root_est;    /* [width] estimated power of untagged time, NAN if none */
     const double *hint;  /* [nnodes * width] power hints (W), NAN where none; or NULL */
+    double *node_est;    /* [nnodes * width] each node's power from its pure intervals (µJ/ns),
+                            NAN if none: the additive model's weights for shared pieces */
+    double *var;         /* [npieces * width] variance of each piece's energy (J²) from the
+                            split of the intervals straddling it */
+    double *tim;         /* [npieces * width] signed power steps (W) at the piece's ends, for
+                            the timing term: a reading off by dt moves dt x step across a cut */
+    uint8_t *mark;       /* [npieces * width] PW_FIG_* of what made the piece's energy */
+    double cv2;          /* squared relative spread of a phase's power between its calls */
 } sweep;
 
 int pw_domain_estimated(const pw_trace *t, size_t domain)
@@ -89,6 +97,7 @@ void pw_attribution_free(pw_attribution *a)
     for (size_t i = 0; i < a->nnodes; i++) free(a->nodes[i].path);
     free(a->nodes);
     free(a->node_j);
+    free(a->node_marks);
     free(a->domain_j);
     free(a->segments);
     free(a->domain_provenance);
@@ -166,14 +175,22 @@ static int alloc_energy(pw_attribution *a)
     size_t nd = a->ndomains;
     a->domain_j = calloc(nd ? nd : 1, sizeof *a->domain_j);
     a->domain_provenance = calloc(nd ? nd : 1, sizeof *a->domain_provenance);
-    a->node_j = calloc(a->nnodes * 4 * nd + 1, sizeof *a->node_j);
-    if (!a->domain_j || !a->domain_provenance || !a->node_j) return PW_ERR_NOMEM;
+    a->node_j = calloc(a->nnodes * PW_NODE_ARRAYS * nd + 1, sizeof *a->node_j);
+    a->node_marks = calloc(a->nnodes * 2 * nd + 1, 1);
+    if (!a->domain_j || !a->domain_provenance || !a->node_j || !a->node_marks) return PW_ERR_NOMEM;
     for (size_t i = 0; i < a->nnodes; i++) {
-        a->nodes[i].self_j = a->node_j + i * 4 * nd;
-        a->nodes[i].incl_j = a->nodes[i].self_j + nd;
-        a->nodes[i].self_ci_j = a->nodes[i].incl_j + nd;
-        a->nodes[i].incl_ci_j = a->nodes[i].self_ci_j + nd;
-        for (size_t d = 0; d < 2 * nd; d++) a->nodes[i].self_ci_j[d] = NAN;
+        pw_phase_node *n = &a->nodes[i];
+        n->self_j = a->node_j + i * PW_NODE_ARRAYS * nd;
+        n->incl_j = n->self_j + nd;
+        n->self_ci_j = n->incl_j + nd;
+        n->incl_ci_j = n->self_ci_j + nd;
+        n->self_var = n->incl_ci_j + nd;
+        n->incl_var = n->self_var + nd;
+        n->self_step_w = n->incl_var + nd;
+        n->incl_step_w = n->self_step_w + nd;
+        n->self_mark = a->node_marks + i * 2 * nd;
+        n->incl_mark = n->self_mark + nd;
+        for (size_t d = 0; d < 2 * nd; d++) n->self_ci_j[d] = NAN;
     }
     a->nodes[0].duration_s = a->run_s;
     return PW_OK;
@@ -228,9 +245,17 @@ static void split_domain(sweep *s, size_t d, double e, uint64_t t0, uint64_t t1,
         total = (double)(t1 - t0);
     }
     s->a->nodes[0].self_j[d] += e * root_w / total;
-    for (size_t p = from; p < s->npieces && cut[p] < t1; p++)
-        s->rows[p * s->width + d] +=
-            e * part_weight(s->est[p * s->width + d], mean, overlap(s, p, t0, t1)) / total;
+    for (size_t p = from; p < s->npieces && cut[p] < t1; p++) {
+        size_t at = p * s->width + d;
+        double f = part_weight(s->est[at], mean, overlap(s, p, t0, t1)) / total;
+        s->rows[at] += e * f;
+        s->mark[at] |= PW_FIG_SPLIT | (s->est[at] >= 0 ? 0 : PW_FIG_BY_TIME);
+        /* a part whose power is a guess could hold anything from none to all of the
+         * interval's energy beyond its share; one whose power is known errs by the spread of
+         * that power from call to call, against the other parts' */
+        s->var[at] += s->est[at] >= 0 ? e * e * f * f * (1 - f) * (1 - f) * s->cv2
+                                      : e * e * f * (1 - f) / 3.0;
+    }
 }
 
 /* Splits s->de (energy of [t0, t1) for domains first..first+n) over the pieces (see the
@@ -272,7 +297,7 @@ static int64_t *piece_nodes(const sweep *s)
     return node;
 }
 
-typedef struct purity { double *piece_e, *piece_t, *node_e, *node_t; } purity;
+typedef struct purity { double *piece_e, *piece_t, *node_e, *node_t, *node_pp, *node_n; } purity;
 
 /* Adds one series' pure intervals (wholly inside one piece, or wholly untagged outside
  * every piece) to the energy and time of that piece and of its node. */
@@ -305,12 +330,32 @@ static void add_pure(sweep *s, const pw_series *se, const int64_t *node, purity 
             if (nd >= 0) {
                 pu->node_e[(size_t)nd * w + first + k] += e;
                 pu->node_t[(size_t)nd * w + first + k] += dt;
+                pu->node_pp[(size_t)nd * w + first + k] += e * e / (dt * dt);
+                pu->node_n[(size_t)nd * w + first + k] += 1;
             }
         }
     }
 }
 
 static double ratio_or_nan(double e, double t) { return t > 0 ? e / t : NAN; }
+
+/* How much a phase's power differs between its stretches, relative to its mean, pooled over
+ * every node with at least two pure intervals (their spread includes the sensor's noise);
+ * PW_DEFAULT_CV when no node has two. */
+#define PW_DEFAULT_CV 0.15
+static double pooled_cv2(const purity *pu, size_t n)
+{
+    double sum = 0, weight = 0;
+    for (size_t k = 0; k < n; k++) {
+        double m = pu->node_n[k];
+        if (m < 2 || !(pu->node_e[k] > 0)) continue;
+        double mean = pu->node_e[k] / pu->node_t[k], mean_sq = pu->node_pp[k] / m;
+        double var = (mean_sq - mean * mean) * m / (m - 1);
+        sum += (m - 1) * (var > 0 ? var : 0) / (mean * mean);
+        weight += m - 1;
+    }
+    return weight > 0 ? sum / weight : PW_DEFAULT_CV * PW_DEFAULT_CV;
+}
 
 /* A hint, where there is one, replaces the estimate from pure intervals (W -> µJ/ns). */
 static double hinted(const sweep *s, int64_t node, size_t d, double est)
@@ -324,9 +369,15 @@ static int estimate_powers(sweep *s)
 {
     size_t w = s->width, np = s->npieces, nn = s->a->nnodes;
     purity pu = {calloc(np * w + 1, sizeof(double)), calloc(np * w + 1, sizeof(double)),
+                 calloc(nn * w + 1, sizeof(double)), calloc(nn * w + 1, sizeof(double)),
                  calloc(nn * w + 1, sizeof(double)), calloc(nn * w + 1, sizeof(double))};
     int64_t *node = piece_nodes(s);
-    int rc = pu.piece_e && pu.piece_t && pu.node_e && pu.node_t && node ? PW_OK : PW_ERR_NOMEM;
+    /* a model's domain is split by time: its pure intervals are model output too, and a piece
+     * weighted by one would get powers no model allows (docs/attribution.md) */
+    unsigned char *by_time = calloc(w + 1, 1);
+    for (size_t d = 0; by_time && d < w; d++) by_time[d] = (unsigned char)pw_domain_estimated(s->t, d);
+    int rc = pu.piece_e && pu.piece_t && pu.node_e && pu.node_t && pu.node_pp && pu.node_n && node &&
+             by_time ? PW_OK : PW_ERR_NOMEM;
     if (rc == PW_OK) {
         for (size_t si = 0; si < s->t->nsources; si++) {
             const pw_series *se = &s->t->series[si];
@@ -337,11 +388,19 @@ static int estimate_powers(sweep *s)
                 double e = ratio_or_nan(pu.piece_e[p * w + d], pu.piece_t[p * w + d]);
                 if (!(e >= 0) && node[p] >= 0)
                     e = ratio_or_nan(pu.node_e[node[p] * w + d], pu.node_t[node[p] * w + d]);
-                s->est[p * w + d] = hinted(s, node[p], d, e);
+                s->est[p * w + d] = by_time[d] ? NAN : hinted(s, node[p], d, e);
             }
         for (size_t d = 0; d < w; d++)
-            s->root_est[d] = hinted(s, 0, d, ratio_or_nan(pu.node_e[d], pu.node_t[d]));
+            s->root_est[d] = by_time[d] ? NAN : hinted(s, 0, d, ratio_or_nan(pu.node_e[d], pu.node_t[d]));
+        for (size_t k = 0; k < nn * w; k++)
+            s->node_est[k] = by_time[k % w] ? NAN
+                                            : hinted(s, (int64_t)(k / w), k % w,
+                                                     ratio_or_nan(pu.node_e[k], pu.node_t[k]));
+        s->cv2 = pooled_cv2(&pu, nn * w);
     }
+    free(by_time);
+    free(pu.node_pp);
+    free(pu.node_n);
     free(pu.piece_e);
     free(pu.piece_t);
     free(pu.node_e);
@@ -412,35 +471,94 @@ static double range_max(const sweep *s, size_t from, size_t to)
     return m;
 }
 
-/* Turns each row into the running sum, up to its cut, of one open track's share; then a
- * segment's energy is the difference of two rows, whatever else overlapped it. Untagged
- * pieces go to the root. */
-static void settle(sweep *s)
+/* The additive model's weight of a track in a shared piece of domain d: its phase's own power
+ * (its power alone minus the untagged power) plus an equal share of the untagged power; -1
+ * when either is unknown, and then the piece is shared equally. */
+static double additive_weight(const sweep *s, uint32_t node, size_t d, uint32_t open)
 {
-    size_t w = s->width, ncuts = s->pc->ncuts;
-    double *run = s->de, *root = s->a->nodes[0].self_j;
-    memset(run, 0, w * sizeof *run);
-    for (size_t p = 0; p < ncuts; p++) {
-        double *row = s->rows + p * w;
-        uint32_t open = p < s->npieces ? s->pc->open[p] : 0;
-        for (size_t d = 0; d < w; d++) {
-            double e = row[d];
-            row[d] = run[d];
-            if (open) run[d] += e / open;
-            else root[d] += e;
+    double alone = s->node_est[(size_t)node * s->width + d], idle = s->root_est[d];
+    if (!(alone >= 0) || !(idle >= 0)) return -1;
+    return (alone > idle ? alone - idle : 0) + idle / open;
+}
+
+/* The power steps at every cut between two pieces whose powers are known: the timing term's
+ * raw material (attribute.h, pw_phase_node.self_step_w). */
+static void mark_steps(sweep *s)
+{
+    for (size_t c = 1; c < s->npieces; c++)
+        for (size_t d = 0; d < s->width; d++) {
+            double a = s->est[(c - 1) * s->width + d], b = s->est[c * s->width + d];
+            if (!(a >= 0) || !(b >= 0)) continue;
+            double step = (a - b) * 1e3;   /* µJ/ns -> W */
+            s->tim[c * s->width + d] += step;
+            s->tim[(c - 1) * s->width + d] -= step;
+        }
+}
+
+/* Sums of the weights of the tracks open in each piece, per domain (0: share equally). */
+static double *piece_weights(const sweep *s)
+{
+    size_t w = s->width;
+    double *total = calloc(s->npieces * w + 1, sizeof *total);
+    for (size_t i = 0; total && i < s->a->nsegments; i++) {
+        const pw_segment *g = &s->a->segments[i];
+        for (size_t p = s->pc->seg_cut[2 * i]; p < s->pc->seg_cut[2 * i + 1]; p++) {
+            if (s->pc->open[p] < 2) continue;
+            for (size_t d = 0; d < w; d++) {
+                double x = additive_weight(s, g->node, d, s->pc->open[p]);
+                if (x < 0 || total[p * w + d] < 0) total[p * w + d] = -1;
+                else total[p * w + d] += x;
+            }
         }
     }
-    for (size_t p = 0; p < s->npieces; p++)
-        if (s->peak[p] > s->block_peak[p / PEAK_BLOCK])
-            s->block_peak[p / PEAK_BLOCK] = s->peak[p];
+    return total;
+}
+
+/* Gives each segment its pieces' energy: all of a piece only it has open; of a shared piece, its
+ * additive-model share (equal where the model has no powers), marked as an allocation. */
+static int settle(sweep *s)
+{
+    size_t w = s->width;
+    pw_phase_node *root = &s->a->nodes[0];
+    double *total = piece_weights(s);
+    if (!total) return PW_ERR_NOMEM;
+    for (size_t p = 0; p < s->npieces; p++) {
+        if (s->peak[p] > s->block_peak[p / PEAK_BLOCK]) s->block_peak[p / PEAK_BLOCK] = s->peak[p];
+        if (s->pc->open[p]) continue;
+        for (size_t d = 0; d < w; d++) {
+            root->self_j[d] += s->rows[p * w + d];
+            root->self_var[d] += s->var[p * w + d];
+            root->self_step_w[d] += s->tim[p * w + d];
+            root->self_mark[d] |= s->mark[p * w + d];
+        }
+    }
     for (size_t i = 0; i < s->a->nsegments; i++) {
-        pw_phase_node *node = &s->a->nodes[s->a->segments[i].node];
+        const pw_segment *g = &s->a->segments[i];
+        pw_phase_node *node = &s->a->nodes[g->node];
         size_t from = s->pc->seg_cut[2 * i], to = s->pc->seg_cut[2 * i + 1];
-        const double *at_from = s->rows + from * w, *at_to = s->rows + to * w;
-        for (size_t d = 0; d < w; d++) node->self_j[d] += at_to[d] - at_from[d];
+        for (size_t p = from; p < to; p++) {
+            uint32_t open = s->pc->open[p];
+            if (open > node->concurrency) node->concurrency = open;
+            for (size_t d = 0; d < w; d++) {
+                size_t at = p * w + d;
+                double x = open > 1 ? additive_weight(s, g->node, d, open) : 1;
+                double f = open < 2 ? 1.0 : total[at] > 0 && x >= 0 ? x / total[at] : 1.0 / open;
+                node->self_j[d] += s->rows[at] * f;
+                node->self_var[d] += s->var[at] * f * f;
+                node->self_step_w[d] += s->tim[at] * f;
+                node->self_mark[d] |= s->mark[at];
+                if (open > 1) node->self_mark[d] |= total[at] > 0 ? PW_FIG_ALLOCATED
+                                                                   : PW_FIG_ALLOCATED | PW_FIG_EQUAL;
+                /* a share by rule could be anything from none of the piece to all of it */
+                if (open > 1) node->self_var[d] += s->rows[at] * s->rows[at] * f * (1 - f) / 3.0 *
+                                                   (total[at] > 0 ? s->cv2 : 1.0);
+            }
+        }
         double peak = range_max(s, from, to);
         if (peak > node->peak_w) node->peak_w = peak;
     }
+    free(total);
+    return PW_OK;
 }
 
 static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc,
@@ -455,14 +573,23 @@ static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc,
     s.others = calloc(t->nsources + 1, sizeof *s.others);
     s.est = calloc(s.npieces * s.width + 1, sizeof *s.est);
     s.root_est = calloc(s.width + 1, sizeof *s.root_est);
-    int rc = s.rows && s.peak && s.block_peak && s.de && s.others && s.est && s.root_est
-                 ? PW_OK : PW_ERR_NOMEM;
+    s.node_est = calloc(a->nnodes * s.width + 1, sizeof *s.node_est);
+    s.var = calloc(s.npieces * s.width + 1, sizeof *s.var);
+    s.tim = calloc(s.npieces * s.width + 1, sizeof *s.tim);
+    s.mark = calloc(s.npieces * s.width + 1, 1);
+    int rc = s.rows && s.peak && s.block_peak && s.de && s.others && s.est && s.root_est &&
+             s.node_est && s.var && s.tim && s.mark ? PW_OK : PW_ERR_NOMEM;
     if (rc == PW_OK) rc = estimate_powers(&s);
     if (rc == PW_OK) {
         for (size_t si = 0; si < t->nsources; si++) s.others[si].se = &t->series[si];
         for (size_t si = 0; si < t->nsources; si++) sweep_series(&s, si);
-        settle(&s);
+        mark_steps(&s);
+        rc = settle(&s);
     }
+    free(s.node_est);
+    free(s.var);
+    free(s.tim);
+    free(s.mark);
     free(s.est);
     free(s.root_est);
     free(s.rows);
@@ -478,13 +605,23 @@ void pw_attribution_roll_up(pw_attribution *a)
 {
     size_t nd = a->ndomains;
     for (size_t i = 0; i < a->nnodes; i++) {
-        memcpy(a->nodes[i].incl_j, a->nodes[i].self_j, nd * sizeof(double));
-        a->nodes[i].tokens_incl = a->nodes[i].tokens_self;
+        pw_phase_node *n = &a->nodes[i];
+        memcpy(n->incl_j, n->self_j, nd * sizeof(double));
+        memcpy(n->incl_var, n->self_var, nd * sizeof(double));
+        memcpy(n->incl_step_w, n->self_step_w, nd * sizeof(double));
+        memcpy(n->incl_mark, n->self_mark, nd);
+        n->tokens_incl = n->tokens_self;
     }
     for (size_t i = a->nnodes; i-- > 1;) {
         const pw_phase_node *c = &a->nodes[i];
         pw_phase_node *p = &a->nodes[c->parent];
-        add_scaled(p->incl_j, c->incl_j, nd, 1.0);
+        for (size_t d = 0; d < nd; d++) {
+            if (isnan(c->incl_j[d])) p->incl_mark[d] |= PW_FIG_BY_TIME;   /* a part unseen */
+            else p->incl_j[d] += c->incl_j[d];
+        }
+        add_scaled(p->incl_var, c->incl_var, nd, 1.0);
+        add_scaled(p->incl_step_w, c->incl_step_w, nd, 1.0);   /* inner cuts cancel */
+        for (size_t d = 0; d < nd; d++) p->incl_mark[d] |= c->incl_mark[d];
         p->tokens_incl += c->tokens_incl;
         if (c->peak_w > p->peak_w) p->peak_w = c->peak_w;
     }

@@ -11,11 +11,31 @@
  * a few sensor periods, averaged-power sensors), or modelled by an estimate source. In order
  * of directness: the least direct of several figures is the largest value. */
 typedef enum pw_provenance {
-    PW_PROV_MEASURED = 0,
-    PW_PROV_DISAGGREGATED = 1,
-    PW_PROV_ESTIMATED = 2
+    PW_PROV_MEASURED = 0,      /* read off a sensor without a split: no interval */
+    PW_PROV_SPLIT,             /* read off a sensor, the intervals straddling its boundaries
+                                  divided by the phases' powers: ± */
+    PW_PROV_DISAGGREGATED,     /* the fit's powers (phases shorter than the sensor resolves,
+                                  averaged-power sensors): ± */
+    PW_PROV_ALLOCATED,         /* a domain shared by concurrent tracks, divided by a rule
+                                  (the additive model, else equal shares): ± */
+    PW_PROV_UNRESOLVED,        /* the data cannot resolve it: split by time, ± as wide as the
+                                  straddling intervals allow */
+    PW_PROV_ESTIMATED,         /* modelled, not measured (the estimate source): ± assumed */
+    PW_PROV_NOT_OBSERVED       /* the sensor never saw it: no number (energy NAN) */
 } pw_provenance;
-const char *pw_provenance_name(pw_provenance p);   /* "measured", "estimated", "disaggregated" */
+#define PW_PROV_COUNT 7
+/* "measured", "split", "disaggregated", "allocated", "unresolved", "estimated", "not observed" */
+const char *pw_provenance_name(pw_provenance p);
+
+/* What went into a figure, per node and domain (pw_phase_node.self_mark/incl_mark). */
+enum {
+    PW_FIG_SPLIT = 1u << 0,     /* an interval straddling one of its boundaries was divided */
+    PW_FIG_BY_TIME = 1u << 1,   /* ... by time alone: some part's power was unknown */
+    PW_FIG_ALLOCATED = 1u << 2, /* time shared with other tracks was divided between them */
+    PW_FIG_EQUAL = 1u << 3,     /* ... in equal shares: the additive model had no powers */
+    PW_FIG_FITTED = 1u << 4     /* the fit's powers made it */
+};
+#define PW_NODE_ARRAYS 8        /* per-domain double arrays per node */
 
 /* One node of the phase tree: a phase path such as "decode/attention". nodes[0] is the
  * root: the whole run; its self energy is the energy of untagged time. */
@@ -33,7 +53,19 @@ typedef struct pw_phase_node {
     pw_provenance provenance;   /* of its figures: the least direct of its domains' */
     double *self_ci_j;      /* [ndomains] 95% half-width of self_j; NAN where measured */
     double *incl_ci_j;      /* [ndomains] 95% half-width of incl_j; NAN where measured */
+    /* The error budget behind the half-widths (docs/attribution.md, "Intervals"): variance of
+     * the splits and allocations (J²), and the signed sum of the power steps at its cuts (W),
+     * which a reading instant off by dt turns into an error of dt x step. */
+    double *self_var, *incl_var;
+    double *self_step_w, *incl_step_w;
+    uint8_t *self_mark, *incl_mark;   /* [ndomains] PW_FIG_* */
+    uint32_t concurrency;   /* the most tracks it shared time with (1: never shared) */
+    uint8_t marks;          /* PW_FIG_* of its top-level domains' figures, together */
 } pw_phase_node;
+
+/* A longer phrase for a node's label, into buf: "split by time", "allocated: equal shares
+ * among 3 tracks", or the provenance's name. */
+const char *pw_provenance_detail(const pw_phase_node *n, char *buf, size_t len);
 
 /* A stretch of one track during which one phase is its innermost open phase. */
 typedef struct pw_segment {
@@ -58,6 +90,7 @@ typedef struct pw_attribution {
     pw_segment *segments; size_t nsegments;  /* grouped by track in trace order, each
                                                 track's in time order */
     double *node_j;         /* storage behind every node's energy and uncertainty arrays */
+    uint8_t *node_marks;    /* storage behind every node's marks */
     /* The disaggregation behind the DISAGGREGATED figures (per node and domain: fitted power,
      * its CI and separability; src/analysis/disaggregate.h), or NULL when none ran. */
     struct pw_disaggregation *disagg;
@@ -78,6 +111,7 @@ typedef enum pw_method {
 const char *pw_method_name(pw_method m);   /* "auto", "exact", "disaggregate", "naive", "windows" */
 int pw_method_parse(const char *name, pw_method *out);   /* PW_ERR_NOT_FOUND if unknown */
 #define PW_SHORT_PERIODS 3.0
+#define PW_Z95 1.959963984540054   /* a normal's 95% two-sided quantile */
 #define PW_ESTIMATE_REL_CI 0.3   /* assumed 95% half-width of an estimate source's figures */
 
 int pw_attribute(const pw_trace *t, pw_attribution **out);   /* PW_METHOD_AUTO */
@@ -120,6 +154,13 @@ double pw_series_energy_at(pw_series_cursor *c, size_t k, uint64_t t_ns);  /* µ
  * reading whose energy differs in some domain or that opens a gap, else the last; for any
  * other series simply i + 1. Attribution and disaggregation walk intervals with it. */
 size_t pw_series_next(const pw_trace *t, const pw_series *se, size_t i);
+
+/* How late a series' readings can be against the instants their energy was current (ns): a
+ * counter the recorder did not lock onto returns its last update, up to a period (or, read
+ * faster than it updates, a read interval) before the read; 0 for sensors whose times are
+ * exact (continuous, self-timed, averaged power fitted over its windows, models). Attribution
+ * widens its intervals by this lag times each figure's power steps (stamps.c). */
+double pw_series_lag_ns(const pw_trace *t, const pw_series *se);
 
 /* The node index of the phase path, or -1. */
 int pw_attribution_find(const pw_attribution *a, const char *path);

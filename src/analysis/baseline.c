@@ -4,6 +4,7 @@
  * attribution's phase tree and segments and only replace its energies. */
 #include <math.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "analysis/attribute.h"
@@ -69,31 +70,52 @@ static void naive_series(const pw_trace *t, pw_attribution *a, const track_index
     }
 }
 
-/* The counter as a tool reading it at time t sees it: the last reading at or before t (J). */
-static double reading_at(const pw_series *se, size_t k, uint64_t t)
+/* The update grid a begin/end tool's read at t would see: the recorder's lock on it (the
+ * trace's sensor.SOURCE.grid_period_ns/grid_phase_ns). Without one, the trace's readings lag
+ * their updates just as that tool's read would, so the readings interpolated at t are what it
+ * would get. */
+typedef struct grid { uint64_t period, phase; int known; } grid;
+
+static grid grid_of(const pw_trace *t, const pw_series *se)
 {
-    size_t lo = 0, hi = se->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (se->t_ns[mid] <= t) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo ? (double)se->energy_uj[(lo - 1) * se->ndomains + k] * 1e-6 : 0.0;
+    char key[160];
+    grid g = {se->source < t->nsources ? t->sources[se->source].period_ns : 0, 0, 0};
+    const char *name = se->source < t->nsources ? t->sources[se->source].name : "";
+    snprintf(key, sizeof key, "sensor.%s.grid_period_ns", name);
+    const char *p = pw_trace_meta(t, key);
+    snprintf(key, sizeof key, "sensor.%s.grid_phase_ns", name);
+    const char *ph = pw_trace_meta(t, key);
+    if (p && ph && strtoull(p, NULL, 10) > 0) g = (grid){strtoull(p, NULL, 10), strtoull(ph, NULL, 10), 1};
+    return g;
 }
 
-/* Begin/end windows: the counter read at every phase change, the difference going to the
- * phase that was innermost in between. Reads at a shared boundary cancel, so a phase's
- * inclusive figure is the counter's difference between its begin and its end. Concurrent
- * tracks each read the whole counter, as a per-thread begin/end tool would. */
-static void windows_series(const pw_attribution *a, const pw_series *se)
+/* When the value a read at t returns was current: the last update at or before t. */
+static uint64_t last_update(const grid *g, uint64_t t)
+{
+    if (!g->period || !g->known) return t;
+    if (t < g->phase) return g->phase >= g->period ? g->phase - g->period : 0;
+    return g->phase + (t - g->phase) / g->period * g->period;
+}
+
+/* Begin/end windows, what Zeus, CodeCarbon or LIKWID's markers see: the counter read at every
+ * phase change returns its last update before the change, and the difference goes to the
+ * phase that was innermost in between; the counter's value then is interpolated between the
+ * trace's readings. Reads at a shared boundary cancel, so
+ * a phase's inclusive figure is the counter's difference between its begin and its end.
+ * Concurrent tracks each read the whole counter, as a per-thread begin/end tool would. */
+static void windows_series(const pw_trace *t, const pw_attribution *a, const pw_series *se)
 {
     size_t n = se->ndomains, first = se->first_domain;
     if (first + n > a->ndomains || se->n == 0) return;
+    grid g = grid_of(t, se);
+    pw_series_cursor c0 = {se, 0}, c1 = {se, 0};   /* each asked in time order per track */
     for (size_t i = 0; i < a->nsegments; i++) {
-        const pw_segment *g = &a->segments[i];
-        for (size_t k = 0; k < n; k++)
-            a->nodes[g->node].self_j[first + k] +=
-                reading_at(se, k, g->t1_ns) - reading_at(se, k, g->t0_ns);
+        const pw_segment *sg = &a->segments[i];
+        uint64_t u0 = last_update(&g, sg->t0_ns), u1 = last_update(&g, sg->t1_ns);
+        for (size_t k = 0; k < n; k++) {
+            double e1 = pw_series_energy_at(&c1, k, u1), e0 = pw_series_energy_at(&c0, k, u0);
+            a->nodes[sg->node].self_j[first + k] += (e1 - e0) * 1e-6;
+        }
     }
 }
 
@@ -118,7 +140,7 @@ int pw_attribute_baseline(const pw_trace *t, pw_method method, pw_attribution *a
         clear_energies(a);
         for (size_t s = 0; s < t->nsources; s++) {
             if (method == PW_METHOD_NAIVE) naive_series(t, a, &ix, &t->series[s], open);
-            else windows_series(a, &t->series[s]);
+            else windows_series(t, a, &t->series[s]);
         }
         settle_root(a);
     }

@@ -2,19 +2,34 @@
  * phases are shorter than the sensor resolves or the sensor only gives averaged power) and
  * labels every node with its provenance and uncertainty. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "analysis/disaggregate.h"
 #include "trace/merge.h"
 
+static const char *const provenance_names[PW_PROV_COUNT] = {
+    "measured", "split", "disaggregated", "allocated", "unresolved", "estimated", "not observed"};
+
 const char *pw_provenance_name(pw_provenance p)
 {
-    switch (p) {
-    case PW_PROV_ESTIMATED: return "estimated";
-    case PW_PROV_DISAGGREGATED: return "disaggregated";
-    default: return "measured";
+    return (unsigned)p < PW_PROV_COUNT ? provenance_names[p] : "measured";
+}
+
+const char *pw_provenance_detail(const pw_phase_node *n, char *buf, size_t len)
+{
+    uint8_t any = n->marks;
+    switch (n->provenance) {
+    case PW_PROV_UNRESOLVED: snprintf(buf, len, "unresolved: split by time"); break;
+    case PW_PROV_ESTIMATED: snprintf(buf, len, "estimated, split by time"); break;
+    case PW_PROV_ALLOCATED:
+        snprintf(buf, len, "allocated: %s among up to %u tracks",
+                 any & PW_FIG_EQUAL ? "equal shares" : "additive model", n->concurrency);
+        break;
+    default: snprintf(buf, len, "%s", pw_provenance_name(n->provenance));
     }
+    return buf;
 }
 
 static const char *const method_names[] = {"auto", "exact", "disaggregate", "naive", "windows"};
@@ -82,6 +97,7 @@ static int choose(const pw_trace *t, const pw_attribution *a, pw_method m, unsig
     if (!stretch) return -1;
     int any = 0;
     for (size_t d = 0; d < a->ndomains; d++) {
+        if (pw_domain_estimated(t, d)) continue;   /* a model is split by time, never fitted */
         int whole = m == PW_METHOD_DISAGGREGATE || pw_domain_averaged(t, d);
         double res = resolution_s(t, d);
         for (size_t k = 1; k < a->nnodes; k++) {
@@ -116,9 +132,13 @@ static void fitted_energies(const pw_trace *t, pw_attribution *a, const pw_disag
             continue;
         double phases = 0;
         for (size_t k = 1; k < a->nnodes; k++) {
+            pw_phase_node *n = &a->nodes[k];
             double p = g->domains[d].power_w[k];
-            a->nodes[k].self_j[d] = p >= 0 ? p * g->self_s[k] : 0;
-            phases += a->nodes[k].self_j[d];
+            /* no self time in any window the sensor saw: not observed, never 0 J */
+            n->self_j[d] = p >= 0 ? p * g->self_s[k] : g->self_s[k] > 0 ? NAN : 0;
+            n->self_var[d] = n->self_step_w[d] = 0;   /* the fit's interval says it all */
+            n->self_mark[d] = 0;
+            if (n->self_j[d] >= 0) phases += n->self_j[d];
         }
         a->nodes[0].self_j[d] = a->domain_j[d] - phases;
     }
@@ -141,13 +161,53 @@ static void fitted_ci(pw_attribution *a, const pw_disaggregation *g, const unsig
     memset(tau, 0, a->nnodes * sizeof *tau);
     tau[k] = use[k * nd + d] ? g->self_s[k] : 0;
     a->nodes[k].self_ci_j[d] = tau[k] ? pw_disagg_energy_ci(g, d, tau) : NAN;
+    if (tau[k]) a->nodes[k].self_mark[d] |= PW_FIG_FITTED;
     int any = tau[k] != 0;
     for (size_t j = k + 1; j < end; j++)
         if (use[j * nd + d]) tau[j] = g->self_s[j], any = 1;
     a->nodes[k].incl_ci_j[d] = any ? pw_disagg_energy_ci(g, d, tau) : NAN;
+    if (any) a->nodes[k].incl_mark[d] |= PW_FIG_FITTED;
 }
 
-/* Provenance per domain and node; uncertainty where a figure is estimated or fitted. */
+/* The provenance a node's marks in domain d call for (least direct wins). */
+static pw_provenance from_marks(uint8_t mark)
+{
+    if (mark & PW_FIG_BY_TIME) return PW_PROV_UNRESOLVED;
+    if (mark & PW_FIG_ALLOCATED) return PW_PROV_ALLOCATED;
+    if (mark & PW_FIG_FITTED) return PW_PROV_DISAGGREGATED;
+    if (mark & PW_FIG_SPLIT) return PW_PROV_SPLIT;
+    return PW_PROV_MEASURED;
+}
+
+/* Half-width of a figure from its error budget: the splits' and allocations' variance, the
+ * fit's (its own 95% half-width), and the timing bound, readings up to lag_s late against the
+ * phases' clock moving lag_s times the figure's net power step across its boundaries. */
+static double budget_ci(double var, double fit_ci, double step_w, double lag_s)
+{
+    double fit = isfinite(fit_ci) ? fit_ci / PW_Z95 : 0, timing = step_w * lag_s;
+    return sqrt(PW_Z95 * PW_Z95 * (var + fit * fit) + timing * timing);
+}
+
+/* One node's label and half-widths in a measured domain d. */
+static void label_measured(pw_attribution *a, size_t k, size_t d, int top, double lag_s)
+{
+    pw_phase_node *n = &a->nodes[k];
+    if (isnan(n->incl_j[d])) {
+        if (top) n->provenance = PW_PROV_NOT_OBSERVED;
+        return;
+    }
+    pw_provenance self = from_marks(n->self_mark[d]), incl = from_marks(n->incl_mark[d]);
+    if (k == 0) incl = PW_PROV_MEASURED;   /* the run's total is read, never split */
+    n->self_ci_j[d] = self == PW_PROV_MEASURED ? NAN
+                          : budget_ci(n->self_var[d], n->self_ci_j[d], n->self_step_w[d], lag_s);
+    n->incl_ci_j[d] = incl == PW_PROV_MEASURED ? NAN
+                          : budget_ci(n->incl_var[d], n->incl_ci_j[d], n->incl_step_w[d], lag_s);
+    if (top && incl > n->provenance) n->provenance = incl;
+    if (top) n->marks |= n->incl_mark[d];
+}
+
+/* Provenance per domain and node, and every half-width (docs/attribution.md, "Labels" and
+ * "Intervals"). */
 static int label(const pw_trace *t, pw_attribution *a, const pw_disaggregation *g,
                  const unsigned char *use)
 {
@@ -155,22 +215,23 @@ static int label(const pw_trace *t, pw_attribution *a, const pw_disaggregation *
     double *tau = calloc(a->nnodes + 1, sizeof *tau);
     if (!tau) return PW_ERR_NOMEM;
     for (size_t d = 0; d < nd; d++) {
-        int est = pw_domain_estimated(t, d), fit = g && g->domains[d].fitted;
+        int est = pw_domain_estimated(t, d), fit = g && g->domains[d].fitted && use;
+        int top = pw_trace_domain_is_top(t, d);
+        uint32_t src = t->domains[d].source;
+        double lag_s = src < t->nsources ? pw_series_lag_ns(t, &t->series[src]) * 1e-9 : 0;
         a->domain_provenance[d] = est ? PW_PROV_ESTIMATED
                                       : fit && pw_domain_averaged(t, d) ? PW_PROV_DISAGGREGATED
                                                                         : PW_PROV_MEASURED;
         for (size_t k = 0; k < a->nnodes; k++) {
             pw_phase_node *n = &a->nodes[k];
-            int top = pw_trace_domain_is_top(t, d);
-            if (est) {
+            if (est) {   /* a model's figures: the assumed bound, never a fit */
                 n->self_ci_j[d] = PW_ESTIMATE_REL_CI * fabs(n->self_j[d]);
                 n->incl_ci_j[d] = PW_ESTIMATE_REL_CI * fabs(n->incl_j[d]);
                 if (top) n->provenance = PW_PROV_ESTIMATED;
-            } else if (fit && use && k > 0) {
-                fitted_ci(a, g, use, k, d, tau);
-                if (top && use[k * nd + d] && n->provenance < PW_PROV_DISAGGREGATED)
-                    n->provenance = PW_PROV_DISAGGREGATED;
+                continue;
             }
+            if (fit && k > 0) fitted_ci(a, g, use, k, d, tau);
+            label_measured(a, k, d, top, lag_s);
         }
     }
     free(tau);
@@ -245,6 +306,7 @@ static void raise_peaks(const pw_trace *t, pw_attribution *a)
 
 int pw_attribute_with(const pw_trace *t, pw_method method, pw_attribution **out)
 {
+    if (!t || !out) return PW_ERR_INVALID;
     pw_groups groups;
     int rc = pw_trace_groups(t, &groups);
     if (rc != PW_OK) return rc;
@@ -256,8 +318,7 @@ int pw_attribute_with(const pw_trace *t, pw_method method, pw_attribution **out)
     }
     pw_attribution *a = NULL;
     rc = pw_attribute_exact(t, NULL, 0, &a);
-    if (rc != PW_OK) return rc;
-    if (method == PW_METHOD_NAIVE || method == PW_METHOD_WINDOWS)
+    if (rc == PW_OK && (method == PW_METHOD_NAIVE || method == PW_METHOD_WINDOWS))
         rc = pw_attribute_baseline(t, method, a);
     if (rc == PW_OK)
         rc = method == PW_METHOD_AUTO || method == PW_METHOD_DISAGGREGATE

@@ -56,6 +56,85 @@ static int layers_body(char *b, size_t cap, unsigned long long p)
     return n;
 }
 
+/* ---- random scenarios: the conditions of real machines ------------------------------------ */
+
+static uint64_t mix(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static double uniform(uint64_t *x, double lo, double hi)
+{
+    return lo + (hi - lo) * (double)(mix(x) >> 11) * 0x1p-53;
+}
+
+/* An inference-shaped request loop in units of the sensor's period p: prefill of 2-20 periods,
+ * a decode loop of layers (attention, MLP) of 0.05-0.5 period with a gap, power varying from
+ * call to call and within calls, the grid at the preset's random phase (seeded), sometimes a
+ * second track (a tokenizer thread drawing little beside decode). */
+int pw_accuracy_random_scenario(const char *preset, uint64_t seed, char *buf, size_t cap)
+{
+    pw_sensor_model m;
+    if (pw_sensor_preset(preset, &m) != PW_OK || m.period_ns == 0) return PW_ERR_INVALID;
+    uint64_t x = seed * 0x2545F4914F6CDD1Dull + 1;
+    double p = (double)m.period_ns, every = p < 1e7 ? p : 1e7;
+    int reqs = 2 + (int)(mix(&x) % 4), layers = 2 + (int)(mix(&x) % 3);
+    int tokens = 3 + (int)(mix(&x) % 8), tok = mix(&x) % 3 == 0;
+    double bg = uniform(&x, 5, 60), pre = uniform(&x, 2, 20) * p, att = uniform(&x, 0.05, 0.5) * p;
+    double mlp = uniform(&x, 0.05, 0.5) * p, gap = uniform(&x, 0.02, 0.2) * p;
+    size_t n = (size_t)snprintf(buf, cap,
+        "name random %s seed %llu\nsensor preset=%s seed=%llu\nsample every=%.0fns\n"
+        "background %.3fW\nlead %.0fns\nvary 15%%\nramp %.0f%%\nrepeat %d {\n"
+        "  phase prefill %.0fns %.3fW\n  repeat %d {\n    phase decode {\n      repeat %d {\n"
+        "        phase attention %.0fns %.3fW\n        phase mlp %.0fns %.3fW\n"
+        "        idle %.0fns %.3fW\n      }\n    }\n  }\n  idle %.0fns\n}\n",
+        preset, (unsigned long long)seed, preset, (unsigned long long)seed, every, bg, 10 * p,
+        uniform(&x, 0, 30), reqs, pre, bg * uniform(&x, 3, 8), tokens, layers, att,
+        bg * uniform(&x, 1.5, 4), mlp, bg * uniform(&x, 2, 6), gap, bg * 1.2,
+        uniform(&x, 1, 5) * p);
+    if (n < cap && tok)
+        n += (size_t)snprintf(buf + n, cap - n,
+                              "track tokenizer start=%.0fns {\n  repeat %d {\n"
+                              "    phase tokenize %.0fns %.3fW\n    idle %.0fns\n  }\n}\n",
+                              pre, reqs * 2, uniform(&x, 1, 4) * p, bg * uniform(&x, 1.0, 1.3),
+                              uniform(&x, 2, 6) * p);
+    return n < cap ? PW_OK : PW_ERR_LIMIT;
+}
+
+void pw_accuracy_coverage_add(pw_coverage *c, const pw_accuracy *acc)
+{
+    int col = pw_accuracy_column(PW_METHOD_AUTO);
+    for (size_t i = 0; i < acc->nrows; i++) {
+        const pw_accuracy_row *r = &acc->rows[i];
+        double err_j = r->err[col] * r->true_j, hw = r->ci_j[col];
+        if (!isfinite(r->err[col])) continue;
+        if (r->provenance && !strcmp(r->provenance, "measured")) {
+            c->measured++;
+            if (fabs(r->err[col]) > c->worst_measured) c->worst_measured = fabs(r->err[col]);
+            continue;
+        }
+        if (!(hw > 0) || c->n == PW_COVERAGE_MAX) continue;
+        c->ratio[c->n++] = fabs(err_j) / hw;
+        c->covered += fabs(err_j) <= hw;
+    }
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double pw_accuracy_coverage_median(pw_coverage *c)
+{
+    if (!c->n) return NAN;
+    qsort(c->ratio, c->n, sizeof *c->ratio, cmp_double);
+    return c->n % 2 ? c->ratio[c->n / 2] : 0.5 * (c->ratio[c->n / 2 - 1] + c->ratio[c->n / 2]);
+}
+
 const char *pw_accuracy_scenario_name(size_t i)
 {
     return i < sizeof names / sizeof names[0] ? names[i] : NULL;

@@ -32,6 +32,23 @@ typedef struct pw_accuracy {
 const char *pw_accuracy_scenario_name(size_t i);   /* NULL past the end */
 int pw_accuracy_scenario(const char *name, const char *preset, char *buf, size_t cap);
 
+/* A random scenario of the conditions of real machines for a preset (docs/attribution.md,
+ * "Accuracy"): its grid at a random phase, power varying from call to call (15 %) and within
+ * calls, layers far shorter than a period, sometimes a second track. Same seed, same text. */
+int pw_accuracy_random_scenario(const char *preset, uint64_t seed, char *buf, size_t cap);
+
+/* How stated intervals fare against the truth over many figures: coverage and the ratio of
+ * each figure's error to its half-width (calibrated intervals have a median near 0.34). */
+#define PW_COVERAGE_MAX 65536
+typedef struct pw_coverage {
+    size_t n, covered;            /* figures with an interval, and those inside it */
+    double ratio[PW_COVERAGE_MAX];   /* |error| / half-width */
+    size_t measured;              /* figures labelled measured */
+    double worst_measured;        /* their largest |relative error| */
+} pw_coverage;
+void pw_accuracy_coverage_add(pw_coverage *c, const pw_accuracy *acc);
+double pw_accuracy_coverage_median(pw_coverage *c);   /* sorts the ratios */
+
 /* Simulates scenario text into trace_path (overwritten) and measures every method. On error
  * writes a reason to err. */
 int pw_accuracy_measure(const char *scenario_text, const char *trace_path, pw_accuracy **out,

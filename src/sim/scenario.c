@@ -102,12 +102,13 @@ typedef struct block {
 } block;
 
 enum { SEEN_NAME = 1, SEEN_SENSOR = 2, SEEN_SAMPLE = 4, SEEN_DOMAIN = 8, SEEN_BACKGROUND = 16,
-       SEEN_LEAD = 32 };
+       SEEN_LEAD = 32, SEEN_VARY = 64, SEEN_RAMP = 128 };
 
 typedef struct parser {
     pw_scenario *s;
     strtab names, paths;
     block blocks[MAX_NEST + 1];   /* [0] is the top level */
+    size_t tracks_cap;
     int depth;
     long line;
     long sample_line;
@@ -363,6 +364,22 @@ static int open_block(parser *p, pw_step_type type, const char *name, uint32_t r
     return PW_OK;
 }
 
+/* A closed track joins the scenario's tracks, not the main body. */
+static int add_track(parser *p, pw_step *st)
+{
+    pw_scenario *s = p->s;
+    int too_long = st->start_ns > MAX_TOTAL_NS - st->dur_ns;
+    pw_step *tracks = too_long ? NULL
+                               : pw_grow(s->tracks, &p->tracks_cap, s->ntracks + 1, sizeof *tracks);
+    if (!tracks) {
+        free_step(st);
+        return too_long ? fail(p, "the scenario would last longer than 30 days") : nomem(p);
+    }
+    s->tracks = tracks;
+    tracks[s->ntracks++] = *st;
+    return PW_OK;
+}
+
 static int close_block(parser *p)
 {
     if (p->depth == 0) return fail(p, "unbalanced braces: '}' with no block open");
@@ -383,6 +400,7 @@ static int close_block(parser *p)
         return rc;
     }
     st.dur_ns = b->dur_ns * reps;
+    if (st.type == PW_STEP_TRACK) return add_track(p, &st);
     return add_step(p, &st, visits * reps + (st.type == PW_STEP_PHASE));
 }
 
@@ -518,7 +536,14 @@ static int sensor_setting(parser *p, pw_sensor_model *m, const char *key, const 
     uint64_t u = 0;
     int rc;
     if (!strcmp(key, "period")) return duration(p, v, 1, &m->period_ns);
-    if (!strcmp(key, "offset")) return duration(p, v, 1, &m->offset_ns);
+    if (!strcmp(key, "offset")) {
+        m->offset_random = !strcmp(v, "random");
+        if (m->offset_random || !strcmp(v, "aligned")) {
+            m->offset_ns = 0;
+            return PW_OK;
+        }
+        return duration(p, v, 1, &m->offset_ns);
+    }
     if (!strcmp(key, "noise")) return power(p, v, &m->noise_w);
     if (!strcmp(key, "quantum")) {
         rc = quantity(p, v, &ENERGY, &m->quantum_uj);
@@ -585,6 +610,53 @@ static int kw_domain(parser *p, char **w, int n)
     return PW_OK;
 }
 
+/* "15%" or "0.15": a share from 0 to max. */
+static int share(parser *p, const char *what, const char *v, double max, double *out)
+{
+    const char *end = scan_number(v);
+    double f = end ? strtod(v, NULL) : NAN;
+    if (end && !strcmp(end, "%")) f /= 100;
+    else if (!end || *end) f = NAN;
+    if (!(f >= 0 && f <= max))
+        return fail(p, "%s '%s' must be a share from 0 to %g%%", what, v, 100 * max);
+    *out = f;
+    return PW_OK;
+}
+
+static int kw_vary(parser *p, char **w, int n)
+{
+    return n == 2 ? share(p, "vary", w[1], 0.9, &p->s->vary) : fail(p, "expected 'vary SHARE'");
+}
+
+static int kw_ramp(parser *p, char **w, int n)
+{
+    return n == 2 ? share(p, "ramp", w[1], 1.8, &p->s->ramp) : fail(p, "expected 'ramp SHARE'");
+}
+
+/* `track NAME [start=DURATION] {`: a body that runs on its own thread, beside the others. */
+static int kw_track(parser *p, char **w, int n)
+{
+    if (p->depth > 0) return fail(p, "'track' belongs at the top level, outside every block");
+    if ((n != 3 && n != 4) || !is_open(w[n - 1]))
+        return fail(p, "expected 'track NAME [start=DURATION] {'");
+    uint64_t start = 0;
+    if (n == 4) {
+        char *v = split_kv(p, w[2]);
+        if (!v) return PW_ERR_FORMAT;
+        if (strcmp(w[2], "start") != 0) return fail(p, "unknown track setting '%s' (expected start)", w[2]);
+        int rc = duration(p, v, 1, &start);
+        if (rc != PW_OK) return rc;
+    }
+    int rc = check_name(p, "track", w[1]);
+    if (rc != PW_OK) return rc;
+    if (p->depth == MAX_NEST) return fail(p, "nesting deeper than %d", MAX_NEST);
+    block b = {.head = {.type = PW_STEP_TRACK, .start_ns = start, .name = strdup(w[1])},
+               .line = p->line};
+    if (!b.head.name) return nomem(p);
+    p->blocks[++p->depth] = b;
+    return PW_OK;
+}
+
 static int kw_background(parser *p, char **w, int n)
 {
     return n == 2 ? power(p, w[1], &p->s->background_w) : fail(p, "expected 'background POWER'");
@@ -607,7 +679,8 @@ static const keyword keywords[] = {
     {"}", kw_close, 0},             {"name", kw_name, SEEN_NAME},
     {"sensor", kw_sensor, SEEN_SENSOR}, {"sample", kw_sample, SEEN_SAMPLE},
     {"domain", kw_domain, SEEN_DOMAIN}, {"background", kw_background, SEEN_BACKGROUND},
-    {"lead", kw_lead, SEEN_LEAD},
+    {"lead", kw_lead, SEEN_LEAD},   {"vary", kw_vary, SEEN_VARY},
+    {"ramp", kw_ramp, SEEN_RAMP},   {"track", kw_track, 0},
 };
 
 static int parse_line(parser *p, char *line)
@@ -632,8 +705,8 @@ static int parse_line(parser *p, char *line)
         p->seen |= kw->setting;
         return kw->fn(p, w, n);
     }
-    return fail(p, "unknown keyword '%s' (expected phase, repeat, idle, count, '}', name, "
-                   "sensor, sample, domain, background or lead)", w[0]);
+    return fail(p, "unknown keyword '%s' (expected phase, repeat, idle, count, '}', track, "
+                   "name, sensor, sample, domain, background, lead, vary or ramp)", w[0]);
 }
 
 /* ---- the whole text ------------------------------------------------------------------------ */
@@ -654,7 +727,10 @@ static int finish(parser *p)
         p->line = p->blocks[p->depth].line;
         return fail(p, "unbalanced braces: this block is never closed");
     }
-    uint64_t span = p->blocks[0].dur_ns + 2 * s->lead_ns;   /* both below 2^62: no overflow */
+    uint64_t span = p->blocks[0].dur_ns + 2 * s->lead_ns;   /* all below 2^62: no overflow */
+    for (size_t i = 0; i < s->ntracks; i++)
+        if (s->tracks[i].start_ns + s->tracks[i].dur_ns + 2 * s->lead_ns > span)
+            span = s->tracks[i].start_ns + s->tracks[i].dur_ns + 2 * s->lead_ns;
     if (span / s->sample_interval_ns >= MAX_SAMPLES) {
         if (p->sample_line) p->line = p->sample_line;
         return fail(p, "a run would take more than %llu samples at this sample interval",
@@ -665,6 +741,7 @@ static int finish(parser *p)
     if (!s->domain && !(s->domain = strdup("synthetic-0"))) return nomem(p);
     block *top = &p->blocks[0];
     fill_idle(top->body, top->n, s->background_w);
+    fill_idle(s->tracks, s->ntracks, s->background_w);
     s->steps = top->body;
     s->nsteps = top->n;
     *top = (block){0};
@@ -789,6 +866,7 @@ void pw_scenario_free(pw_scenario *s)
 {
     if (!s) return;
     free_steps(s->steps, s->nsteps);
+    free_steps(s->tracks, s->ntracks);
     free_strings(s->names, s->nnames);
     free_strings(s->paths, s->npaths);
     free(s->domain);
@@ -838,6 +916,9 @@ uint64_t pw_scenario_duration_ns(const pw_scenario *s)
 {
     uint64_t total = 0;
     for (size_t i = 0; s && i < s->nsteps; i++) total += s->steps[i].dur_ns;
+    for (size_t i = 0; s && i < s->ntracks; i++)
+        if (s->tracks[i].start_ns + s->tracks[i].dur_ns > total)
+            total = s->tracks[i].start_ns + s->tracks[i].dur_ns;
     return total;
 }
 
@@ -870,6 +951,7 @@ double pw_scenario_watts(const pw_scenario *s, const char *path)
     for (size_t ix = 1; path && ix < s->npaths; ix++) {
         if (strcmp(s->paths[ix], path) != 0) continue;
         const pw_step *st = find_phase(s->steps, s->nsteps, (uint32_t)ix);
+        if (!st) st = find_phase(s->tracks, s->ntracks, (uint32_t)ix);
         if (st && !st->body) return st->watts;
         const pw_step *idle = st ? first_idle(st->body, st->nbody) : NULL;
         return idle ? idle->watts : s->background_w;
@@ -914,6 +996,7 @@ static int walk_steps(walker *w, const pw_step *steps, size_t n, uint32_t path_i
         case PW_STEP_PHASE: rc = walk_phase(w, st); break;
         case PW_STEP_IDLE: rc = walk_span(w, st->dur_ns, st->watts, path_ix); break;
         case PW_STEP_COUNT: rc = w->ops->count ? w->ops->count(w->ctx, st, w->t) : 0; break;
+        case PW_STEP_TRACK: break;   /* tracks are walked on their own */
         case PW_STEP_REPEAT:
             for (uint32_t r = 0; r < st->repeat && rc == 0; r++)
                 rc = walk_steps(w, st->body, st->nbody, path_ix);
@@ -928,6 +1011,14 @@ int pw_scenario_walk(const pw_scenario *s, uint64_t t0_ns, const pw_walk_ops *op
     if (!s || !ops) return PW_ERR_INVALID;
     walker w = {ops, ctx, t0_ns};
     return walk_steps(&w, s->steps, s->nsteps, 0);
+}
+
+int pw_scenario_walk_track(const pw_scenario *s, size_t i, uint64_t t0_ns, const pw_walk_ops *ops,
+                           void *ctx)
+{
+    if (!s || !ops || i >= s->ntracks) return PW_ERR_INVALID;
+    walker w = {ops, ctx, t0_ns + s->tracks[i].start_ns};
+    return walk_steps(&w, s->tracks[i].body, s->tracks[i].nbody, 0);
 }
 
 /* ---- the timeline ------------------------------------------------------------------------ */

@@ -14,7 +14,8 @@ typedef enum pw_step_type {
     PW_STEP_PHASE,    /* a named phase: a leaf (dur_ns, watts) or a body of steps */
     PW_STEP_REPEAT,   /* its body `repeat` times */
     PW_STEP_IDLE,     /* time inside the parent that no child phase covers (dur_ns, watts) */
-    PW_STEP_COUNT     /* adds `count` to counter `name` (e.g. tokens) at this point */
+    PW_STEP_COUNT,    /* adds `count` to counter `name` (e.g. tokens) at this point */
+    PW_STEP_TRACK     /* a body run on its own thread, from start_ns (scenario.tracks only) */
 } pw_step_type;
 
 typedef struct pw_step {
@@ -29,10 +30,17 @@ typedef struct pw_step {
     size_t nbody;
     uint32_t name_ix;       /* PHASE, COUNT: index of name in pw_scenario.names */
     uint32_t path_ix;       /* PHASE: index of its path in pw_scenario.paths */
+    uint64_t start_ns;      /* TRACK: when it starts, after the scenario's start */
 } pw_step;
 
 typedef struct pw_scenario {
-    pw_step *steps; size_t nsteps;   /* the top level, run in order */
+    pw_step *steps; size_t nsteps;   /* the top level, run in order (the main track) */
+    pw_step *tracks; size_t ntracks; /* PW_STEP_TRACK bodies, each on its own thread, beside
+                                        the main track (simulate only) */
+    double vary;                     /* each leaf call's power is drawn uniformly within
+                                        ±vary of its stated power (simulate only) */
+    double ramp;                     /* within each leaf call power rises linearly by ramp of
+                                        its power, mean kept (simulate only) */
     double background_w;             /* power outside every phase (before/after/between) */
     uint64_t lead_ns;                /* untagged time before the first and after the last step */
     uint64_t sample_interval_ns;     /* how often the recorder reads the sensor (default 1 ms) */
@@ -51,7 +59,8 @@ int pw_scenario_load(const char *path, pw_scenario **out, char *err, size_t errl
 void pw_scenario_free(pw_scenario *s);
 const char *pw_scenario_builtin(void);   /* the built-in inference-shaped workload */
 
-/* Total duration of the scenario (steps only, without lead time). */
+/* Total duration of the scenario (steps only, without lead time): the main track's or the
+ * longest track's end, whichever is later. */
 uint64_t pw_scenario_duration_ns(const pw_scenario *s);
 
 /* The flattened timeline: each piece of time with the innermost phase path and its power. */
@@ -82,6 +91,9 @@ typedef struct pw_walk_ops {
     int (*span)(void *ctx, uint64_t t0_ns, uint64_t t1_ns, double watts, uint32_t path_ix);
 } pw_walk_ops;
 int pw_scenario_walk(const pw_scenario *s, uint64_t t0_ns, const pw_walk_ops *ops, void *ctx);
+/* The same for track i (0 <= i < ntracks), from t0_ns plus the track's start. */
+int pw_scenario_walk_track(const pw_scenario *s, size_t i, uint64_t t0_ns, const pw_walk_ops *ops,
+                           void *ctx);
 
 /* True power of a phase path, for the synthetic source during a real-time run: a leaf's
  * watts, or for a composite phase the watts of its first idle step (the time its children

@@ -11,22 +11,37 @@ void pw_sensor_model_default(pw_sensor_model *m)
     *m = (pw_sensor_model){.quantum_uj = 1.0, .bits = 64, .seed = 1};
 }
 
+static uint64_t next_u64(uint64_t *state);
+
+uint64_t pw_sensor_grid_offset(const pw_sensor_model *m)
+{
+    if (m->period_ns == 0) return 0;
+    if (!m->offset_random) return m->offset_ns % m->period_ns;
+    uint64_t state = m->seed ^ 0x6a09e667f3bcc909ull;   /* a stream apart from the noise's */
+    return next_u64(&state) % m->period_ns;
+}
+
 void pw_sensor_init(pw_sensor *s, const pw_sensor_model *m)
 {
     *s = (pw_sensor){.m = *m, .rng = m->seed};
+    s->m.offset_ns = pw_sensor_grid_offset(m);
+    s->m.offset_random = 0;
 }
 
 /* Figures and their sources: docs/attribution.md, "Sensor presets". */
 static const struct preset { const char *name; pw_sensor_model m; } presets[] = {
-    {"rapl", {.kind = PW_SENSOR_COUNTER, .period_ns = 1000000, .quantum_uj = 15.2587890625,
-              .bits = 32, .noise_w = 0.2, .seed = 1, .jitter_ns = 20000}},
-    {"nvml-energy", {.kind = PW_SENSOR_COUNTER, .period_ns = 20000000, .quantum_uj = 1000,
-                     .bits = 64, .noise_w = 2.0, .seed = 1, .jitter_ns = 100000}},
-    {"nvml-power", {.kind = PW_SENSOR_AVERAGE, .period_ns = 100000000, .window_ns = 1000000000,
-                    .quantum_mw = 1, .coverage = 0.25, .noise_w = 1.0, .seed = 1,
-                    .jitter_ns = 100000}},
-    {"powermetrics", {.kind = PW_SENSOR_COUNTER, .period_ns = 50000000, .quantum_uj = 1000,
-                      .bits = 64, .noise_w = 0.1, .seed = 1, .jitter_ns = 1000000}},
+    {"rapl", {.kind = PW_SENSOR_COUNTER, .period_ns = 976562, .offset_random = 1,
+              .quantum_uj = 15.2587890625, .bits = 32, .noise_w = 0.2, .seed = 1,
+              .jitter_ns = 20000}},
+    {"nvml-energy", {.kind = PW_SENSOR_COUNTER, .period_ns = 20000000, .offset_random = 1,
+                     .quantum_uj = 1000, .bits = 64, .noise_w = 2.0, .seed = 1,
+                     .jitter_ns = 100000}},
+    {"nvml-power", {.kind = PW_SENSOR_AVERAGE, .period_ns = 100000000, .offset_random = 1,
+                    .window_ns = 1000000000, .quantum_mw = 1, .coverage = 0.25, .noise_w = 1.0,
+                    .seed = 1, .jitter_ns = 100000}},
+    {"powermetrics", {.kind = PW_SENSOR_COUNTER, .period_ns = 50000000, .offset_random = 1,
+                      .quantum_uj = 1000, .bits = 64, .noise_w = 0.1, .seed = 1,
+                      .jitter_ns = 1000000}},
 };
 
 int pw_sensor_preset(const char *name, pw_sensor_model *m)
@@ -313,9 +328,9 @@ void pw_sensor_describe(const pw_sensor_model *m, char *buf, size_t len)
     char period[32], offset[48] = "", width[32], extras[160], window[32];
     format_ns(m->period_ns, period, sizeof period);
     describe_extras(m, extras, sizeof extras);
-    if (m->period_ns && m->offset_ns % m->period_ns) {
+    if (m->period_ns && pw_sensor_grid_offset(m)) {
         char off[32];
-        format_ns(m->offset_ns % m->period_ns, off, sizeof off);
+        format_ns(pw_sensor_grid_offset(m), off, sizeof off);
         snprintf(offset, sizeof offset, " (offset %s)", off);
     }
     if (m->kind == PW_SENSOR_AVERAGE) {

@@ -26,6 +26,8 @@ typedef struct pw_sensor_model {
     pw_sensor_kind kind;
     uint64_t period_ns;     /* register update period; 0 = continuous (exact at read time) */
     uint64_t offset_ns;     /* phase of the update grid */
+    int offset_random;      /* 1: the grid's phase is drawn from the seed at init (what real
+                               sensors do: their grid is never aligned with the sampler) */
     double quantum_uj;      /* energy per count; 0 = 1 µJ */
     unsigned bits;          /* counter width; 0 or 64 = no wrap */
     double noise_w;         /* noise standard deviation in W, applied per update (none
@@ -41,7 +43,9 @@ typedef struct pw_sensor_model {
 void pw_sensor_model_default(pw_sensor_model *m);  /* continuous, 1 µJ, 64 bits, no noise */
 
 /* Named presets that mimic real sensors (docs/attribution.md gives their sources):
- * "rapl", "nvml-energy", "nvml-power", "powermetrics". PW_ERR_NOT_FOUND for another name. */
+ * "rapl", "nvml-energy", "nvml-power", "powermetrics". PW_ERR_NOT_FOUND for another name.
+ * Presets put the update grid at a random phase (offset_random) and RAPL at 976.5625 us, as
+ * on real machines; a scenario's `offset=aligned` (or an explicit offset) overrides. */
 int pw_sensor_preset(const char *name, pw_sensor_model *m);
 const char *pw_sensor_preset_name(size_t i);   /* the i-th preset's name, NULL past the end */
 
@@ -64,7 +68,10 @@ typedef struct pw_sensor {
     int started;
 } pw_sensor;
 
+/* Copies the model; a random offset is drawn here, from the seed, so a run is reproducible. */
 void pw_sensor_init(pw_sensor *s, const pw_sensor_model *m);
+/* The grid phase a model resolves to (offset_random drawn from the seed), in [0, period). */
+uint64_t pw_sensor_grid_offset(const pw_sensor_model *m);
 /* The raw counter value (in quanta, masked to bits) a read at t_ns returns: the register as
  * of the last update at or before t_ns. Reads come at non-decreasing times; fn is asked only
  * for that last update's instant, which lies less than one period before t_ns. */

@@ -14,7 +14,17 @@
 
 /* Where a span starts: the true energy there and the power until the next breakpoint. */
 typedef struct breakpoint { uint64_t t_ns; double e_j, w; } breakpoint;
-typedef struct open_phase { uint32_t path_ix; uint64_t t_ns; double e_j; } open_phase;
+typedef struct open_phase { uint32_t path_ix; uint64_t t_ns; } open_phase;
+/* One stretch of a track at constant power: w is what the machine draws while it runs alone;
+ * path is the innermost phase's path index (0: no phase open on the track). */
+typedef struct span { uint64_t t0, t1; double w; uint32_t path; } span;
+
+/* One track as its walk unfolds: its open phases, and (several tracks) its spans. */
+typedef struct track_run {
+    open_phase open[PW_MAX_DEPTH]; int depth;
+    int leaf_next;                       /* the next span is a leaf call's */
+    span *v; size_t n, cap;
+} track_run;
 
 typedef struct sim {
     const pw_scenario *s;
@@ -24,8 +34,11 @@ typedef struct sim {
     uint64_t next_read_ns;               /* when it actually reads: deadline + jitter */
     double e_j;                          /* true energy from the start to the walk's time */
     breakpoint *hist; size_t head, n, cap;   /* [head, n): spans a sensor read may look into */
-    open_phase open[PW_MAX_DEPTH]; int depth;
-    double *truth_j, *truth_s;           /* per path index: inclusive energy and time */
+    double *self_j, *truth_s;            /* per path index: true self energy, inclusive time */
+    uint32_t *parent_ix;                 /* per path index: the enclosing phase's path */
+    track_run *runs; size_t nruns, cur;  /* the main track, then the scenario's tracks */
+    int streaming;                       /* one track: spans go to the sensor as they come */
+    uint64_t rng;                        /* vary's draws */
 } sim;
 
 /* ---- true energy, as the sensor asks for it ---------------------------------------------- */
@@ -94,26 +107,89 @@ static int on_span(void *ctx, uint64_t t0_ns, uint64_t t1_ns, double watts, uint
     return rc;
 }
 
+/* ---- tracks ------------------------------------------------------------------------------ */
+
+/* The sensor sees the machine's total power: the background plus, for every track with a
+ * span open, that span's excess over the background (a scenario's POWER is what the machine
+ * draws while that phase runs alone). Each open phase's truth is its own excess plus an equal
+ * share of the background (docs/scenario.md, "Tracks"). */
+static int global_span(sim *m, uint64_t t0, uint64_t t1, const span *open, size_t n)
+{
+    double bg = m->s->background_w, total = bg, dt = (double)(t1 - t0) * 1e-9;
+    size_t tagged = 0;
+    for (size_t i = 0; i < n; i++) {
+        total += open[i].w - bg;
+        tagged += open[i].path != 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        m->self_j[open[i].path] += (open[i].w - bg) * dt + (open[i].path ? bg * dt / (double)tagged : 0);
+    if (!tagged) m->self_j[0] += bg * dt;
+    return t1 > t0 ? on_span(m, t0, t1, total, 0) : PW_OK;
+}
+
+/* A uniform draw in [-1, 1) from the scenario's own stream (seeded like the sensor). */
+static double unit_draw(sim *m)
+{
+    uint64_t z = (m->rng += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return (double)((z ^ (z >> 31)) >> 11) * 0x1p-52 - 1.0;
+}
+
+static int track_push(sim *m, track_run *r, span sp)
+{
+    if (m->streaming) return global_span(m, sp.t0, sp.t1, &sp, 1);
+    span *v = pw_grow(r->v, &r->cap, r->n + 1, sizeof *v);
+    if (!v) return PW_ERR_NOMEM;
+    r->v = v;
+    v[r->n++] = sp;
+    return PW_OK;
+}
+
+/* A leaf call's power varies from call to call (vary) and rises within the call (ramp, as
+ * RAMP_STEPS steps of equal time whose mean is the call's power). */
+#define RAMP_STEPS 8
+static int on_track_span(void *ctx, uint64_t t0, uint64_t t1, double watts, uint32_t path_ix)
+{
+    sim *m = ctx;
+    track_run *r = &m->runs[m->cur];
+    int leaf = r->leaf_next;
+    r->leaf_next = 0;
+    if (leaf && m->s->vary > 0) watts *= 1.0 + m->s->vary * unit_draw(m);
+    int steps = leaf && m->s->ramp > 0 && t1 - t0 >= RAMP_STEPS ? RAMP_STEPS : 1;
+    int rc = PW_OK;
+    for (int k = 0; k < steps && rc == PW_OK; k++) {
+        uint64_t a = t0 + (t1 - t0) * (uint64_t)k / (uint64_t)steps;
+        uint64_t b = t0 + (t1 - t0) * (uint64_t)(k + 1) / (uint64_t)steps;
+        double w = steps > 1 ? watts * (1.0 + m->s->ramp * ((k + 0.5) / steps - 0.5)) : watts;
+        rc = track_push(m, r, (span){a, b, w, path_ix});
+    }
+    return rc;
+}
+
 static int event(sim *m, uint32_t type, uint32_t name_ix, int64_t value, uint64_t t_ns)
 {
     pw_event ev = {.t_ns = t_ns, .value = value, .id = name_ix + 1, .type = type};
-    return pw_writer_event(m->w, SIM_TRACK, &ev);
+    return pw_writer_event(m->w, SIM_TRACK + (uint32_t)m->cur, &ev);
 }
 
 static int on_begin(void *ctx, const pw_step *phase, uint64_t t_ns)
 {
     sim *m = ctx;
-    if (m->depth == PW_MAX_DEPTH) return PW_ERR_TOO_DEEP;   /* the parser prevents it */
-    m->open[m->depth++] = (open_phase){phase->path_ix, t_ns, m->e_j};
+    track_run *r = &m->runs[m->cur];
+    if (r->depth == PW_MAX_DEPTH) return PW_ERR_TOO_DEEP;   /* the parser prevents it */
+    m->parent_ix[phase->path_ix] = r->depth ? r->open[r->depth - 1].path_ix : 0;
+    r->open[r->depth++] = (open_phase){phase->path_ix, t_ns};
+    r->leaf_next = phase->body == NULL;
     return event(m, PW_EV_BEGIN, phase->name_ix, 0, t_ns);
 }
 
-/* Phase truth is inclusive and summed over calls; a path never nests inside itself. */
+/* Inclusive time is summed over calls (and tracks); energy comes from the spans. */
 static int on_end(void *ctx, const pw_step *phase, uint64_t t_ns)
 {
     sim *m = ctx;
-    const open_phase *o = &m->open[--m->depth];
-    m->truth_j[o->path_ix] += m->e_j - o->e_j;
+    track_run *r = &m->runs[m->cur];
+    const open_phase *o = &r->open[--r->depth];
     m->truth_s[o->path_ix] += (double)(t_ns - o->t_ns) * 1e-9;
     return event(m, PW_EV_END, phase->name_ix, 0, t_ns);
 }
@@ -121,6 +197,48 @@ static int on_end(void *ctx, const pw_step *phase, uint64_t t_ns)
 static int on_count(void *ctx, const pw_step *count, uint64_t t_ns)
 {
     return event(ctx, PW_EV_COUNT, count->name_ix, count->count, t_ns);
+}
+
+/* The tracks' spans merged in time: each stretch between two span boundaries of any track is
+ * one global span with the tracks open in it. */
+static int merge_tracks(sim *m, uint64_t from_ns)
+{
+    size_t n = m->nruns, *at = calloc(n + 1, sizeof *at);
+    span *open = calloc(n + 1, sizeof *open);
+    int rc = at && open ? PW_OK : PW_ERR_NOMEM;
+    for (uint64_t t = from_ns; rc == PW_OK;) {
+        uint64_t next = UINT64_MAX;
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            const track_run *r = &m->runs[i];
+            while (at[i] < r->n && r->v[at[i]].t1 <= t) at[i]++;
+            if (at[i] == r->n) continue;
+            const span *sp = &r->v[at[i]];
+            if (sp->t0 > t) {
+                next = sp->t0 < next ? sp->t0 : next;
+                continue;
+            }
+            open[k++] = *sp;
+            next = sp->t1 < next ? sp->t1 : next;
+        }
+        if (next == UINT64_MAX) break;
+        rc = global_span(m, t, next, open, k);
+        t = next;
+    }
+    free(at);
+    free(open);
+    return rc;
+}
+
+static int walk_tracks(sim *m, uint64_t t0)
+{
+    static const pw_walk_ops ops = {on_begin, on_end, on_count, on_track_span};
+    int rc = pw_scenario_walk(m->s, t0, &ops, m);
+    for (size_t i = 0; rc == PW_OK && i < m->s->ntracks; i++) {
+        m->cur = i + 1;
+        rc = pw_scenario_walk_track(m->s, i, t0, &ops, m);
+    }
+    return rc == PW_OK && !m->streaming ? merge_tracks(m, t0) : rc;
 }
 
 /* ---- the trace ---------------------------------------------------------------------------- */
@@ -133,7 +251,10 @@ static int describe(sim *m)
     int rc = pw_writer_domains(m->w, &src, 1, &dom, 1);
     for (size_t i = 0; i < s->nnames && rc == PW_OK; i++)
         rc = pw_writer_name(m->w, (uint32_t)i + 1, s->names[i]);
-    return rc == PW_OK ? pw_writer_track(m->w, SIM_TRACK, 0, 0, "simulated") : rc;
+    if (rc == PW_OK) rc = pw_writer_track(m->w, SIM_TRACK, 0, 0, "simulated");
+    for (size_t i = 0; i < s->ntracks && rc == PW_OK; i++)
+        rc = pw_writer_track(m->w, SIM_TRACK + 1 + (uint32_t)i, 0, (uint32_t)i + 1, s->tracks[i].name);
+    return rc;
 }
 
 /* Lead time, the scenario, lead time; samples from the start through the end. */
@@ -141,10 +262,9 @@ static int run(sim *m, uint64_t end_ns)
 {
     const pw_scenario *s = m->s;
     uint64_t lead = s->lead_ns, t0 = SIM_START_NS + lead, t1 = t0 + pw_scenario_duration_ns(s);
-    static const pw_walk_ops ops = {on_begin, on_end, on_count, on_span};
-    int rc = lead ? on_span(m, SIM_START_NS, t0, s->background_w, 0) : PW_OK;
-    if (rc == PW_OK) rc = pw_scenario_walk(s, t0, &ops, m);
-    if (rc == PW_OK && lead) rc = on_span(m, t1, end_ns, s->background_w, 0);
+    int rc = lead ? global_span(m, SIM_START_NS, t0, NULL, 0) : PW_OK;
+    if (rc == PW_OK) rc = walk_tracks(m, t0);
+    if (rc == PW_OK && lead) rc = global_span(m, t1, end_ns, NULL, 0);
     if (rc == PW_OK) rc = remember(m, end_ns, 0);
     return rc == PW_OK ? sample(m, end_ns) : rc;
 }
@@ -155,9 +275,11 @@ static int write_truth_and_meta(sim *m, uint64_t end_ns)
     char sensor[256], interval[32];
     pw_sensor_describe(&s->sensor, sensor, sizeof sensor);
     snprintf(interval, sizeof interval, "%llu", (unsigned long long)s->sample_interval_ns);
+    /* inclusive energy: a child's path is interned after its parent's, so one backward pass */
+    for (size_t ix = s->npaths; ix-- > 1;) m->self_j[m->parent_ix[ix]] += m->self_j[ix];
     int rc = pw_writer_truth(m->w, "", m->e_j, (double)(end_ns - SIM_START_NS) * 1e-9);
     for (size_t ix = 1; ix < s->npaths && rc == PW_OK; ix++)
-        rc = pw_writer_truth(m->w, s->paths[ix], m->truth_j[ix], m->truth_s[ix]);
+        rc = pw_writer_truth(m->w, s->paths[ix], m->self_j[ix], m->truth_s[ix]);
     if (rc == PW_OK) rc = pw_writer_meta(m->w, "source", "synthetic (simulated)");
     if (rc == PW_OK) rc = pw_writer_meta(m->w, "scenario", s->name ? s->name : "unnamed");
     if (rc == PW_OK) rc = pw_writer_meta(m->w, "sensor", sensor);
@@ -186,16 +308,23 @@ int pw_simulate(const pw_scenario *s, const char *out_path, char *err, size_t er
     if (!err || !errlen) err = none, errlen = sizeof none;
     err[0] = '\0';
     if (!s || !out_path || !s->sample_interval_ns || s->npaths == 0) return PW_ERR_INVALID;
-    sim m = {.s = s, .next_sample_ns = SIM_START_NS, .next_read_ns = SIM_START_NS};
+    sim m = {.s = s, .next_sample_ns = SIM_START_NS, .next_read_ns = SIM_START_NS,
+             .nruns = 1 + s->ntracks, .streaming = s->ntracks == 0,
+             .rng = s->sensor.seed ^ 0xbb67ae8584caa73bull};
     pw_meter_init(&m.meter, &s->sensor);
-    m.truth_j = calloc(s->npaths, sizeof *m.truth_j);
+    m.self_j = calloc(s->npaths, sizeof *m.self_j);
     m.truth_s = calloc(s->npaths, sizeof *m.truth_s);
+    m.parent_ix = calloc(s->npaths, sizeof *m.parent_ix);
+    m.runs = calloc(m.nruns, sizeof *m.runs);
     errno = 0;
-    int rc = m.truth_j && m.truth_s ? simulate(&m, out_path) : PW_ERR_NOMEM;
+    int rc = m.self_j && m.truth_s && m.parent_ix && m.runs ? simulate(&m, out_path) : PW_ERR_NOMEM;
     if (rc == PW_ERR_IO) snprintf(err, errlen, "cannot write: %s", strerror(errno ? errno : EIO));
     else if (rc != PW_OK) snprintf(err, errlen, "%s", pw_strerror(rc));
-    free(m.truth_j);
+    for (size_t i = 0; m.runs && i < m.nruns; i++) free(m.runs[i].v);
+    free(m.runs);
+    free(m.self_j);
     free(m.truth_s);
+    free(m.parent_ix);
     free(m.hist);
     return rc;
 }

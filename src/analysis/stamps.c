@@ -1,0 +1,31 @@
+/* stamps.c — how far a reading's time can be from the instant its energy was current: a
+ * counter read between two of its updates returns the last one, so unless the recorder locked
+ * onto the sensor's update grid, a reading is up to a period older than its time. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis/attribute.h"
+#include "analysis/disaggregate.h"
+
+static const char *source_meta(const pw_trace *t, uint32_t src, const char *what)
+{
+    char key[160];
+    snprintf(key, sizeof key, "sensor.%s.%s", t->sources[src].name, what);
+    return pw_trace_meta(t, key);
+}
+
+double pw_series_lag_ns(const pw_trace *t, const pw_series *se)
+{
+    uint32_t src = se->source;
+    if (src >= t->nsources || se->n < 2 || (t->sources[src].flags & PW_DOMAIN_ESTIMATED)) return 0;
+    if (pw_domain_averaged(t, se->first_domain)) return 0;   /* fitted over its windows */
+    if (!strcmp(t->sources[src].name, "powermetrics")) return 0;   /* stamps its own samples */
+    const char *lock = source_meta(t, src, "lock");
+    if (lock && (!strcmp(lock, "self-timed") || !strcmp(lock, "continuous"))) return 0;
+    const char *grid = source_meta(t, src, "grid_period_ns");
+    double period = grid ? strtod(grid, NULL) : (double)t->sources[src].period_ns;
+    double interval = (double)(se->t_ns[se->n - 1] - se->t_ns[0]) / (double)(se->n - 1);
+    /* a reading that changed since a repeat was updated after the previous read */
+    return period < interval ? period : interval;
+}
