@@ -495,23 +495,57 @@ static void mark_steps(sweep *s)
         }
 }
 
-/* Sums of the weights of the tracks open in each piece, per domain (0: share equally). */
-static double *piece_weights(const sweep *s)
+/* Per shared piece and domain: the sum of the known tracks' weights, how many tracks' are
+ * unknown, and the weight the one unknown track takes when the piece's own power is known
+ * (what the piece draws beyond the untagged power and the known tracks' own powers: the
+ * additive model solved for the one phase that never ran alone). */
+typedef struct shares { double *known, *rest; uint32_t *unknown; } shares;
+
+static void shares_free(shares *sh)
 {
-    size_t w = s->width;
-    double *total = calloc(s->npieces * w + 1, sizeof *total);
-    for (size_t i = 0; total && i < s->a->nsegments; i++) {
+    free(sh->known);
+    free(sh->rest);
+    free(sh->unknown);
+}
+
+static int piece_weights(const sweep *s, shares *sh)
+{
+    size_t w = s->width, n = s->npieces * w + 1;
+    *sh = (shares){calloc(n, sizeof(double)), calloc(n, sizeof(double)), calloc(n, sizeof(uint32_t))};
+    if (!sh->known || !sh->rest || !sh->unknown) return PW_ERR_NOMEM;
+    for (size_t i = 0; i < s->a->nsegments; i++) {
         const pw_segment *g = &s->a->segments[i];
         for (size_t p = s->pc->seg_cut[2 * i]; p < s->pc->seg_cut[2 * i + 1]; p++) {
             if (s->pc->open[p] < 2) continue;
             for (size_t d = 0; d < w; d++) {
                 double x = additive_weight(s, g->node, d, s->pc->open[p]);
-                if (x < 0 || total[p * w + d] < 0) total[p * w + d] = -1;
-                else total[p * w + d] += x;
+                if (x < 0) sh->unknown[p * w + d]++;
+                else sh->known[p * w + d] += x;
             }
         }
     }
-    return total;
+    for (size_t p = 0; p < s->npieces; p++)
+        for (size_t d = 0; d < w; d++) {
+            size_t at = p * w + d;
+            double piece = s->est[at], idle = s->root_est[d];
+            sh->rest[at] = -1;
+            if (sh->unknown[at] != 1 || !(piece >= 0) || !(idle >= 0)) continue;
+            double own_known = sh->known[at] - idle * (s->pc->open[p] - 1) / s->pc->open[p];
+            double rest = piece - idle - own_known;
+            sh->rest[at] = (rest > 0 ? rest : 0) + idle / s->pc->open[p];
+        }
+    return PW_OK;
+}
+
+/* A track's share of shared piece `at`, and whether a rule rather than powers made it. */
+static double track_share(const sweep *s, const shares *sh, uint32_t node, size_t d, size_t at,
+                          uint32_t open, int *equal)
+{
+    double x = additive_weight(s, node, d, open);
+    if (x < 0) x = sh->rest[at];
+    double total = sh->known[at] + (sh->unknown[at] == 1 ? sh->rest[at] : 0);
+    *equal = !(sh->unknown[at] == 0 || sh->rest[at] >= 0) || !(total > 0) || x < 0;
+    return *equal ? 1.0 / open : x / total;
 }
 
 /* Gives each segment its pieces' energy: all of a piece only it has open; of a shared piece, its
@@ -520,8 +554,11 @@ static int settle(sweep *s)
 {
     size_t w = s->width;
     pw_phase_node *root = &s->a->nodes[0];
-    double *total = piece_weights(s);
-    if (!total) return PW_ERR_NOMEM;
+    shares sh;
+    if (piece_weights(s, &sh) != PW_OK) {
+        shares_free(&sh);
+        return PW_ERR_NOMEM;
+    }
     for (size_t p = 0; p < s->npieces; p++) {
         if (s->peak[p] > s->block_peak[p / PEAK_BLOCK]) s->block_peak[p / PEAK_BLOCK] = s->peak[p];
         if (s->pc->open[p]) continue;
@@ -541,23 +578,22 @@ static int settle(sweep *s)
             if (open > node->concurrency) node->concurrency = open;
             for (size_t d = 0; d < w; d++) {
                 size_t at = p * w + d;
-                double x = open > 1 ? additive_weight(s, g->node, d, open) : 1;
-                double f = open < 2 ? 1.0 : total[at] > 0 && x >= 0 ? x / total[at] : 1.0 / open;
+                int equal = 0;
+                double f = open < 2 ? 1.0 : track_share(s, &sh, g->node, d, at, open, &equal);
                 node->self_j[d] += s->rows[at] * f;
                 node->self_var[d] += s->var[at] * f * f;
                 node->self_step_w[d] += s->tim[at] * f;
                 node->self_mark[d] |= s->mark[at];
-                if (open > 1) node->self_mark[d] |= total[at] > 0 ? PW_FIG_ALLOCATED
-                                                                   : PW_FIG_ALLOCATED | PW_FIG_EQUAL;
+                if (open > 1) node->self_mark[d] |= PW_FIG_ALLOCATED | (equal ? PW_FIG_EQUAL : 0);
                 /* a share by rule could be anything from none of the piece to all of it */
                 if (open > 1) node->self_var[d] += s->rows[at] * s->rows[at] * f * (1 - f) / 3.0 *
-                                                   (total[at] > 0 ? s->cv2 : 1.0);
+                                                   (equal ? 1.0 : s->cv2);
             }
         }
         double peak = range_max(s, from, to);
         if (peak > node->peak_w) node->peak_w = peak;
     }
-    free(total);
+    shares_free(&sh);
     return PW_OK;
 }
 

@@ -48,20 +48,26 @@ static int design_build(design *d, const pw_attribution *a, const pw_pieces *pc)
     d->row = calloc(a->nnodes + 1, sizeof *d->row);
     d->touched = calloc(a->nnodes + 1, sizeof *d->touched);
     if (!d->start || !d->row || !d->touched) return PW_ERR_NOMEM;
-    for (size_t p = 0; p < d->npieces; p++) d->start[p + 1] = pc->open[p] ? pc->open[p] : 1;
+    /* a shared piece also has a root entry: the additive model's overlap correction */
+    for (size_t p = 0; p < d->npieces; p++) d->start[p + 1] = pc->open[p] > 1 ? pc->open[p] + 1 : 1;
     for (size_t p = 0; p < d->npieces; p++) d->start[p + 1] += d->start[p];
     size_t total = d->start[d->npieces];
     d->node = calloc(total + 1, sizeof *d->node);
     d->share = calloc(total + 1, sizeof *d->share);
     size_t *fill = calloc(d->npieces + 1, sizeof *fill);
     int rc = d->node && d->share && fill ? PW_OK : PW_ERR_NOMEM;
-    for (size_t p = 0; rc == PW_OK && p < d->npieces; p++)
+    /* The additive model: a piece where n tracks run draws each one's power alone less the
+     * untagged power counted n - 1 times too often, so each track's node gets the whole time
+     * and the root (node 0, the untagged power) -(n - 1) of it. */
+    for (size_t p = 0; rc == PW_OK && p < d->npieces; p++) {
         if (pc->open[p] == 0) d->share[d->start[p]] = 1.0;   /* node 0: untagged */
+        if (pc->open[p] > 1) d->share[d->start[p] + fill[p]++] = -(double)(pc->open[p] - 1);
+    }
     for (size_t i = 0; rc == PW_OK && i < a->nsegments; i++)
         for (size_t p = pc->seg_cut[2 * i]; p < pc->seg_cut[2 * i + 1]; p++) {
             size_t slot = d->start[p] + fill[p]++;
             d->node[slot] = a->segments[i].node;
-            d->share[slot] = 1.0 / pc->open[p];
+            d->share[slot] = 1.0;
         }
     free(fill);
     return rc;
@@ -78,7 +84,7 @@ static void design_free(design *d)
 
 static void touch(design *d, uint32_t node, double s)
 {
-    if (s <= 0) return;
+    if (s == 0) return;
     if (d->row[node] == 0) d->touched[d->ntouched++] = node;
     d->row[node] += s;
 }
@@ -492,12 +498,17 @@ static int fit_domain(const normal *ne, size_t m, pw_disagg_domain *dd, size_t k
 
 /* ---- the whole trace --------------------------------------------------------------------- */
 
-static void self_times(const design *d, const pw_attribution *a, double *self_s)
+static void self_times(const design *d, const pw_attribution *a, double *self_s, double *shared_s)
 {
     const uint64_t *cut = d->pc->cut;
     for (size_t p = 0; p < d->npieces; p++)
-        for (size_t j = d->start[p]; j < d->start[p + 1]; j++)
-            self_s[d->node[j]] += (double)(cut[p + 1] - cut[p]) * 1e-9 * d->share[j];
+        for (size_t j = d->start[p]; j < d->start[p + 1]; j++) {
+            double t = (double)(cut[p + 1] - cut[p]) * 1e-9;
+            uint32_t open = d->pc->open[p];
+            if (d->share[j] < 0) continue;   /* the overlap correction is no one's time */
+            self_s[d->node[j]] += t;
+            if (open > 1) shared_s[d->node[j]] += t * (1.0 - 1.0 / open);
+        }
     if (d->npieces == 0) {
         self_s[0] += a->run_s;
         return;
@@ -511,7 +522,8 @@ static int alloc_result(pw_disaggregation *g, size_t nd, size_t k)
     g->ndomains = nd;
     g->nnodes = k;
     g->domains = calloc(nd + 1, sizeof *g->domains);
-    g->self_s = calloc(k + 1, sizeof *g->self_s);
+    g->self_s = calloc(2 * k + 1, sizeof *g->self_s);
+    g->shared_s = g->self_s + k;
     size_t per = 3 * k + k * k;
     g->storage = calloc(nd * per + 1, sizeof *g->storage);
     if (!g->domains || !g->self_s || !g->storage) return PW_ERR_NOMEM;
@@ -561,7 +573,7 @@ int pw_disaggregate(const pw_trace *t, const pw_attribution *a, pw_disaggregatio
     int rc = alloc_result(g, t->ndomains, a->nnodes);
     if (rc == PW_OK) rc = pw_pieces_build(a, &pc);
     if (rc == PW_OK) rc = design_build(&d, a, &pc);
-    if (rc == PW_OK) self_times(&d, a, g->self_s);
+    if (rc == PW_OK) self_times(&d, a, g->self_s, g->shared_s);
     for (size_t si = 0; rc == PW_OK && si < t->nsources; si++) {
         const pw_series *se = &t->series[si];
         if (se->ndomains && se->n >= 2 && se->first_domain + se->ndomains <= t->ndomains)

@@ -11,9 +11,10 @@
 #define PW_DISAGG_MAX_UNKNOWNS 512   /* phase nodes one fit solves for; more: no fit */
 #define PW_DISAGG_MAX_VIF 100.0      /* above: the phase cannot be separated from the others */
 
-/* One domain's fit: unknowns are the nodes' self powers (node 0, the root, is the idle or
- * background term); equations are the domain's sample intervals, or for an averaged-power
- * sensor the windows its readings cover. */
+/* One domain's fit: unknowns are the nodes' self powers while they run alone (node 0, the
+ * root, is the untagged or background power); equations are the domain's sample intervals, or
+ * for an averaged-power sensor the windows its readings cover. Concurrent tracks add: see
+ * design_build. */
 typedef struct pw_disagg_domain {
     int fitted;             /* 1 when the fit ran for this domain */
     int window_aware;       /* 1: the readings are averaged power; equations are windows */
@@ -32,8 +33,10 @@ typedef struct pw_disagg_domain {
 typedef struct pw_disaggregation {
     size_t ndomains, nnodes;
     pw_disagg_domain *domains;   /* [ndomains] */
-    double *self_s;         /* [nnodes] each node's self time (s); a piece shared by n
-                               tracks counts 1/n for each, as attribution splits it */
+    double *self_s;         /* [nnodes] each node's self time (s), shared pieces whole */
+    double *shared_s;       /* [nnodes] of which shared with n - 1 other tracks, times
+                               (1 - 1/n): under the additive model a node's energy is
+                               power x self_s - untagged power x shared_s */
     double *storage;        /* behind every domain's arrays */
 } pw_disaggregation;
 

@@ -135,7 +135,9 @@ static void fitted_energies(const pw_trace *t, pw_attribution *a, const pw_disag
             pw_phase_node *n = &a->nodes[k];
             double p = g->domains[d].power_w[k];
             /* no self time in any window the sensor saw: not observed, never 0 J */
-            n->self_j[d] = p >= 0 ? p * g->self_s[k] : g->self_s[k] > 0 ? NAN : 0;
+            double idle = g->domains[d].power_w[0] >= 0 ? g->domains[d].power_w[0] : 0;
+            double e = p * g->self_s[k] - idle * g->shared_s[k];
+            n->self_j[d] = p >= 0 ? (e > 0 ? e : 0) : g->self_s[k] > 0 ? NAN : 0;
             n->self_var[d] = n->self_step_w[d] = 0;   /* the fit's interval says it all */
             n->self_mark[d] = 0;
             if (n->self_j[d] >= 0) phases += n->self_j[d];
@@ -160,11 +162,14 @@ static void fitted_ci(pw_attribution *a, const pw_disaggregation *g, const unsig
     size_t nd = a->ndomains, end = subtree_end(a, k);
     memset(tau, 0, a->nnodes * sizeof *tau);
     tau[k] = use[k * nd + d] ? g->self_s[k] : 0;
+    if (tau[k]) tau[0] = -g->shared_s[k];
     a->nodes[k].self_ci_j[d] = tau[k] ? pw_disagg_energy_ci(g, d, tau) : NAN;
+    tau[0] = 0;
     if (tau[k]) a->nodes[k].self_mark[d] |= PW_FIG_FITTED;
     int any = tau[k] != 0;
+    if (tau[k]) tau[0] = -g->shared_s[k];
     for (size_t j = k + 1; j < end; j++)
-        if (use[j * nd + d]) tau[j] = g->self_s[j], any = 1;
+        if (use[j * nd + d]) tau[j] = g->self_s[j], tau[0] -= g->shared_s[j], any = 1;
     a->nodes[k].incl_ci_j[d] = any ? pw_disagg_energy_ci(g, d, tau) : NAN;
     if (any) a->nodes[k].incl_mark[d] |= PW_FIG_FITTED;
 }

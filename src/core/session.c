@@ -449,8 +449,8 @@ static int write_domains(session *s)
     size_t nd = 0;
     for (size_t k = 0; k < s->nsrc; k++) {
         const active_source *a = &s->src[k];
-        uint32_t src_flags = a->ops->measured ? 0 : PW_DOMAIN_ESTIMATED;
-        if (strcmp(a->ops->name, "synthetic") == 0) src_flags = 0;  /* exact by design */
+        uint32_t src_flags = a->ops->simulated ? PW_DOMAIN_SIMULATED
+                             : a->ops->measured ? 0 : PW_DOMAIN_ESTIMATED;
         srcs[k] = (pw_source_desc){(char *)a->ops->name, a->info.period_ns, src_flags};
         size_t base = nd;
         for (size_t d = 0; d < a->info.ndomains; d++, nd++) {

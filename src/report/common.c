@@ -23,9 +23,16 @@ void pw_report_kinds(const pw_trace *t, pw_kinds *out)
 
 const char *pw_report_provenance(const pw_trace *t)
 {
-    for (size_t d = 0; d < t->ndomains; d++)
-        if (pw_trace_domain_is_top(t, d) && pw_domain_estimated(t, d)) return "estimated";
-    return "measured";
+    int simulated = 0;
+    for (size_t d = 0; d < t->ndomains; d++) {
+        if (!pw_trace_domain_is_top(t, d)) continue;
+        if (pw_domain_estimated(t, d)) return "estimated";
+        uint32_t src = t->domains[d].source;
+        /* traces written before the flag name their simulated source "synthetic" */
+        simulated |= src < t->nsources && ((t->sources[src].flags & PW_DOMAIN_SIMULATED) ||
+                                           !strcmp(t->sources[src].name, "synthetic"));
+    }
+    return simulated ? "simulated" : "measured";
 }
 
 int pw_report_has_truth(const pw_trace *t)

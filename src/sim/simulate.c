@@ -246,7 +246,7 @@ static int walk_tracks(sim *m, uint64_t t0)
 static int describe(sim *m)
 {
     const pw_scenario *s = m->s;
-    pw_source_desc src = {(char *)"synthetic", s->sensor.period_ns, 0};
+    pw_source_desc src = {(char *)"synthetic", s->sensor.period_ns, PW_DOMAIN_SIMULATED};
     pw_domain_desc dom = {s->domain, 0, s->kind, -1, 0};
     int rc = pw_writer_domains(m->w, &src, 1, &dom, 1);
     for (size_t i = 0; i < s->nnames && rc == PW_OK; i++)

@@ -62,6 +62,7 @@ typedef struct pw_source_ops {
     const char *name;           /* "rapl", "estimate" */
     const char *summary;        /* one line for `phasewatt sources` */
     int measured;               /* 0: a model (estimate) or a simulation (synthetic) */
+    int simulated;              /* 1: a simulation, whose figures are labelled simulated */
     int auto_probe;             /* 1: tried when no source is named */
     const char *group;          /* backends reading the same rails ("rapl" via powercap,
                                    perf or MSR): auto takes the first usable one only */

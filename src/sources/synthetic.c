@@ -43,7 +43,7 @@ typedef struct synth {
     int started;
     uint64_t t_ns, t0_ns;
     double e_j, p_w;
-    int64_t current;            /* entry accruing energy, -1 = untagged */
+    size_t open_tracks;         /* tracks with a phase open: they share the background */
     breakpoint hist[HISTORY]; size_t hist_n, hist_head;
 } synth;
 
@@ -198,19 +198,31 @@ static track_stack *stack_for(synth *s, uint32_t track)
     return t;
 }
 
-/* The single-power model: the first track (in order of appearance) with an open phase
- * decides the power; with no open phase the background power applies. */
+/* The additive model, as the simulator's (docs/scenario.md, "Tracks"): the machine draws the
+ * background plus each open phase's excess over it (a phase's watts are what the machine
+ * draws while it runs alone). */
 static void choose_power(synth *s)
 {
-    s->current = -1;
-    s->p_w = s->scenario->background_w;
+    double bg = s->scenario->background_w;
+    s->p_w = bg;
+    s->open_tracks = 0;
     for (size_t i = 0; i < s->ntracks; i++) {
         const track_stack *t = &s->tracks[i];
-        if (t->depth > 0) {
-            s->current = t->frames[t->depth - 1].entry;
-            s->p_w = s->entries[s->current].watts;
-            return;
-        }
+        if (t->depth == 0) continue;
+        s->p_w += s->entries[t->frames[t->depth - 1].entry].watts - bg;
+        s->open_tracks++;
+    }
+}
+
+/* Each open phase's truth: its own excess plus an equal share of the background. */
+static void accrue(synth *s, double dt)
+{
+    double bg = s->scenario->background_w;
+    for (size_t i = 0; i < s->ntracks && s->open_tracks; i++) {
+        const track_stack *t = &s->tracks[i];
+        if (t->depth == 0) continue;
+        truth_entry *e = &s->entries[t->frames[t->depth - 1].entry];
+        e->self_j += (e->watts - bg + bg / (double)s->open_tracks) * dt;
     }
 }
 
@@ -234,9 +246,9 @@ static void advance(synth *s, uint64_t t_ns)
         return;
     }
     if (t_ns <= s->t_ns) return;
-    double de = s->p_w * (double)(t_ns - s->t_ns) * 1e-9;
-    s->e_j += de;
-    if (s->current >= 0) s->entries[s->current].self_j += de;
+    double dt = (double)(t_ns - s->t_ns) * 1e-9;
+    s->e_j += s->p_w * dt;
+    accrue(s, dt);
     s->t_ns = t_ns;
 }
 
@@ -308,7 +320,6 @@ static int synth_probe(const pw_source_config *cfg, void **state, pw_source_info
         return rc;
     }
     pw_meter_init(&s->meter, &s->scenario->sensor);
-    s->current = -1;
     s->p_w = s->scenario->background_w;
     info->ndomains = 0;
     pw_source_add_domain(info, s->scenario->domain ? s->scenario->domain : "synthetic-0",
@@ -354,6 +365,7 @@ const pw_source_ops pw_source_synthetic = {
     .name = "synthetic",
     .summary = "simulated sensor: power is a function of the active phase (for testing)",
     .measured = 0,
+    .simulated = 1,
     .auto_probe = 0,
     .probe = synth_probe,
     .read = synth_read,

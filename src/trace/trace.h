@@ -21,7 +21,11 @@ typedef enum pw_kind {
 const char *pw_kind_name(pw_kind kind);      /* "cpu", ... */
 pw_kind pw_kind_parse(const char *name);     /* PW_KIND_OTHER for unknown names */
 
-enum { PW_DOMAIN_ESTIMATED = 1u << 0 };      /* modelled, not measured */
+enum {
+    PW_DOMAIN_ESTIMATED = 1u << 0,           /* modelled, not measured */
+    PW_DOMAIN_SIMULATED = 1u << 1            /* a simulated sensor (the synthetic source, the
+                                                simulator): exact by design, not a machine's */
+};
 
 typedef struct pw_source_desc {
     char *name;            /* "synthetic", "estimate", "rapl" */
