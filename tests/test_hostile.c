@@ -41,6 +41,31 @@ static pw_trace *read_back(const char *path)
     return t;
 }
 
+/* A model with one 10 W source read every ms for 10 ms, for phases to be added. */
+static pw_trace *ten_ms_trace(void)
+{
+    pw_trace *t = pw_trace_new();
+    fx_constant(t, "rapl", PW_KIND_CPU, 10.0, 0, FX_MS, 10 * FX_MS);
+    return t;
+}
+
+/* Ends t at 10 ms, writes it to the test's directory as name and reads it back. */
+static pw_trace *round_trip(pw_trace *t, const char *name)
+{
+    t->end_ns = 10 * FX_MS;
+    CHECK_INT(pw_trace_write(t, tf_path(name)), PW_OK);
+    pw_trace_free(t);
+    return read_back(tf_path(name));
+}
+
+/* What `phasewatt report` prints for the trace name (warnings included). */
+static char *report_of(const char *name)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "\"$PW\" report '%s' 2>&1", tf_path(name));
+    return tf_run_expect(cmd, 0, NULL);
+}
+
 /* Temporary files (".NAME.RANDOM.tmp") in the test's directory. */
 static int hidden_entries(void)
 {
@@ -144,15 +169,11 @@ TEST(hostile_devices_are_written_in_place_not_replaced)
 TEST(hostile_100000_nested_begins_are_capped_at_read_and_counted)
 {
     enum { DEEP = 100000 };
-    pw_trace *t = pw_trace_new();
-    fx_constant(t, "rapl", PW_KIND_CPU, 10.0, 0, FX_MS, 10 * FX_MS);
+    pw_trace *t = ten_ms_trace();
     fx_name(t, 1, "a");
     for (uint64_t i = 0; i < DEEP; i++) fx_begin(t, 1, FX_MS + i, 1);
     for (uint64_t i = 0; i < DEEP; i++) fx_end(t, 1, 5 * FX_MS + i, 1);
-    t->end_ns = 10 * FX_MS;
-    CHECK_INT(pw_trace_write(t, tf_path("deep.pwt")), PW_OK);
-    pw_trace_free(t);
-    t = read_back(tf_path("deep.pwt"));
+    t = round_trip(t, "deep.pwt");
     pw_trace_health h;
     CHECK_INT(pw_trace_get_health(t, &h), PW_OK);
     CHECK_INT(h.deep_phases, DEEP - PW_MAX_DEPTH);
@@ -163,32 +184,24 @@ TEST(hostile_100000_nested_begins_are_capped_at_read_and_counted)
     CHECK_INT(a->unbalanced + a->unclosed, 0);                /* the ENDs went with them */
     pw_attribution_free(a);
     pw_trace_free(t);
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "\"$PW\" report '%s' 2>&1", tf_path("deep.pwt"));
-    char *out = tf_run_expect(cmd, 0, NULL);
+    char *out = report_of("deep.pwt");
     CHECK_MSG(strstr(out, "99936 phase(s) nested deeper than 64 levels dropped"), "%s", out);
     free(out);
 }
 
 TEST(hostile_events_back_in_time_and_ends_without_begin_are_warned)
 {
-    pw_trace *t = pw_trace_new();
-    fx_constant(t, "rapl", PW_KIND_CPU, 10.0, 0, FX_MS, 10 * FX_MS);
+    pw_trace *t = ten_ms_trace();
     fx_name(t, 1, "a");
     fx_end(t, 1, FX_MS, 1);                                   /* no BEGIN */
     fx_begin(t, 1, 5 * FX_MS, 1);
     fx_end(t, 1, 2 * FX_MS, 1);                               /* back in time */
     fx_begin(t, 1, FX_MS, 1);                                 /* and again */
     fx_end(t, 1, 6 * FX_MS, 1);
-    t->end_ns = 10 * FX_MS;
-    CHECK_INT(pw_trace_write(t, tf_path("disorder.pwt")), PW_OK);
-    pw_trace_free(t);
-    t = read_back(tf_path("disorder.pwt"));
+    t = round_trip(t, "disorder.pwt");
     CHECK_INT(t->health.backward_events, 2);
     pw_trace_free(t);
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "\"$PW\" report '%s' 2>&1", tf_path("disorder.pwt"));
-    char *out = tf_run_expect(cmd, 0, NULL);
+    char *out = report_of("disorder.pwt");
     CHECK_MSG(strstr(out, "2 event(s) earlier than the event before them"), "%s", out);
     CHECK_MSG(strstr(out, "1 END event(s) without a matching BEGIN"), "%s", out);
     free(out);
@@ -210,8 +223,7 @@ TEST(hostile_names_are_repaired_by_one_rule_on_every_entry)
     CHECK_STR(pw_name(pw_phase_id("layer/attn")), "layer" PW_NAME_SLASH "attn");
     CHECK_STR(pw_name(pw_phase_id("bad\xfe")), "bad\xEF\xBF\xBD");
     /* the trace reader: "a/b" no longer collides with b nested in a */
-    pw_trace *t = pw_trace_new();
-    fx_constant(t, "rapl", PW_KIND_CPU, 10.0, 0, FX_MS, 10 * FX_MS);
+    pw_trace *t = ten_ms_trace();
     fx_name(t, 1, "a");
     fx_name(t, 2, "b");
     fx_name(t, 3, "a/b");
@@ -222,10 +234,7 @@ TEST(hostile_names_are_repaired_by_one_rule_on_every_entry)
     fx_end(t, 1, 4 * FX_MS, 1);
     fx_begin(t, 1, 5 * FX_MS, 3);
     fx_end(t, 1, 6 * FX_MS, 3);
-    t->end_ns = 10 * FX_MS;
-    CHECK_INT(pw_trace_write(t, tf_path("names.pwt")), PW_OK);
-    pw_trace_free(t);
-    t = read_back(tf_path("names.pwt"));
+    t = round_trip(t, "names.pwt");
     CHECK_INT(t->health.bad_names, 2);
     CHECK_STR(pw_trace_name(t, 3), "a" PW_NAME_SLASH "b");
     CHECK_STR(pw_trace_name(t, 4), "\xEF\xBF\xBD\xEF\xBF\xBD");

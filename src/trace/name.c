@@ -31,8 +31,8 @@ int pw_name_repair(const char *name, size_t n, char *out, size_t cap)
         size_t len = utf8_char(p + i, n - i);
         const char *put = name + i;
         size_t put_len = len;
-        if (len == 0) {
-            put = REPLACEMENT, put_len = 3, len = len ? len : 1;
+        if (len == 0) {   /* one invalid byte, one replacement; resume at the next */
+            put = REPLACEMENT, put_len = 3, len = 1;
         } else if (p[i] == '/') {
             put = PW_NAME_SLASH, put_len = 3;
         }
