@@ -27,15 +27,16 @@ static uint64_t random_bits(void)
            (uint64_t)ts.tv_sec;
 }
 
-/* "DIR/.BASE.XXXXXXXXXXXXXXXX.tmp" for path "DIR/BASE" (DIR may be empty). */
+/* "DIR/.tmp-XXXXXXXXXXXXXXXX-BASE" for path "DIR/BASE" (DIR may be empty): hidden, and
+ * ending like the output, so whatever goes by the file's extension sees the same kind. */
 static char *temp_name(const char *path)
 {
     const char *slash = strrchr(path, '/');
     size_t dir = slash ? (size_t)(slash - path) + 1 : 0, n = strlen(path) + 24;
     char *tmp = malloc(n);
     if (!tmp) return NULL;
-    snprintf(tmp, n, "%.*s.%s.%016llx.tmp", (int)dir, path, path + dir,
-             (unsigned long long)random_bits());
+    snprintf(tmp, n, "%.*s.tmp-%016llx-%s", (int)dir, path, (unsigned long long)random_bits(),
+             path + dir);
     return tmp;
 }
 
