@@ -1,9 +1,11 @@
 /* hostile.c — benchmark: what crafted traces cost the reader and attribution (issue 23):
- * 100 000 nested BEGINs, and 100 000 track ids chosen to collide in the former, unseeded
- * track hash; prints the time of each and the peak resident memory. */
+ * 100 000 nested BEGINs, 100 000 track ids chosen to collide in the former, unseeded track
+ * hash, and a deep and wide tree; prints the time of each and its peak resident memory. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,6 +43,12 @@ static int event(pw_trace *t, uint32_t track, uint64_t at, uint32_t type)
     return pw_trace_add_event(t, track, &ev);
 }
 
+static int event_id(pw_trace *t, uint64_t at, uint32_t type, uint32_t id)
+{
+    pw_event ev = {.t_ns = at, .id = id, .type = type};
+    return pw_trace_add_event(t, 1, &ev);
+}
+
 static pw_trace *base(void)
 {
     pw_trace *t = pw_trace_new();
@@ -59,6 +67,30 @@ static int deep(pw_trace *t)
     int rc = PW_OK;
     for (uint64_t i = 0; i < N && rc == PW_OK; i++) rc = event(t, 1, 1000 + i, PW_EV_BEGIN);
     for (uint64_t i = 0; i < N && rc == PW_OK; i++) rc = event(t, 1, 500000000 + i, PW_EV_END);
+    return rc;
+}
+
+/* 62 levels of 255-byte names, then 64 x 256 leaves: every node stores its whole path, so
+ * the tree costs ~16 kB a node (the shape the phase tree's own fix must bound). */
+static int wide(pw_trace *t)
+{
+    char name[256];
+    int rc = PW_OK;
+    for (uint32_t id = 2; id <= 257 && rc == PW_OK; id++) {
+        memset(name, 'a' + (int)(id % 26), 250);
+        snprintf(name + 250, 6, "%u", id);
+        rc = pw_trace_set_name(t, id, name);
+    }
+    uint64_t at = 1000;
+    for (uint32_t d = 0; d < 62 && rc == PW_OK; d++) rc = event_id(t, at++, PW_EV_BEGIN, 2 + d);
+    for (uint32_t a = 2; a < 2 + 64 && rc == PW_OK; a++) {
+        rc = event_id(t, at++, PW_EV_BEGIN, a);
+        for (uint32_t b = 2; b <= 257 && rc == PW_OK; b++) {
+            rc = event_id(t, at++, PW_EV_BEGIN, b);
+            if (rc == PW_OK) rc = event_id(t, at++, PW_EV_END, b);
+        }
+        if (rc == PW_OK) rc = event_id(t, at++, PW_EV_END, a);
+    }
     return rc;
 }
 
@@ -84,6 +116,8 @@ static int run(const char *what, int (*build)(pw_trace *))
     if (rc == PW_OK) rc = pw_trace_write(t, path);
     pw_trace_free(t);
     t = NULL;
+    struct stat st;
+    long long bytes = rc == PW_OK && stat(path, &st) == 0 ? (long long)st.st_size : -1;
     double t0 = now_s();
     if (rc == PW_OK) rc = pw_trace_open(path, &t);
     double t1 = now_s();
@@ -91,9 +125,10 @@ static int run(const char *what, int (*build)(pw_trace *))
     if (rc == PW_OK) rc = pw_attribute(t, &a);
     double t2 = now_s();
     if (rc == PW_OK)
-        printf("%-34s read %.3f s, attributed %.3f s: %zu tracks, %zu nodes, %llu phases "
-               "dropped past depth %d; peak RSS %.0f MB\n", what, t1 - t0, t2 - t1, t->ntracks,
-               a->nnodes, (unsigned long long)t->health.deep_phases, PW_MAX_DEPTH, peak_mb());
+        printf("%-34s %lld bytes: read %.3f s, attributed %.3f s: %zu tracks, %zu nodes, %llu "
+               "phases dropped past depth %d; peak RSS %.0f MB\n", what, bytes, t1 - t0, t2 - t1,
+               t->ntracks, a->nnodes, (unsigned long long)t->health.deep_phases, PW_MAX_DEPTH,
+               peak_mb());
     pw_attribution_free(a);
     pw_trace_close(t);
     remove(path);
@@ -119,5 +154,6 @@ static int in_child(const char *what, int (*build)(pw_trace *))
 int main(void)
 {
     return in_child("100 000 nested BEGINs", deep) |
-           in_child("100 000 ids colliding (former hash)", colliding);
+           in_child("100 000 ids colliding (former hash)", colliding) |
+           in_child("16 384 leaves 63 levels deep", wide);
 }
