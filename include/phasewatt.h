@@ -135,6 +135,9 @@ typedef struct pw_trace_health {
     size_t corrupt_chunks;   /* chunks skipped for a bad checksum */
     size_t unknown_chunks;   /* chunks of kinds this reader does not know, skipped */
     uint64_t lost_events;    /* events the recorder could not keep */
+    uint64_t deep_phases;    /* phases nested deeper than PW_MAX_DEPTH: dropped with their ENDs */
+    uint64_t backward_events; /* events stamped before the one before them on their track */
+    uint64_t bad_names;      /* names repaired on reading (invalid UTF-8, '/', too long) */
 } pw_trace_health;
 int pw_trace_get_health(const pw_trace *trace, pw_trace_health *out);
 

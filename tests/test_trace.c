@@ -777,3 +777,36 @@ TEST(trace_hostile_chunks_stay_cheap_and_atomic)
     pw_buf_free(&p);
     pw_trace_free(m);
 }
+
+/* Writes t to a file and reads it back: the reader applies its cap and counts. */
+static pw_trace *reread(pw_trace *t)
+{
+    CHECK_INT(pw_trace_write(t, tf_path("reread.pwt")), PW_OK);
+    pw_trace_free(t);
+    pw_trace *back = NULL;
+    CHECK_INT(pw_trace_open(tf_path("reread.pwt"), &back), PW_OK);
+    return back;
+}
+
+static void add_ev(pw_trace *t, uint64_t at, uint32_t type, uint32_t id)
+{
+    pw_event ev = {.t_ns = at, .id = id, .type = type};
+    CHECK_INT(pw_trace_add_event(t, 1, &ev), PW_OK);
+}
+
+TEST(trace_reader_drops_phases_past_the_depth_cap_with_the_ends_that_close_them)
+{
+    pw_trace *t = pw_trace_new();
+    for (uint32_t i = 0; i < PW_MAX_DEPTH + 6; i++) add_ev(t, i, PW_EV_BEGIN, 1 + i % 3);
+    add_ev(t, 100, PW_EV_MARK, 9);                  /* marks and counts stay */
+    for (uint32_t i = 0; i < 6; i++) add_ev(t, 200 + i, PW_EV_END, 7);   /* any id: excess */
+    add_ev(t, 300, PW_EV_END, 1);                   /* closes the innermost kept "1" */
+    t = reread(t);
+    CHECK_INT(t->health.deep_phases, 6);
+    CHECK_INT(t->health.backward_events, 0);
+    const pw_track *tr = &t->tracks[0];
+    CHECK_INT(tr->n, PW_MAX_DEPTH + 2);             /* 64 BEGINs, the mark, the last END */
+    CHECK_INT(tr->events[PW_MAX_DEPTH].type, PW_EV_MARK);
+    CHECK_INT(tr->events[PW_MAX_DEPTH + 1].t_ns, 300);
+    pw_trace_free(t);
+}

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "analysis/timeline.h"
+#include "trace/hash.h"
 
 #define NONE UINT32_MAX
 
@@ -49,8 +50,7 @@ static uint32_t find_name(const pw_trace *t, const char *name)
 
 static size_t slot_hash(uint32_t parent, uint32_t id)
 {
-    uint64_t k = ((uint64_t)parent << 32 | id) * 0x9E3779B97F4A7C15ull;
-    return (size_t)(k >> 29);
+    return (size_t)pw_hash_u64((uint64_t)parent << 32 | id);   /* seeded: ids come from files */
 }
 
 static uint32_t *slot_for(const builder *b, uint32_t parent, uint32_t id)

@@ -5,6 +5,8 @@
 
 #include "core/channel.h"
 #include "core/core.h"
+#include "trace/hash.h"
+#include "trace/name.h"
 
 /* Names live in fixed blocks that never move, so pw_name() reads them without a lock. */
 #define BLOCK_BITS 12
@@ -17,13 +19,6 @@ static _Atomic uint32_t count = 1;           /* id 0 is "no name" */
 static uint32_t *hash;                       /* open addressing: slot -> id, 0 = empty */
 static uint32_t hash_cap;
 
-static uint64_t hash_name(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;     /* FNV-1a */
-    while (*s) h = (h ^ (unsigned char)*s++) * 1099511628211ull;
-    return h;
-}
-
 static const char *name_at(uint32_t id)
 {
     return blocks[id >> BLOCK_BITS][id & (BLOCK_SIZE - 1)];
@@ -31,7 +26,7 @@ static const char *name_at(uint32_t id)
 
 static uint32_t *find_slot(uint32_t *table, uint32_t cap, const char *name)
 {
-    uint32_t i = (uint32_t)hash_name(name) & (cap - 1);
+    uint32_t i = (uint32_t)pw_hash_str(name) & (cap - 1);
     while (table[i] && strcmp(name_at(table[i]), name) != 0) i = (i + 1) & (cap - 1);
     return &table[i];
 }
@@ -50,14 +45,25 @@ static int grow_hash(uint32_t n)
     return 0;
 }
 
-static int valid_name(const char *name)
+static _Atomic uint64_t repaired;           /* names taken with bytes replaced */
+
+/* A name enters here once: refused when empty or over PW_MAX_NAME bytes, otherwise taken
+ * in pw_name_repair's form (valid UTF-8, no '/') written to buf. */
+static int valid_name(const char *name, char buf[PW_MAX_NAME + 1])
 {
-    return name && name[0] && strnlen(name, PW_MAX_NAME + 1) <= PW_MAX_NAME;
+    size_t n = name ? strnlen(name, PW_MAX_NAME + 1) : 0;
+    if (n == 0 || n > PW_MAX_NAME) return 0;
+    if (pw_name_repair(name, n, buf, PW_MAX_NAME + 1))
+        atomic_fetch_add_explicit(&repaired, 1, memory_order_relaxed);
+    return 1;
 }
 
-static pw_id intern(const char *name)
+uint64_t pw_names_repaired(void) { return atomic_load_explicit(&repaired, memory_order_relaxed); }
+
+static pw_id intern(const char *raw)
 {
-    if (!valid_name(name)) return 0;
+    char name[PW_MAX_NAME + 1];
+    if (!valid_name(raw, name)) return 0;
     pthread_mutex_lock(&lock);
     uint32_t n = atomic_load_explicit(&count, memory_order_relaxed);
     pw_id id = 0;

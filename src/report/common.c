@@ -164,6 +164,9 @@ static void warn_sampler_faults(const pw_trace *t, pw_warning_fn fn, void *ctx)
     }
 }
 
+#define DEPTH_DIGITS(n) #n
+#define DEPTH_TEXT(n) DEPTH_DIGITS(n)   /* the cap's value in a warning's literal */
+
 void pw_report_warnings(const pw_trace *t, const pw_attribution *a, pw_warning_fn fn,
                         void *ctx)
 {
@@ -181,6 +184,12 @@ void pw_report_warnings(const pw_trace *t, const pw_attribution *a, pw_warning_f
     warn_sampler_faults(t, fn, ctx);
     warn_count(a->unbalanced, "%llu END event(s) without a matching BEGIN ignored", fn, ctx);
     warn_count(a->unclosed, "%llu phase(s) still open at the end, closed at the last timestamp",
+               fn, ctx);
+    warn_count(t->health.deep_phases, "%llu phase(s) nested deeper than " DEPTH_TEXT(PW_MAX_DEPTH)
+               " levels dropped with their ENDs", fn, ctx);
+    warn_count(t->health.backward_events, "%llu event(s) earlier than the event before them: "
+               "taken at that event's time", fn, ctx);
+    warn_count(t->health.bad_names, "%llu name(s) repaired (invalid UTF-8, '/' or too long)",
                fn, ctx);
     if (a->primary < 0) fn("no two samples of any source: there is no energy to attribute", ctx);
     warn_command_end(t, fn, ctx);

@@ -1,12 +1,12 @@
 /* estimate.c — the last-resort source: CPU power modelled from /proc/stat utilisation
  * (idle watts per core + active watts per busy core), always labelled estimated. */
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "sources/source.h"
+#include "sources/sysfs.h"
 
 #define STAT_BUF 65536
 #define USER_HZ 100.0           /* /proc/stat counts in USER_HZ ticks, 100 on Linux */
@@ -79,11 +79,12 @@ static int estimate_probe(const pw_source_config *cfg, void **state, pw_source_i
     if (!e) return PW_ERR_NOMEM;
     char path[1024];
     snprintf(path, sizeof path, "%s/stat", cfg->proc_root);
-    e->fd = open(path, O_RDONLY | O_CLOEXEC);
+    int err = 0;
+    e->fd = pw_sysfs_open_regular(path, &err);   /* a FIFO there must not hang the probe */
     int rc = parse_model(cfg->estimate, e, why, whylen);
     uint64_t busy = 0;
     if (rc == PW_OK && e->fd < 0) {
-        snprintf(why, whylen, "cannot open %s: %m", path);
+        pw_sysfs_reason(why, whylen, path, err);
         rc = PW_ERR_NOT_FOUND;
     } else if (rc == PW_OK && (rc = read_stat(e, &busy)) != PW_OK) {
         snprintf(why, whylen, "%s: unexpected format", path);

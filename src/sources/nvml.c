@@ -314,6 +314,10 @@ static void probe_gpu(nvml *n, unsigned index)
     n->ngpus++;
 }
 
+/* More than any machine has (NVLink domains top out at a few hundred): a count past it is
+ * a fault, and probing it would take hours. */
+#define NVML_MAX_PLAUSIBLE_GPUS 1024u
+
 static int probe_gpus(nvml *n, char *why, size_t whylen)
 {
     unsigned count = 0;
@@ -327,6 +331,13 @@ static int probe_gpus(nvml *n, char *why, size_t whylen)
         snprintf(why, whylen, "NVIDIA driver loaded but NVML sees no GPU: check nvidia-smi -L "
                               "(in a container, pass the GPUs in: docker run --gpus all)");
         return PW_ERR_NOT_FOUND;
+    }
+    if (count > NVML_MAX_PLAUSIBLE_GPUS) {   /* a broken or hostile driver: do not loop on it */
+        char text[128];
+        snprintf(text, sizeof text, "the driver reports %u GPUs, more than is plausible: only "
+                 "the first %u probed", count, NVML_MAX_PLAUSIBLE_GPUS);
+        pw_sysfs_note(n->notes, sizeof n->notes, text);
+        count = NVML_MAX_PLAUSIBLE_GPUS;
     }
     for (unsigned i = 0; i < count; i++) {
         if (n->ngpus == PW_SOURCE_MAX_DOMAINS) {

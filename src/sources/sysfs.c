@@ -54,11 +54,26 @@ static void drop_fd(pw_sysfs_file *f)
     f->fd = -1;
 }
 
+int pw_sysfs_open_regular(const char *path, int *err)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0) {
+        *err = errno;
+        return -1;
+    }
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) return fd;
+    close(fd);
+    *err = PW_SYSFS_NOT_FILE;
+    return -1;
+}
+
 static int reopen(pw_sysfs_file *f)
 {
     drop_fd(f);
-    f->fd = open(f->path, O_RDONLY | O_CLOEXEC);
-    return f->fd >= 0 ? PW_OK : fail(f, errno, pw_sysfs_error(errno));
+    int err = 0;
+    f->fd = pw_sysfs_open_regular(f->path, &err);
+    return f->fd >= 0 ? PW_OK : fail(f, err, pw_sysfs_error(err));
 }
 
 int pw_sysfs_open(pw_sysfs_file *f, const char *path)
@@ -301,6 +316,10 @@ void pw_sysfs_reason(char *why, size_t whylen, const char *path, int err)
     case PW_SYSFS_BAD_VALUE:
         snprintf(why, whylen, "%s: malformed value (want one non-negative decimal integer "
                               "or a short name)", path);
+        break;
+    case PW_SYSFS_NOT_FILE:
+        snprintf(why, whylen, "%s is not a regular file (a FIFO, socket or device): refused",
+                 path);
         break;
     case ENOENT: snprintf(why, whylen, "%s does not exist", path); break;
     case ENODEV: case ENXIO: snprintf(why, whylen, "%s: the device is gone", path); break;

@@ -10,6 +10,7 @@
 #define PW_SYSFS_TEXT_MAX 255     /* longest file content accepted (values, names, labels) */
 #define PW_SYSFS_LIST_MAX 4096    /* most entries taken from one directory */
 #define PW_SYSFS_BAD_VALUE (-1)   /* pw_sysfs_file.err: the content was not a valid value */
+#define PW_SYSFS_NOT_FILE (-2)    /* pw_sysfs_file.err: a FIFO, socket or device, refused */
 
 /* One attribute file. The descriptor stays open between reads; after a failure it is
  * closed, and the next read reopens the path (the zone or device may come back). */
@@ -24,6 +25,10 @@ int pw_sysfs_path(char *out, size_t cap, const char *root, const char *abs);
 /* dir + "/" + name, where name must be one path component (no '/', not "." or ".."). */
 int pw_sysfs_child(char *out, size_t cap, const char *dir, const char *name);
 
+/* Opens path for reading without blocking (a FIFO planted there cannot hang the probe) and
+ * only if it is a regular file, as every sysfs and proc attribute is; -1 with *err set
+ * (an errno, or PW_SYSFS_NOT_FILE) otherwise. */
+int pw_sysfs_open_regular(const char *path, int *err);
 /* Opens path for reading; the path is kept even on failure, for the reason and retries. */
 int pw_sysfs_open(pw_sysfs_file *f, const char *path);
 /* Whole content, surrounding whitespace trimmed, NUL-terminated; cap <= TEXT_MAX + 1. */
@@ -49,7 +54,7 @@ void pw_sysfs_clean_name(char *s);
 int pw_sysfs_list(const char *dir, char ***names, size_t *n, int *err);
 void pw_sysfs_list_free(char **names, size_t n);
 
-/* errno (or PW_SYSFS_BAD_VALUE) -> PW_ERR_*, and the one-line reason naming path and fix. */
+/* errno (or PW_SYSFS_BAD_VALUE, PW_SYSFS_NOT_FILE) -> PW_ERR_*, and the one-line reason naming path and fix. */
 int pw_sysfs_error(int err);
 void pw_sysfs_reason(char *why, size_t whylen, const char *path, int err);
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "trace/format.h"
+#include "trace/name.h"
 #include "trace/trace.h"
 
 /* A resync looks this far past a damaged chunk (the longest a chunk can be) and spends at
@@ -209,7 +210,14 @@ static int name_record(reader *r, pw_cur *c, int apply)
     if (pw_cur_u32(c, &id) || pw_cur_str(c, &s, &n) || id == 0 || id >= PW_TRACE_MAX_NAMES)
         return PW_ERR_FORMAT;
     int rc = cstr(r, 0, s, n, &name);
-    return rc || !apply ? rc : as_format(pw_trace_set_name(r->t, id, name));
+    if (rc || !apply) return rc;
+    /* the API's rule, for names from any writer: valid UTF-8, no '/', PW_MAX_NAME bytes */
+    size_t cap = n < PW_MAX_NAME / 3 ? 3 * n + 1 : PW_MAX_NAME + 1;
+    pw_buf *b = &r->str[1];
+    b->n = 0;
+    if (pw_buf_reserve(b, cap)) return PW_ERR_NOMEM;
+    if (pw_name_repair(name, n, (char *)b->p, cap)) r->t->health.bad_names++;
+    return as_format(pw_trace_set_name(r->t, id, (const char *)b->p));
 }
 
 static int track_record(reader *r, pw_cur *c, int apply)
@@ -408,9 +416,43 @@ static size_t read_header(reader *r)
     return size;
 }
 
+/* Drops the phases nested deeper than PW_MAX_DEPTH (and the ENDs that close them: while one
+ * is open, an END closes the innermost of those) and counts events that step back in time,
+ * in place and in one pass, so nothing downstream works deeper than the cap. The kept stack
+ * is matched as the phase tree matches it: an END closes its innermost open namesake. */
+static void cap_depth(pw_track *tr, pw_trace_health *h)
+{
+    uint32_t ids[PW_MAX_DEPTH];
+    size_t depth = 0, kept = 0;
+    uint64_t excess = 0, prev = 0;
+    for (size_t i = 0; i < tr->n; i++) {
+        pw_event ev = tr->events[i];
+        if (ev.t_ns < prev) h->backward_events++;
+        prev = ev.t_ns;
+        if (ev.type == PW_EV_BEGIN && depth == PW_MAX_DEPTH) {
+            excess++;
+            h->deep_phases++;
+            continue;
+        }
+        if (ev.type == PW_EV_END && excess > 0) {
+            excess--;
+            continue;
+        }
+        if (ev.type == PW_EV_BEGIN) ids[depth++] = ev.id;
+        if (ev.type == PW_EV_END) {
+            size_t k = depth;
+            while (k > 0 && ids[k - 1] != ev.id) k--;
+            if (k > 0) depth = k - 1;   /* one with no BEGIN stays: the tree counts it */
+        }
+        tr->events[kept++] = ev;
+    }
+    tr->n = kept;
+}
+
 static void finish(reader *r)
 {
     pw_trace *t = r->t;
+    for (size_t i = 0; i < t->ntracks; i++) cap_depth(&t->tracks[i], &t->health);
     t->health.complete = r->end_seen;
     if (!r->end_seen) t->end_ns = r->last_t;
     t->health.lost_events = 0;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "trace/format.h"
+#include "trace/hash.h"
 
 static const char *const kind_names[PW_KIND_COUNT] = {
     [PW_KIND_OTHER] = "other", [PW_KIND_CPU] = "cpu", [PW_KIND_GPU] = "gpu",
@@ -225,23 +226,16 @@ const char *pw_trace_name(const pw_trace *t, uint32_t id)
 
 typedef uint64_t (*key_hash_fn)(const pw_trace *t, size_t pos);
 
-static uint64_t mix64(uint64_t h)
+static uint64_t track_hash(const pw_trace *t, size_t pos) { return pw_hash_u64(t->tracks[pos].id); }
+static uint64_t meta_hash(const pw_trace *t, size_t pos)
 {
-    h ^= h >> 33;
-    h *= 0xFF51AFD7ED558CCDull;
-    return h ^ (h >> 33);
+    return pw_hash_str(t->meta[pos].key);
 }
 
-static uint64_t hash_str(const char *s)
+static uint64_t truth_hash(const pw_trace *t, size_t pos)
 {
-    uint64_t h = 14695981039346656037ull;   /* FNV-1a */
-    while (*s) h = (h ^ (uint8_t)*s++) * 1099511628211ull;
-    return mix64(h);
+    return pw_hash_str(t->truth[pos].path);
 }
-
-static uint64_t track_hash(const pw_trace *t, size_t pos) { return mix64(t->tracks[pos].id); }
-static uint64_t meta_hash(const pw_trace *t, size_t pos) { return hash_str(t->meta[pos].key); }
-static uint64_t truth_hash(const pw_trace *t, size_t pos) { return hash_str(t->truth[pos].path); }
 
 /* Makes ix cover the array's n entries with room for one more at most half full; rebuilt
  * too when the array changed behind the builders' back (count differs). */
@@ -271,7 +265,7 @@ static int index_fresh(const pw_index *ix, size_t n) { return ix->slots && ix->c
 static size_t track_slot(const pw_trace *t, uint32_t id)
 {
     const pw_index *ix = &t->track_index;
-    size_t mask = ix->cap - 1, i = mix64(id) & mask;
+    size_t mask = ix->cap - 1, i = pw_hash_u64(id) & mask;
     while (ix->slots[i] && t->tracks[ix->slots[i] - 1].id != id) i = (i + 1) & mask;
     return i;
 }
@@ -327,7 +321,7 @@ int pw_trace_add_event(pw_trace *t, uint32_t track_id, const pw_event *ev)
 static size_t truth_slot(const pw_trace *t, const char *path)
 {
     const pw_index *ix = &t->truth_index;
-    size_t mask = ix->cap - 1, i = hash_str(path) & mask;
+    size_t mask = ix->cap - 1, i = pw_hash_str(path) & mask;
     while (ix->slots[i] && strcmp(t->truth[ix->slots[i] - 1].path, path) != 0) i = (i + 1) & mask;
     return i;
 }
@@ -380,7 +374,7 @@ const pw_truth *pw_trace_find_truth(const pw_trace *t, const char *path)
 static size_t meta_slot(const pw_trace *t, const char *key)
 {
     const pw_index *ix = &t->meta_index;
-    size_t mask = ix->cap - 1, i = hash_str(key) & mask;
+    size_t mask = ix->cap - 1, i = pw_hash_str(key) & mask;
     while (ix->slots[i] && strcmp(t->meta[ix->slots[i] - 1].key, key) != 0) i = (i + 1) & mask;
     return i;
 }

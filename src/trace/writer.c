@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "trace/format.h"
+#include "trace/safefile.h"
 #include "trace/trace.h"
 
 /* Pending SAMPLES rows of one source; a chunk's first row is absolute, later ones deltas. */
@@ -135,22 +136,16 @@ static void writer_free(pw_writer *w)
     free(w);
 }
 
-int pw_writer_open(const char *path, const pw_writer_header *h, pw_writer **out)
+/* A writer on fd (which it then owns), its header already written. */
+static int writer_start(int fd, const pw_writer_header *h, pw_writer **out)
 {
-    if (!path || !h || !out) return PW_ERR_INVALID;
-    *out = NULL;
     pw_writer *w = calloc(1, sizeof *w);
     if (!w || pw_buf_reserve(&w->out, PW_CHUNK_TARGET + PW_CHUNK_FRAME)) {
         free(w);
+        close(fd);
         return PW_ERR_NOMEM;
     }
-    w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (w->fd < 0) {
-        int e = errno;
-        writer_free(w);
-        errno = e;
-        return PW_ERR_IO;
-    }
+    w->fd = fd;
     write_header(&w->out, h);   /* at once: even a run that dies now leaves a valid trace */
     if (drain(w) != PW_OK) {
         int e = w->err_no;
@@ -161,6 +156,30 @@ int pw_writer_open(const char *path, const pw_writer_header *h, pw_writer **out)
     }
     *out = w;
     return PW_OK;
+}
+
+/* A fresh file on a private name, its header written, then renamed onto path at once: a
+ * link planted at path is replaced, never followed, and a run that dies leaves a trace. */
+int pw_writer_open(const char *path, const pw_writer_header *h, pw_writer **out)
+{
+    if (!path || !h || !out) return PW_ERR_INVALID;
+    *out = NULL;
+    pw_safefile f;
+    int rc = pw_safefile_open(&f, path);
+    if (rc == PW_OK) {
+        rc = writer_start(f.fd, h, out);
+        f.fd = -1;   /* the writer owns it now, or closed it */
+    }
+    if (rc == PW_OK) rc = pw_safefile_commit(&f);
+    if (rc != PW_OK && *out) {
+        int e = errno;
+        close((*out)->fd);
+        writer_free(*out);
+        *out = NULL;
+        errno = e;
+    }
+    pw_safefile_done(&f);
+    return rc;
 }
 
 /* ---- domains ---------------------------------------------------------------------------- */
@@ -436,6 +455,8 @@ static int write_tracks(pw_writer *w, const pw_trace *t)
         for (size_t i = 0; i < tr->n && rc == PW_OK; i++)
             rc = pw_writer_event(w, tr->id, &tr->events[i]);
         if (rc == PW_OK && tr->lost) rc = pw_writer_loss(w, tr->id, tr->lost);
+        /* a track at a time: the writer then holds one, so 100 000 tracks cost no search */
+        if (rc == PW_OK) rc = pw_writer_flush(w);
     }
     return rc;
 }
@@ -465,15 +486,25 @@ static int write_model(pw_writer *w, const pw_trace *t)
     return rc;
 }
 
+/* Written whole under a private name and renamed onto path only once complete: a failed
+ * write leaves whatever was at path untouched. */
 int pw_trace_write(const pw_trace *t, const char *path)
 {
     if (!t || !path) return PW_ERR_INVALID;
+    pw_safefile f;
     pw_writer *w = NULL;
-    int rc = pw_writer_open(path, &(pw_writer_header){t->start_ns, t->realtime_offset_ns}, &w);
+    int rc = pw_safefile_open(&f, path);
     if (rc != PW_OK) return rc;
-    rc = write_model(w, t);
-    int e = errno;
-    int rc_close = pw_writer_close(w, t->end_ns, t->missed_deadlines);
-    if (rc != PW_OK) errno = e;
-    return rc != PW_OK ? rc : rc_close;
+    rc = writer_start(f.fd, &(pw_writer_header){t->start_ns, t->realtime_offset_ns}, &w);
+    f.fd = -1;   /* the writer owns it now, or closed it */
+    if (rc == PW_OK) {
+        rc = write_model(w, t);
+        int e = errno;
+        int rc_close = pw_writer_close(w, t->end_ns, t->missed_deadlines);
+        if (rc != PW_OK) errno = e;
+        if (rc == PW_OK) rc = rc_close;
+    }
+    if (rc == PW_OK) rc = pw_safefile_commit(&f);
+    pw_safefile_done(&f);
+    return rc;
 }

@@ -4,9 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
+#include "trace/safefile.h"
 #include "trace/trace.h"
 
 static int run(int argc, char **argv);
@@ -72,14 +72,16 @@ static int run(int argc, char **argv)
     if (optind != argc - 1)
         return cli_error("recover", CLI_USAGE, "wants exactly one trace file (see --help)");
     const char *in = argv[optind];
-    char def[4096], tmp[4200];
+    char def[4096];
     if (!out) {
         size_t n = strlen(in);
         snprintf(def, sizeof def, "%.*s.recovered.pwt",
                  (int)(n > 4 && !strcmp(in + n - 4, ".pwt") ? n - 4 : n), in);
         out = def;
     }
-    if (!strcmp(out, in)) return cli_error("recover", CLI_USAGE, "-o must not be the input");
+    /* by device and inode: ./IN, a hard link or a symlink to IN all name the input */
+    if (!strcmp(out, in) || pw_same_file(out, in))
+        return cli_error("recover", CLI_USAGE, "-o must not be the input");
     pw_trace *t = NULL;
     int rc = pw_trace_open(in, &t);
     if (rc != PW_OK)
@@ -89,12 +91,9 @@ static int run(int argc, char **argv)
     pw_trace_get_health(t, &h);
     uint64_t closed = 0;
     rc = salvage(t, in, &h, &closed);
-    snprintf(tmp, sizeof tmp, "%s.tmp%d", out, (int)getpid());
-    if (rc == PW_OK) rc = pw_trace_write(t, tmp);
-    if (rc == PW_OK && rename(tmp, out) != 0) rc = PW_ERR_IO;
+    if (rc == PW_OK) rc = pw_trace_write(t, out);   /* on a private name, then renamed */
     if (rc != PW_OK) {
         int e = errno;
-        unlink(tmp);
         pw_trace_close(t);
         return cli_error("recover", CLI_FAILED, "writing %s: %s%s%s", out, pw_strerror(rc),
                          rc == PW_ERR_IO ? ": " : "", rc == PW_ERR_IO ? strerror(e) : "");

@@ -1,0 +1,33 @@
+/* safefile.h — how phasewatt creates every output file: on a fresh private name in the
+ * output's directory (O_EXCL|O_NOFOLLOW, so a planted link is never followed), renamed into
+ * place only when the caller says so, and never onto one of its own inputs. */
+#ifndef PW_TRACE_SAFEFILE_H
+#define PW_TRACE_SAFEFILE_H
+
+#include <stdio.h>
+
+typedef struct pw_safefile {
+    int fd;         /* open for writing on the temporary name; -1 once closed */
+    char *tmp;      /* the temporary name; NULL once renamed into place or removed */
+    char *path;     /* the name the file gets */
+} pw_safefile;
+
+/* Creates the temporary file (mode 0644 less the umask) next to path. PW_OK, PW_ERR_NOMEM,
+ * or PW_ERR_IO with errno set. */
+int pw_safefile_open(pw_safefile *f, const char *path);
+/* Renames the temporary file onto path (replacing a file or link there, never following
+ * it); the fd stays open. PW_OK or PW_ERR_IO with errno set. */
+int pw_safefile_commit(pw_safefile *f);
+/* Closes the fd if still open, removes the temporary file unless committed, frees names;
+ * errno is kept. */
+void pw_safefile_done(pw_safefile *f);
+/* A stdio stream over the temporary file (the stream owns the fd), or NULL. */
+FILE *pw_safefile_stream(pw_safefile *f);
+/* Closes the stream; when ok and every write reached the file, renames it into place, else
+ * removes it. PW_OK or PW_ERR_IO with errno set; f is done either way. */
+int pw_safefile_finish(pw_safefile *f, FILE *stream, int ok);
+/* 1 when both names exist and are the same file (device and inode: hard links, ./x and x
+ * alike), else 0. */
+int pw_same_file(const char *a, const char *b);
+
+#endif
