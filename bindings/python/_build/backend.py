@@ -1,0 +1,94 @@
+"""A PEP 517 build backend for the phasewatt package with nothing to download: writes the
+wheel itself, bundling the built library and CLI when the source tree has them."""
+import base64
+import hashlib
+import os
+import sysconfig
+import zipfile
+
+NAME, VERSION = "phasewatt", "0.1.0"
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DIST = "%s-%s" % (NAME, VERSION)
+METADATA = ("Metadata-Version: 2.1\nName: %s\nVersion: %s\nSummary: Phase tags, sessions and "
+            "results for the phasewatt power and energy profiler\nRequires-Python: >=3.8\n"
+            "Provides-Extra: pandas\nRequires-Dist: pandas; extra == \"pandas\"\n"
+            "Provides-Extra: torch\nRequires-Dist: torch; extra == \"torch\"\n" % (NAME, VERSION))
+
+
+def _bundle():
+    """(path in the wheel, file) of the library and CLI to bundle, or []."""
+    if os.environ.get("PHASEWATT_BUNDLE") == "0":
+        return []
+    build = os.environ.get("PHASEWATT_BUNDLE_DIR") or os.path.join(HERE, "..", "..", "build")
+    files = [("libphasewatt.so", os.path.join(build, "lib", "libphasewatt.so")),
+             ("phasewatt", os.path.join(build, "bin", "phasewatt"))]
+    found = [(NAME + "/_bundled/" + name, path) for name, path in files if os.path.isfile(path)]
+    return found if len(found) == len(files) else []
+
+
+def _sources():
+    pkg = os.path.join(HERE, NAME)
+    return [(NAME + "/" + f, os.path.join(pkg, f)) for f in sorted(os.listdir(pkg))
+            if f.endswith(".py") or f == "py.typed"]
+
+
+def _digest(data):
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def _add(zf, record, arcname, data, mode=0o644):
+    info = zipfile.ZipInfo(arcname, date_time=(2020, 1, 1, 0, 0, 0))
+    info.external_attr = (0o100000 | mode) << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    zf.writestr(info, data)
+    record.append("%s,%s,%d" % (arcname, _digest(data), len(data)))
+
+
+def _tag(bundled):
+    if not bundled:
+        return "py3-none-any"
+    return "py3-none-" + sysconfig.get_platform().replace("-", "_").replace(".", "_")
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    bundled = _bundle()
+    tag = _tag(bundled)
+    wheel = "%s-%s.whl" % (DIST, tag)
+    record = []
+    with zipfile.ZipFile(os.path.join(wheel_directory, wheel), "w") as zf:
+        for arcname, path in _sources() + bundled:
+            with open(path, "rb") as f:
+                data = f.read()
+            _add(zf, record, arcname, data, 0o755 if os.access(path, os.X_OK) and
+                 arcname.endswith("/phasewatt") else 0o644)
+        info = DIST + ".dist-info/"
+        _add(zf, record, info + "METADATA", METADATA.encode())
+        _add(zf, record, info + "WHEEL", ("Wheel-Version: 1.0\nGenerator: phasewatt-backend\n"
+                                          "Root-Is-Purelib: %s\nTag: %s\n"
+                                          % ("false" if bundled else "true", tag)).encode())
+        record.append(info + "RECORD,,")
+        zf.writestr(info + "RECORD", "\n".join(record) + "\n")
+    return wheel
+
+
+def build_sdist(sdist_directory, config_settings=None):
+    import tarfile
+    name = DIST + ".tar.gz"
+    with tarfile.open(os.path.join(sdist_directory, name), "w:gz") as tf:
+        for rel in ["pyproject.toml", "README.md", "_build/backend.py"] + \
+                   [a for a, _ in _sources()]:
+            tf.add(os.path.join(HERE, rel), arcname=DIST + "/" + rel)
+        info = tarfile.TarInfo(DIST + "/PKG-INFO")
+        data = METADATA.encode()
+        info.size = len(data)
+        import io
+        tf.addfile(info, io.BytesIO(data))
+    return name
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+
+def get_requires_for_build_sdist(config_settings=None):
+    return []
