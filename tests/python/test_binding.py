@@ -297,6 +297,21 @@ def test_the_package_installs_offline_and_finds_the_library():
     assert said[0] == phasewatt.__version__, said
     assert all(p.startswith(os.path.join(target, "phasewatt")) for p in said[1:]), said
     assert os.path.exists(os.path.join(target, "phasewatt", "py.typed"))
+    fast = [f for f in os.listdir(os.path.join(target, "phasewatt")) if f.startswith("_speedups")]
+    if not fast:
+        raise Skip("no C compiler or Python.h here: the compiled fast path was not built")
+    # the nesting tests again, on the installed copy and its compiled fast path
+    here = os.path.dirname(os.path.abspath(__file__))
+    env["PYTHONPATH"] = os.pathsep.join([target, here])
+    env["PW_TEST_TMP"] = tmp("installed")
+    done = subprocess.run([sys.executable, "-c", "import phasewatt._tags as t; assert t.FAST\n"
+                           "import runpy, sys; sys.argv = ['t', 'names', 'exception', "
+                           "'handles', 'deep', 'asyncio', 'threads', 'signals']\n"
+                           "runpy.run_path(%r, run_name='__main__')"
+                           % os.path.join(here, "test_binding.py")],
+                          env=env, cwd=target, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
+    assert done.returncode == 0 and done.stdout.count("ok ") == 7, done.stdout
 
 
 if __name__ == "__main__":

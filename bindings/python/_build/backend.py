@@ -3,7 +3,11 @@ wheel itself, bundling the built library and CLI when the source tree has them."
 import base64
 import hashlib
 import os
+import shlex
+import subprocess
+import sys
 import sysconfig
+import tempfile
 import zipfile
 
 NAME, VERSION = "phasewatt", "0.1.0"
@@ -24,6 +28,34 @@ def _bundle():
              ("phasewatt", os.path.join(build, "bin", "phasewatt"))]
     found = [(NAME + "/_bundled/" + name, path) for name, path in files if os.path.isfile(path)]
     return found if len(found) == len(files) else []
+
+
+def compile_speedups(dest):
+    """Builds phasewatt/_speedups.c for this interpreter into dest; its path, or None (and
+    why on stderr) where there is no compiler or no Python headers: the binding then runs
+    its pure-Python path."""
+    if os.environ.get("PHASEWATT_PURE_PYTHON") == "1":
+        return None
+    src = os.path.join(HERE, NAME, "_speedups.c")
+    out = os.path.join(dest, "_speedups" + sysconfig.get_config_var("EXT_SUFFIX"))
+    include = sysconfig.get_paths()["include"]
+    cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
+    cmd = cc + ["-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter",
+                "-I" + include, src, "-o", out]
+    if not os.path.exists(os.path.join(include, "Python.h")):
+        sys.stderr.write("phasewatt: no Python.h in %s (python3-dev): the tags use the "
+                         "pure-Python path\n" % include)
+        return None
+    try:
+        done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    except OSError as e:
+        done = None
+        sys.stderr.write("phasewatt: cannot run %s (%s): the tags use the pure-Python path\n"
+                         % (cc[0], e))
+    if done is not None and done.returncode != 0:
+        sys.stderr.write("phasewatt: building _speedups failed; the tags use the pure-Python "
+                         "path:\n%s\n" % done.stdout)
+    return out if done is not None and done.returncode == 0 else None
 
 
 def _sources():
@@ -47,11 +79,19 @@ def _add(zf, record, arcname, data, mode=0o644):
 def _tag(bundled):
     if not bundled:
         return "py3-none-any"
-    return "py3-none-" + sysconfig.get_platform().replace("-", "_").replace(".", "_")
+    platform = sysconfig.get_platform().replace("-", "_").replace(".", "_")
+    if any(a.endswith(".so") and "_speedups" in a for a, _ in bundled):
+        py = "cp%d%d" % sys.version_info[:2]
+        return "%s-%s-%s" % (py, py, platform)
+    return "py3-none-" + platform
 
 
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    scratch = tempfile.mkdtemp(prefix="phasewatt-build-")
     bundled = _bundle()
+    fast = compile_speedups(scratch)
+    if fast:
+        bundled.append((NAME + "/" + os.path.basename(fast), fast))
     tag = _tag(bundled)
     wheel = "%s-%s.whl" % (DIST, tag)
     record = []
@@ -75,7 +115,7 @@ def build_sdist(sdist_directory, config_settings=None):
     import tarfile
     name = DIST + ".tar.gz"
     with tarfile.open(os.path.join(sdist_directory, name), "w:gz") as tf:
-        for rel in ["pyproject.toml", "README.md", "_build/backend.py"] + \
+        for rel in ["pyproject.toml", "README.md", "_build/backend.py", NAME + "/_speedups.c"] + \
                    [a for a, _ in _sources()]:
             tf.add(os.path.join(HERE, rel), arcname=DIST + "/" + rel)
         info = tarfile.TarInfo(DIST + "/PKG-INFO")
@@ -92,3 +132,10 @@ def get_requires_for_build_wheel(config_settings=None):
 
 def get_requires_for_build_sdist(config_settings=None):
     return []
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["build_ext"]:
+    # in place, for a source tree used through PYTHONPATH (bench/hotpath.py)
+    built = compile_speedups(os.path.join(HERE, NAME))
+    print(built or "not built: see above")
+    sys.exit(0 if built else 1)

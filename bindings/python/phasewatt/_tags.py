@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import ctypes
 import functools
 import inspect
 import operator
+import os
 import sys
 import threading
 from typing import Any, Callable, Dict, List, Optional, TypeVar, Union
@@ -294,23 +296,29 @@ def _run_deferred(stack: list) -> None:
         _left_open(left, False)
 
 
-class phase:
-    """A phase: ``with phase("prefill"):``, or a decorator (functions and coroutines).
+def _enter_other(tag: Any) -> Any:
+    """A `with` block opened while an asyncio loop runs on this thread."""
+    _task_enter(tag._pid, False)
+    return tag
 
-    The name is checked here: a str, not empty, no '/', under 4096 bytes. Each block closes
-    exactly the phase it opened, also when an exception leaves inner phases open."""
 
-    __slots__ = ("_pid", "name")
+def _exit_other(tag: Any, exc: bool) -> None:
+    """A `with` block that ends in a task, or with other phases above its own."""
+    stack = _tls.stack
+    if stack.__class__ is not list:
+        _task_exit(exc)
+    else:
+        _exit_slow(stack, exc)
 
-    def __init__(self, name: str) -> None:
-        self._pid = _id(name)
-        self.name = name
 
-    def __enter__(self) -> "phase":
+class _PyPhase:
+    """The pure-Python fast path; _speedups.Phase is the same in C."""
+    __slots__ = ("_pid",)
+
+    def __enter__(self) -> Any:
         stack = _tls.stack
         if stack.__class__ is not list:
-            _task_enter(self._pid, False)
-            return self
+            return _enter_other(self)
         rc = _begin(self._pid)
         stack.append(0 if rc else self._pid)
         if rc:
@@ -319,16 +327,47 @@ class phase:
 
     def __exit__(self, et: Any, ev: Any, tb: Any) -> bool:
         stack = _tls.stack
-        if stack.__class__ is not list:
-            _task_exit(et is not None)
-        elif stack and stack[-1].__class__ is int:
+        if stack.__class__ is list and stack and stack[-1].__class__ is int:
             if stack.pop():
                 _end()
             if _deferred:
                 _run_deferred(stack)
         else:
-            _exit_slow(stack, et is not None)
+            _exit_other(self, et is not None)
         return False
+
+
+def _compiled() -> Any:
+    """The compiled fast path, when pip built it (PHASEWATT_PURE_PYTHON=1: never)."""
+    if os.environ.get("PHASEWATT_PURE_PYTHON") == "1":
+        return None
+    try:
+        from . import _speedups  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+
+    def address(fn: Any) -> int:
+        return ctypes.cast(fn, ctypes.c_void_p).value or 0
+    _speedups.init(address(lib.pw_begin), address(lib.pw_end), _tls, _enter_other,
+                   _exit_other, _failed, _run_deferred)
+    return _speedups
+
+
+_speedups = _compiled()
+FAST = _speedups is not None      # what bench/hotpath.py reports
+
+
+class phase(_speedups.Phase if FAST else _PyPhase):  # type: ignore[misc]
+    """A phase: ``with phase("prefill"):``, or a decorator (functions and coroutines).
+
+    The name is checked here: a str, not empty, no '/', under 4096 bytes. Each block closes
+    exactly the phase it opened, also when an exception leaves inner phases open."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self._pid = _id(name)
+        self.name = name
 
     def __call__(self, fn: F) -> F:
         if inspect.iscoroutinefunction(fn):
@@ -411,6 +450,8 @@ def end(handle: Optional[Handle] = None) -> None:
 def _defer(handle: "_Handle") -> None:
     global _deferred
     handle.deferred = _deferred = True
+    if FAST:
+        _speedups.set_deferred()
 
 
 def _end_task(node: Optional[_Node]) -> None:
