@@ -61,7 +61,20 @@ def compile_speedups(dest):
 def _sources():
     pkg = os.path.join(HERE, NAME)
     return [(NAME + "/" + f, os.path.join(pkg, f)) for f in sorted(os.listdir(pkg))
-            if f.endswith(".py") or f == "py.typed"]
+            if (f.endswith(".py") and f != "_installed.py") or f == "py.typed"]
+
+
+def _installed(scratch):
+    """phasewatt/_installed.py naming where `make install` put the library and the CLI
+    (PHASEWATT_INSTALL_LIBRARY, PHASEWATT_INSTALL_CLI), or []."""
+    lib, cli = (os.environ.get("PHASEWATT_INSTALL_" + k) for k in ("LIBRARY", "CLI"))
+    if not lib and not cli:
+        return []
+    path = os.path.join(scratch, "_installed.py")
+    with open(path, "w") as f:
+        f.write('"""Where `make install` put the library and the CLI."""\nLIBRARY = %r\n'
+                'CLI = %r\n' % (lib or "", cli or ""))
+    return [(NAME + "/_installed.py", path)]
 
 
 def _digest(data):
@@ -77,7 +90,7 @@ def _add(zf, record, arcname, data, mode=0o644):
 
 
 def _tag(bundled):
-    if not bundled:
+    if not any(a.endswith((".so", "/phasewatt")) for a, _ in bundled):
         return "py3-none-any"
     platform = sysconfig.get_platform().replace("-", "_").replace(".", "_")
     if any(a.endswith(".so") and "_speedups" in a for a, _ in bundled):
@@ -88,7 +101,7 @@ def _tag(bundled):
 
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     scratch = tempfile.mkdtemp(prefix="phasewatt-build-")
-    bundled = _bundle()
+    bundled = _bundle() + _installed(scratch)
     fast = compile_speedups(scratch)
     if fast:
         bundled.append((NAME + "/" + os.path.basename(fast), fast))
@@ -105,7 +118,8 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
         _add(zf, record, info + "METADATA", METADATA.encode())
         _add(zf, record, info + "WHEEL", ("Wheel-Version: 1.0\nGenerator: phasewatt-backend\n"
                                           "Root-Is-Purelib: %s\nTag: %s\n"
-                                          % ("false" if bundled else "true", tag)).encode())
+                                          % ("true" if tag.endswith("-any") else "false",
+                                             tag)).encode())
         record.append(info + "RECORD,,")
         zf.writestr(info + "RECORD", "\n".join(record) + "\n")
     return wheel

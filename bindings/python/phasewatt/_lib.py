@@ -12,6 +12,15 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 _SOURCE_ROOT = os.path.normpath(os.path.join(_HERE, "..", "..", ".."))
 
 
+def _installed(what: str) -> str:
+    """Where `make install` put the library or the CLI (phasewatt/_installed.py), or ""."""
+    try:
+        from . import _installed as where  # type: ignore[attr-defined]
+    except ImportError:
+        return ""
+    return str(getattr(where, what, "") or "")
+
+
 def _build_dirs() -> Iterator[str]:
     build = os.environ.get("PHASEWATT_BUILD_DIR")
     if build:
@@ -24,6 +33,7 @@ def _library_candidates() -> Iterator[str]:
     if env:
         yield env
     yield os.path.join(_HERE, "_bundled", "libphasewatt.so")
+    yield _installed("LIBRARY")
     for build in _build_dirs():
         yield os.path.join(build, "lib", "libphasewatt.so")
     found = ctypes.util.find_library("phasewatt")
@@ -38,7 +48,7 @@ def load_library() -> ctypes.PyDLL:
     functions never block, so releasing the GIL around them only costs)."""
     errors: List[str] = []
     for path in _library_candidates():
-        if os.sep in path and not os.path.exists(path):
+        if not path or (os.sep in path and not os.path.exists(path)):
             continue
         try:
             return ctypes.PyDLL(path)
@@ -53,7 +63,7 @@ def find_cli() -> str:
     """The phasewatt command: PHASEWATT_CLI, bundled, the build tree, then PATH."""
     env = os.environ.get("PHASEWATT_CLI")
     candidates = [env] if env else []
-    candidates.append(os.path.join(_HERE, "_bundled", "phasewatt"))
+    candidates += [os.path.join(_HERE, "_bundled", "phasewatt"), _installed("CLI")]
     candidates += [os.path.join(b, "bin", "phasewatt") for b in _build_dirs()]
     for path in candidates:
         if path and os.path.isfile(path) and os.access(path, os.X_OK):
