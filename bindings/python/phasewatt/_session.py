@@ -131,8 +131,8 @@ class Session:
             if not self.attached:
                 self._open_c()
             _current, self._open = self, True
-            meta, _pending_meta_copy = self.meta, dict(_pending_meta)
-        for k, v in {**_pending_meta_copy, **meta}.items():
+            labels = {**_pending_meta, **self.meta}
+        for k, v in labels.items():
             set_meta(k, v)
         if not self.attached:
             with _lock:

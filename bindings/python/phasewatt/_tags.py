@@ -534,12 +534,14 @@ def track_name(name: str) -> None:
 
 
 def close_thread_phases() -> int:
-    """Closes every phase still open on the calling thread (a session ending); returns how many."""
+    """Closes every phase still open on the calling thread (a session ending); returns how
+    many the library had open."""
     stack = _tls.stack
     n = 0
     while stack:
-        entry = _pop_c(stack)
+        entry = stack[-1]
+        n += bool(entry) if entry.__class__ is int else entry.ok
+        _pop_c(stack)
         if entry.__class__ is not int:
             entry.closed = True
-        n += 1
     return n
