@@ -102,13 +102,18 @@ def test_200_asyncio_requests_nest_per_task():
                     await asyncio.sleep(0)
                     phasewatt.count("tokens", 1)
 
+    @phasewatt.phase("detokenize")
+    async def detokenize():
+        await asyncio.sleep(0)
+
     async def main():
         await asyncio.gather(*(request(i) for i in range(200)))
+        await asyncio.gather(*(detokenize() for i in range(50)))
 
     with recording("async.pwt") as s:
         asyncio.run(main())
     r = s.result
-    assert paths(r) == {"request", "request/prefill", "request/decode"}, paths(r)
+    assert paths(r) == {"request", "request/prefill", "request/decode", "detokenize"}, paths(r)
     assert r["request/prefill"].tokens == 600 and r["request/decode"].tokens == 400
     assert r["request"].calls >= 200      # a stretch per resumption: see docs/python.md
 
@@ -194,6 +199,19 @@ def test_a_user_signal_handler_still_runs():
     assert "decode" in paths(phasewatt.load(out))
 
 
+def test_a_session_as_a_decorator_records_each_call():
+    out = tmp("decorated.pwt")
+
+    @phasewatt.session(output=out, sources="synthetic", synthetic=pwtest.SYNTHETIC)
+    def serve(n):
+        with phasewatt.phase("decode"):
+            phasewatt.count("tokens", n)
+        return phasewatt.is_recording()
+    assert serve(3) is True and phasewatt.current() is None
+    assert phasewatt.load(out)["decode"].tokens == 3
+    assert serve(4) and phasewatt.load(out)["decode"].tokens == 4    # a session per call
+
+
 def _recorded():
     with recording("result.pwt", meta={"model.arch": "tiny"}) as s:
         for _ in range(3):
@@ -222,7 +240,7 @@ def test_results_equal_report_json():
     assert r.energy_j == want["trace"]["energy_j"]
     assert r["prefill"].tokens == 15 and r["decode"].tokens == 3
     html = r._repr_html_()
-    assert "attention" in html and r["prefill"].provenance in html
+    assert "attention" in html and r["prefill"].provenance in html and "<polyline" in html
 
 
 def test_power_samples_match_report_samples():

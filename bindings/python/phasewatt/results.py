@@ -185,7 +185,26 @@ class Result:
         title = "%s: %s J, %.3f s, %s" % (html.escape(os.path.basename(self.path or "result")),
                                           _fmt(self.energy_j), self.duration_s,
                                           html.escape(self.provenance))
-        return "<div><b>%s</b><table>%s%s</table></div>" % (title, head, "".join(body))
+        return "<div><b>%s</b>%s<table>%s%s</table></div>" % (title, self._power_svg(), head,
+                                                             "".join(body))
+
+    def _power_svg(self, width: int = 480, height: int = 60) -> str:
+        """Total power over time, from samples(): the plot under the title."""
+        try:
+            pts = [(s.timestamp, s.total_power_mw) for s in self.samples()]
+        except (PhasewattError, FileNotFoundError):
+            return ""
+        if len(pts) < 2:
+            return ""
+        step = max(1, len(pts) // width)
+        pts = pts[::step]
+        t0, t1 = pts[0][0], pts[-1][0]
+        top = max(p for _, p in pts) or 1.0
+        line = " ".join("%.1f,%.1f" % ((t - t0) / ((t1 - t0) or 1) * width,
+                                        height - p / top * (height - 2)) for t, p in pts)
+        return ('<svg width="%d" height="%d"><title>total power, peak %.3g W</title>'
+                '<polyline fill="none" stroke="#d9822b" points="%s"/></svg>'
+                % (width, height, top / 1000, line))
 
 
 def load(path: PathLike) -> Result:
