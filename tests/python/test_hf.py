@@ -1,6 +1,7 @@
 """instrument_generate on the cases the issue lists, each against a generate() that follows
 Hugging Face's contract (tests/python/hf_stand_in.py) with a real PyTorch model behind it."""
 import copy
+import inspect
 import io
 import pickle
 import threading
@@ -102,6 +103,12 @@ def test_scoring_calls_after_generate_are_score():
     r = s.result
     assert r["score"].calls == 2 and tokens(r, "score") == 10
     assert r["decode"].calls == 2
+
+
+def test_the_forward_keeps_its_signature():
+    model = phasewatt.instrument_generate(TinyGPT())
+    params = inspect.signature(model.forward).parameters      # what transformers inspects
+    assert "cache_position" in params and "inputs_embeds" in params
 
 
 def test_instrumenting_twice_changes_nothing():

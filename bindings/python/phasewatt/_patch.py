@@ -31,6 +31,14 @@ class Wrapper:
             else:
                 self.obj.__dict__[self.attr] = self.previous
 
+    @property
+    def __wrapped__(self) -> Any:
+        """The method it wraps, bound: inspect.signature(model.forward) reads it, as
+        transformers does to decide which arguments (cache_position) the model takes."""
+        if self.previous is not None:
+            return self.previous
+        return getattr(type(self.obj), self.attr).__get__(self.obj)
+
     def __getattr__(self, name: str) -> Any:
         # what the wrapped method is read for (functools.wraps, signature inspection);
         # guarded so unpickling (which probes attributes before __dict__ is set) cannot recurse
