@@ -323,7 +323,7 @@ def test_the_package_installs_offline_and_finds_the_library():
     env["PYTHONPATH"] = os.pathsep.join([target, here])
     env["PW_TEST_TMP"] = tmp("installed")
     done = subprocess.run([sys.executable, "-c", "import phasewatt._tags as t; assert t.FAST\n"
-                           "import runpy, sys; sys.argv = ['t', 'names', 'an_exception', "
+                           "import runpy, sys; sys.argv = ['t', 'names', 'leaves_later', "
                            "'handles', 'deep', 'asyncio', 'threads']\n"
                            "runpy.run_path(%r, run_name='__main__')"
                            % os.path.join(here, "test_binding.py")],
