@@ -105,6 +105,17 @@ def test_scoring_calls_after_generate_are_score():
     assert r["decode"].calls == 2
 
 
+def test_tokens_after_end_of_sequence_are_padding_not_generated():
+    prompts = torch.tensor([[3, 7, 1, 9, 4], [2, 2, 8, 6, 1]])
+    free = TinyGPT().generate(input_ids=prompts, max_new_tokens=6)[:, 5:].tolist()
+    eos = free[0][1]                             # row 0 ends at its second token
+    want = sum(row.index(eos) + 1 if eos in row else 6 for row in free)
+    model = phasewatt.instrument_generate(TinyGPT(eos=eos))
+    out, r = generated(model, "hf-eos.pwt", input_ids=prompts, max_new_tokens=6)
+    assert out[0, 5:].tolist()[:2] == free[0][:2]
+    assert tokens(r, "decode") == want < 12
+
+
 def test_the_forward_keeps_its_signature():
     model = phasewatt.instrument_generate(TinyGPT())
     params = inspect.signature(model.forward).parameters      # what transformers inspects

@@ -4,7 +4,7 @@ sampling and logits processors inside the decode step, per-call state."""
 from __future__ import annotations
 
 import contextvars
-from typing import Any, Iterable, List, Optional, Tuple
+from typing import Any, Iterable, List, Optional, Set, Tuple
 
 from . import _tags
 from ._patch import Wrapper, installed
@@ -149,11 +149,11 @@ class _Generate(Wrapper):
             _calls.reset(token)
 
 
-def _ids_of(config: Any, name: str) -> Tuple[int, ...]:
-    v = getattr(config, name, None) if config is not None else None
+def _ids(v: Any) -> Set[int]:
+    """Token ids from a config or argument value: None, one id, or a list of them."""
     if v is None:
-        return ()
-    return tuple(int(x) for x in (v if isinstance(v, (list, tuple)) else [v]))
+        return set()
+    return {int(x) for x in (v if isinstance(v, (list, tuple)) else [v])}
 
 
 def _generated(model: Any, out: Any, kwargs: dict, call: _Call) -> int:
@@ -164,16 +164,9 @@ def _generated(model: Any, out: Any, kwargs: dict, call: _Call) -> int:
         return 0
     start = call.prompt_len if call.from_ids else 0   # embeds only: HF returns new tokens only
     config = kwargs.get("generation_config") or getattr(model, "generation_config", None)
-    eos = set(_ids_of(config, "eos_token_id")) | set(_ids_of_kw(kwargs, "eos_token_id"))
-    pad = set(_ids_of(config, "pad_token_id")) | set(_ids_of_kw(kwargs, "pad_token_id"))
+    eos = _ids(getattr(config, "eos_token_id", None)) | _ids(kwargs.get("eos_token_id"))
+    pad = _ids(getattr(config, "pad_token_id", None)) | _ids(kwargs.get("pad_token_id"))
     return sum(_row_tokens(row[start:], eos, pad) for row in _as_rows(seqs))
-
-
-def _ids_of_kw(kwargs: dict, name: str) -> Tuple[int, ...]:
-    v = kwargs.get(name)
-    if v is None:
-        return ()
-    return tuple(int(x) for x in (v if isinstance(v, (list, tuple)) else [v]))
 
 
 def _row_tokens(row: Iterable[int], eos: set, pad: set) -> int:
