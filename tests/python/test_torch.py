@@ -1,8 +1,10 @@
 """phasewatt.instrument on a real PyTorch model (tests/python/hf_stand_in.py's TinyGPT):
 default rules, per-layer names, an exception inside a hooked module, remove(), deepcopy and
-pickle of an instrumented model."""
+pickle of an instrumented model, and a session around the model that survives an
+exception, sys.exit and SIGTERM."""
 import copy
 import io
+import os
 import pickle
 
 import pwtest
@@ -100,6 +102,44 @@ def test_deepcopy_and_pickle_keep_their_own_weights():
     with recording("torch-pickled.pwt") as s:
         again(input_ids=IDS)
     assert "attention" in paths(s.result)
+
+
+ENDINGS = {   # how the script ends inside decode, and the exit status that shows it
+    "exception": ("raise RuntimeError('sampling failed')", 1),
+    "sys.exit": ("sys.exit(3)", 3),
+    "SIGTERM": ("os.kill(os.getpid(), signal.SIGTERM)", -15),
+}
+SCRIPT = """
+import os, signal, sys
+import torch, phasewatt
+from hf_stand_in import TinyGPT
+signal.signal(signal.SIGTERM, signal.SIG_DFL)     # the disposition the test relies on
+model = phasewatt.instrument_generate(TinyGPT())
+phasewatt.instrument(model)
+steps = []
+def processor(ids, scores):
+    steps.append(1)
+    if len(steps) == 3:
+        %s
+    return scores
+with phasewatt.session(output=%r, sources="synthetic", synthetic="decode=10W,prefill=30W",
+                       interval="1ms"):
+    model.generate(input_ids=torch.tensor([[1, 2, 3, 4, 5]]), max_new_tokens=6,
+                   logits_processor=[processor])
+"""
+
+
+def test_a_session_around_a_model_survives_an_exception_sys_exit_and_sigterm():
+    for how, (ending, status) in ENDINGS.items():
+        out = pwtest.tmp("torch-end-%s.pwt" % how.replace(".", "-"))
+        pwtest.run_python(SCRIPT % (ending, out), expect=status)
+        r = phasewatt.load(out)
+        assert r.to_dict() == pwtest.report_json(out), how
+        assert r.to_dict()["trace"]["complete"] is True, how
+        assert r["prefill"].calls == 1 and r["decode"].calls == 2, (how, paths(r))
+        assert {"prefill/attention", "decode/mlp"} <= paths(r), (how, paths(r))
+        assert r["prefill"].tokens == 5, how
+        assert os.path.getsize(out) > 1000, how
 
 
 if __name__ == "__main__":
