@@ -219,6 +219,19 @@ install: all
 	sed 's|^prefix=.*|prefix=$(PREFIX)|' $(PC) > $(DESTDIR)$(PREFIX)/lib/pkgconfig/phasewatt.pc
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
 
+# The Python package (docs/python.md) into $(PYTHON)'s site directory (PY_SITE overrides),
+# pointed at the library and CLI installed above; skipped, saying so, where pip is missing.
+PYTHON  ?= python3
+PY_SITE ?= $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_path("platlib"))' 2>/dev/null)
+.PHONY: install-python
+install: install-python
+install-python: all
+	@if $(PYTHON) -m pip --version >/dev/null 2>&1; then \
+	  PHASEWATT_BUNDLE=0 PHASEWATT_INSTALL_LIBRARY='$(PREFIX)/lib/libphasewatt.so.0' \
+	  PHASEWATT_INSTALL_CLI='$(PREFIX)/bin/phasewatt' $(PYTHON) -m pip install --no-deps \
+	  --no-index --quiet --upgrade --target '$(DESTDIR)$(PY_SITE)' ./bindings/python; \
+	else echo "install: no pip for $(PYTHON): the Python package is not installed (docs/python.md)"; fi
+
 clean:
 	rm -rf build
 

@@ -252,7 +252,7 @@ int main(int argc, char **argv)
              "PHASEWATT_LIBRARY='%s/../lib/libphasewatt.so' '%s/phasewatt' record %s -- "
              "python3 '%s/bench/hotpath.py' 2>/dev/null",
              PW_SOURCE_DIR, dir, dir, record, PW_SOURCE_DIR);
-    run_child(cmd, "(d) Python `with phase()`", "clock = time.monotonic_ns() pair");
+    run_child(cmd, "(d) Python `with phase()`", "clock = time.perf_counter_ns() pair");
     remove("/tmp/phasewatt-bench-child.pwt");
     printf("\n  pw_begin+pw_end with no session open: %.1f ns\n", no_session);
     return 0;

@@ -1,6 +1,7 @@
 """A stand-in for a Hugging Face causal LM with generate()'s call shape (the first forward
-gets the whole prompt, each later one a single token per sequence), tagged through the
-binding: the test records it with `phasewatt record -- python3 this.py`."""
+gets the whole prompt, each later one a single token per sequence, cache_position says
+where), tagged through the binding: the test records it with
+`phasewatt record -- python3 this.py`."""
 import time
 
 import phasewatt
@@ -12,7 +13,7 @@ class Shape:
 
 
 class StandInLM:
-    def forward(self, input_ids=None, **kwargs):
+    def forward(self, input_ids=None, cache_position=None, **kwargs):
         time.sleep(0.02)
         return input_ids
 
@@ -20,11 +21,11 @@ class StandInLM:
         return self.forward(**kwargs)
 
     def generate(self, input_ids, max_new_tokens=4):
-        cur = input_ids
-        for _ in range(max_new_tokens):
-            self(input_ids=cur)
-            cur = Shape(input_ids.shape[0], 1)
-        return cur
+        batch, length = input_ids.shape
+        self(input_ids=input_ids, cache_position=[0])
+        for step in range(1, max_new_tokens):
+            self(input_ids=Shape(batch, 1), cache_position=[length + step - 1])
+        return [[1] * (length + max_new_tokens)] * batch
 
 
 @phasewatt.phase("post-inference")
@@ -37,10 +38,7 @@ phasewatt.track_name("generate-loop")
 model = phasewatt.instrument_generate(StandInLM())
 with phasewatt.phase("pre-inference"):
     time.sleep(0.005)
-model.generate(Shape(2, 5), max_new_tokens=6)     # batch 2, prompt 5: 10 + 5 x 2 tokens
+model.generate(Shape(2, 5), max_new_tokens=6)     # batch 2, prompt 5, 6 new: 10 + 12 tokens
 post_inference()
-try:
-    phasewatt.end()
-    raise SystemExit("an unbalanced end() did not raise")
-except phasewatt.PhasewattError as e:
-    print("unbalanced:", e)
+phasewatt.end()                                   # unbalanced: counted, never raised
+print("unbalanced ends:", phasewatt.health()["unbalanced_ends"])
