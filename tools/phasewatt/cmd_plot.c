@@ -79,7 +79,7 @@ static int run(int argc, char **argv)
     int code = cli_runs_load("plot", l, argv + optind, argc - optind);
     if (!code) {
         pw_plot_run runs[CLI_MAX_RUNS];
-        for (size_t i = 0; i < l->n; i++) runs[i] = (pw_plot_run){l->file[i], l->t[i], l->a[i]};
+        for (size_t i = 0; i < l->n; i++) runs[i] = (pw_plot_run){.file = l->file[i], .t = l->t[i], .a = l->a[i]};
         char html[4096];
         if (!output) default_output(l->file[0], html, sizeof html);
         code = svg_dir ? write_svgs(svg_dir, runs, l->n) : write_html(output ? output : html, runs, l->n);
