@@ -164,15 +164,16 @@ static void icicle_node(const icicle *I, size_t i, double x, double w, int level
     int y = I->y0 + level * ICICLE_ROW;
     const char *slash = strrchr(n->path, '/');
     const char *name = slash ? slash + 1 : n->path;
-    char e[32];
-    pw_si(e, sizeof e, j, "J");
+    pw_row row;
+    char figures[160];
+    pw_report_row(I->run->t, I->run->a, i, &row);
+    figures_text(&row, figures, sizeof figures);
     fprintf(I->out, "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\" "
             "stroke=\"#fff\">", x, y, w, ICICLE_ROW - 2, pw_plot_colour(n->name_id));
     tooltip_open(I->out, n->path);
     char share[16] = "-";
     if (I->root_j > 0 && isfinite(j)) snprintf(share, sizeof share, "%.1f%%", j / I->root_j * 100);
-    fprintf(I->out, ": %s, %s of its top phase (%s)</title></rect>\n", e, share,
-            pw_provenance_name(n->provenance));
+    fprintf(I->out, ": %s (%s), %s of its top phase</title></rect>\n", figures, row.provenance, share);
     if (w > 60) {
         char label[160];
         snprintf(label, sizeof label, "%s %s", name, share);
@@ -298,9 +299,11 @@ static void grouped_bars(FILE *out, const pw_plot_run *runs, size_t nruns, const
             pw_svg_text(out, pw_plot_label(&runs[r]));
             fputs(" — ", out);
             pw_svg_text(out, *g->path[p] ? g->path[p] : "whole run");
-            int node = pw_attribution_find(runs[r].a, g->path[p]);
-            fprintf(out, ": %s%s (%s)</title></rect>\n", label, per,
-                    pw_provenance_name(runs[r].a->nodes[node].provenance));
+            pw_row row;
+            char figures[160];
+            pw_report_row(runs[r].t, runs[r].a, (size_t)pw_attribution_find(runs[r].a, g->path[p]), &row);
+            figures_text(&row, figures, sizeof figures);
+            fprintf(out, ": %s%s — %s (%s)</title></rect>\n", label, per, figures, row.provenance);
         }
         fprintf(out, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#222\">",
                 PW_PLOT_LEFT + group_w * ((double)p + 0.5), y0 + 14);
