@@ -155,6 +155,31 @@ TEST(export_perfetto_tracks_of_a_recorded_program_nest_and_keep_their_names)
     free(out);
 }
 
+/* The acceptance shape: bench/report.c's hour at 1 kHz (3.6 M readings, 35 950 decode steps of
+ * two sub-phases) exports to at most 30 MB and still integrates to the attributed energy. */
+TEST(export_perfetto_an_hour_at_1_khz_fits_in_30_mb)
+{
+    skip_without_python();
+    static const char hour[] =
+        "sensor period=1ms quantum=15.3uJ bits=32\nsample every=1ms\nbackground 5W\n"
+        "phase prefill {\n  phase attention 2s 60W\n  phase mlp 3s 70W\n}\n"
+        "repeat 35950 {\n  phase decode {\n    count tokens 1\n    phase attention 40ms 30W\n"
+        "    phase mlp 60ms 36W\n  }\n}\n";
+    const char *scenario = tf_path("hour.scenario"), *trace = tf_path("hour.pwt");
+    CHECK_INT(tf_write_file(scenario, hour, sizeof hour - 1), 0);
+    free(run_ok("\"$PW\" simulate --scenario %s -o %s", scenario, trace));
+    char *out = check_perfetto(trace, "perfetto");
+    size_t bytes = 0;
+    free(tf_read_file(tf_path("run.pftrace"), &bytes));
+    CHECK_MSG(bytes <= 30 * 1000 * 1000, "an hour at 1 kHz is %zu bytes", bytes);
+    run r = load(trace);
+    check_energy(out, &r);
+    CHECK_INT(checker_value(out, "slices", "decode"), 35950);
+    CHECK_INT(checker_value(out, "tokens", ""), 35950);
+    unload(&r);
+    free(out);
+}
+
 TEST(export_perfetto_full_resolution_and_json_keep_the_energy)
 {
     skip_without_python();
