@@ -86,7 +86,8 @@ static void check_absolute_time(const char *out, const pw_trace *t)
     CHECK_INT(checker_value(out, "clock", ""), 1);
     CHECK_INT(checker_value(out, "realtime_offset_ns", ""), (double)t->realtime_offset_ns);
     char want[64];
-    snprintf(want, sizeof want, "first_ts %lld\n", (long long)((int64_t)first + t->realtime_offset_ns));
+    long long real = (long long)first + (long long)t->realtime_offset_ns;
+    snprintf(want, sizeof want, "first_ts %lld\n", real);
     CHECK_MSG(strstr(out, want), "wanted %s in: %s", want, out);
 }
 
