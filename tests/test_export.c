@@ -240,6 +240,38 @@ TEST(export_perfetto_many_counter_ids_and_totals_that_saturate)
     pw_trace_free(t);
 }
 
+/* Times at the far ends of 64 bits with offsets at the far ends of int64 clamp to the clock's
+ * range instead of wrapping (UBSan builds catch a signed overflow). */
+TEST(export_perfetto_timestamps_at_the_limits_clamp)
+{
+    skip_without_python();
+    const int64_t offsets[] = {INT64_MAX, INT64_MIN};
+    for (size_t i = 0; i < 2; i++) {
+        pw_trace *t = pw_trace_new();
+        CHECK(t != NULL);
+        t->realtime_offset_ns = offsets[i];
+        fx_constant(t, "package-0", PW_KIND_CPU, 10.0, 0, FX_MS, 4 * FX_MS);
+        fx_name(t, 1, "late");
+        fx_begin(t, 1, UINT64_MAX - 2, 1);
+        fx_end(t, 1, UINT64_MAX - 1, 1);
+        pw_attribution *a = NULL;
+        CHECK_INT(pw_attribute(t, &a), PW_OK);
+        const char *file = tf_path("edge.pftrace");
+        FILE *f = fopen(file, "w");
+        CHECK(f != NULL);
+        CHECK_INT(pw_export_perfetto(f, t, a, PW_EXPORT_BUCKET_NS), PW_OK);
+        CHECK_INT(fclose(f), 0);
+        char *out = run_ok("python3 %s/tests/python/check_perfetto.py %s", PW_SOURCE_DIR, file);
+        CHECK_INT(checker_value(out, "slices", "late"), 1);
+        /* the first reading is at 0: INT64_MAX after it, and INT64_MIN clamps it to 0 */
+        double first = checker_value(out, "first_ts", "");
+        CHECK_MSG(first == (offsets[i] > 0 ? (double)INT64_MAX : 0.0), "first_ts %.0f", first);
+        free(out);
+        pw_attribution_free(a);
+        pw_trace_free(t);
+    }
+}
+
 /* Integrates a power column (mW) over the data rows: each row covers the time since the
  * previous row's timestamp (the first, since 0: the first reading). */
 static double csv_column_energy(const char *csv, int column, size_t *rows)

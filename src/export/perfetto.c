@@ -45,15 +45,24 @@ typedef struct writer {
 static uint32_t series_sequence(size_t s) { return (uint32_t)(1 + s); }
 static uint32_t track_sequence(const writer *w, size_t k) { return (uint32_t)(1 + w->t->nsources + k); }
 
-/* Wraps msg as field `field` of a TracePacket (timestamped on CLOCK_REALTIME unless t_ns is
- * UINT64_MAX) and writes it as one `packet` of the Trace. */
-static void emit(writer *w, uint32_t sequence, uint64_t t_ns, uint32_t field)
+/* t_ns on CLOCK_REALTIME, clamped to [0, UINT64_MAX] (a crafted trace's times can be any
+ * 64-bit value, and its offset any signed one). */
+static uint64_t realtime_ns(const pw_trace *t, uint64_t t_ns)
+{
+    int64_t off = t->realtime_offset_ns;
+    if (off >= 0) return t_ns > UINT64_MAX - (uint64_t)off ? UINT64_MAX : t_ns + (uint64_t)off;
+    uint64_t back = off == INT64_MIN ? (uint64_t)INT64_MAX + 1 : (uint64_t)-off;
+    return t_ns > back ? t_ns - back : 0;
+}
+
+/* Wraps msg as field `field` of a TracePacket (timestamped on CLOCK_REALTIME when t_ns is
+ * given) and writes it as one `packet` of the Trace. */
+static void emit(writer *w, uint32_t sequence, const uint64_t *t_ns, uint32_t field)
 {
     pw_pb *p = &w->packet;
     pw_pb_reset(p);
-    if (t_ns != UINT64_MAX) {
-        int64_t real = (int64_t)t_ns + w->t->realtime_offset_ns;
-        pw_pb_varint(p, PKT_TIMESTAMP, real > 0 ? (uint64_t)real : 0);
+    if (t_ns) {
+        pw_pb_varint(p, PKT_TIMESTAMP, realtime_ns(w->t, *t_ns));
         pw_pb_varint(p, PKT_CLOCK_ID, BUILTIN_REALTIME);
     }
     pw_pb_varint(p, PKT_SEQUENCE_ID, sequence);
@@ -87,7 +96,7 @@ static void named_track(writer *w, uint32_t sequence, uint64_t id, uint64_t pare
     if (parent) pw_pb_varint(&w->msg, TD_PARENT, parent);
     pw_pb_string(&w->msg, TD_NAME, name);
     if (counter) pw_pb_bytes(&w->msg, TD_COUNTER, NULL, 0);   /* marks a counter track */
-    emit(w, sequence, UINT64_MAX, PKT_TRACK_DESCRIPTOR);
+    emit(w, sequence, NULL, PKT_TRACK_DESCRIPTOR);
 }
 
 /* A track's pid and tid, unique per track even when the trace has none (simulated runs). */
@@ -103,7 +112,7 @@ static void thread_descriptor(writer *w, size_t k)
     pw_pb_reset(&w->msg);
     pw_pb_varint(&w->msg, TD_UUID, thread_track(k));
     pw_pb_message(&w->msg, TD_THREAD, &w->sub);
-    emit(w, track_sequence(w, k), UINT64_MAX, PKT_TRACK_DESCRIPTOR);
+    emit(w, track_sequence(w, k), NULL, PKT_TRACK_DESCRIPTOR);
 }
 
 /* CLOCK_REALTIME is the trace's clock; the snapshot ties it to the monotonic clock phasewatt
@@ -111,16 +120,16 @@ static void thread_descriptor(writer *w, size_t k)
 static void clock_snapshot(writer *w)
 {
     const uint32_t ids[2] = {BUILTIN_REALTIME, BUILTIN_MONOTONIC};
-    const int64_t at[2] = {(int64_t)w->t->start_ns + w->t->realtime_offset_ns, (int64_t)w->t->start_ns};
+    const uint64_t at[2] = {realtime_ns(w->t, w->t->start_ns), w->t->start_ns};
     pw_pb_reset(&w->msg);
     for (int i = 0; i < 2; i++) {
         pw_pb_reset(&w->sub);
         pw_pb_varint(&w->sub, CLOCK_ID, ids[i]);
-        pw_pb_varint(&w->sub, CLOCK_TIMESTAMP, at[i] > 0 ? (uint64_t)at[i] : 0);
+        pw_pb_varint(&w->sub, CLOCK_TIMESTAMP, at[i]);
         pw_pb_message(&w->msg, SNAP_CLOCKS, &w->sub);
     }
     pw_pb_varint(&w->msg, SNAP_PRIMARY_CLOCK, BUILTIN_REALTIME);
-    emit(w, series_sequence(0), UINT64_MAX, PKT_CLOCK_SNAPSHOT);
+    emit(w, series_sequence(0), NULL, PKT_CLOCK_SNAPSHOT);
 }
 
 /* ---- events ----------------------------------------------------------------------------- */
@@ -161,7 +170,8 @@ static void run_metadata(writer *w, const pw_attribution *a)
     annotation_int(w, "lost_events", (int64_t)t->health.lost_events);
     annotation_int(w, "gap_intervals", (int64_t)a->gap_intervals);
     for (size_t i = 0; i < t->nmeta; i++) annotation_string(w, t->meta[i].key, t->meta[i].value);
-    emit(w, series_sequence(0), pw_export_origin(t), PKT_TRACK_EVENT);
+    uint64_t origin = pw_export_origin(t);
+    emit(w, series_sequence(0), &origin, PKT_TRACK_EVENT);
 }
 
 typedef struct track_ctx {
@@ -174,7 +184,7 @@ static void slice_begin(void *ctx, const pw_event *ev)
     track_ctx *c = ctx;
     event_head(c->w, TYPE_SLICE_BEGIN, thread_track(c->k));
     pw_pb_string(&c->w->msg, EV_NAME, name_of(c->w->t, ev->id));
-    emit(c->w, track_sequence(c->w, c->k), ev->t_ns, PKT_TRACK_EVENT);
+    emit(c->w, track_sequence(c->w, c->k), &ev->t_ns, PKT_TRACK_EVENT);
 }
 
 static void slice_end(void *ctx, uint32_t id, uint64_t t0, uint64_t t1)
@@ -183,7 +193,7 @@ static void slice_end(void *ctx, uint32_t id, uint64_t t0, uint64_t t1)
     (void)id;
     (void)t0;
     event_head(c->w, TYPE_SLICE_END, thread_track(c->k));
-    emit(c->w, track_sequence(c->w, c->k), t1, PKT_TRACK_EVENT);
+    emit(c->w, track_sequence(c->w, c->k), &t1, PKT_TRACK_EVENT);
 }
 
 static void instant(void *ctx, const pw_event *ev)
@@ -191,7 +201,7 @@ static void instant(void *ctx, const pw_event *ev)
     track_ctx *c = ctx;
     event_head(c->w, TYPE_INSTANT, thread_track(c->k));
     pw_pb_string(&c->w->msg, EV_NAME, name_of(c->w->t, ev->id));
-    emit(c->w, track_sequence(c->w, c->k), ev->t_ns, PKT_TRACK_EVENT);
+    emit(c->w, track_sequence(c->w, c->k), &ev->t_ns, PKT_TRACK_EVENT);
 }
 
 /* Counters are cumulative per track (the total so far); a counter's track is described the
@@ -205,7 +215,7 @@ static void counter(void *ctx, const pw_event *ev, const pw_counter_slot *total,
                     name_of(c->w->t, ev->id), 1);
     event_head(c->w, TYPE_COUNTER, counter_track(c->k, ev->id));
     pw_pb_int64(&c->w->msg, EV_COUNTER_VALUE, total->total);
-    emit(c->w, sequence, ev->t_ns, PKT_TRACK_EVENT);
+    emit(c->w, sequence, &ev->t_ns, PKT_TRACK_EVENT);
 }
 
 static int track_events(writer *w, size_t k, uint64_t end_ns)
@@ -229,7 +239,7 @@ static void power_value(writer *w, size_t s, size_t domain, uint64_t t_ns, doubl
 {
     event_head(w, TYPE_COUNTER, power_track(domain));
     pw_pb_double(&w->msg, EV_DOUBLE_COUNTER_VALUE, watts);
-    emit(w, series_sequence(s), t_ns, PKT_TRACK_EVENT);
+    emit(w, series_sequence(s), &t_ns, PKT_TRACK_EVENT);
 }
 
 /* Writes each domain's mean power over [b->t0, t1) from b->t0, unless the counter already
