@@ -99,15 +99,15 @@ int main(void)
     /* the pictures of the same run: the HTML report must stay a few MB at most */
     const char *html = "/tmp/phasewatt-bench-report.html";
     FILE *f = fopen(html, "w");
-    pw_plot_run run = {path, t, a};
+    pw_plot_run run = {.file = path, .t = t, .a = a};
     if (!f || pw_plot_html(f, &run, 1) != PW_OK) return 1;
     long html_bytes = ftell(f);
     fclose(f);
     remove(html);
     uint64_t t6 = pw_now_ns();
-    const char *json = "/tmp/phasewatt-bench-report.json";
+    const char *json = "/tmp/phasewatt-bench-report.pftrace";
     f = fopen(json, "w");
-    if (!f || pw_export_perfetto(f, t, a) != PW_OK) return 1;
+    if (!f || pw_export_perfetto(f, t, a, PW_EXPORT_BUCKET_NS) != PW_OK) return 1;
     long perfetto_bytes = ftell(f);
     fclose(f);
     remove(json);

@@ -44,7 +44,8 @@ TEST(valgrind_cli_round_trip)
     memcheck("simulate -o X.pwt");
     memcheck("report X.pwt");
     memcheck("report X.pwt --format json");
-    memcheck("export X.pwt --format perfetto -o Y.json");
+    memcheck("export X.pwt --format perfetto -o Y.pftrace");
+    memcheck("export X.pwt --format perfetto-json -o Y.json");
     memcheck("plot X.pwt -o Z.html");
     /* record starts a sampler thread and the command as a child, which runs unwatched */
     memcheck("record --source synthetic --interval 1 -o R.pwt -- sleep 0.3");

@@ -8,8 +8,11 @@
 #include "report/common.h"
 
 #define LABEL_W 170               /* phase names, left of the bars */
-#define FIGURES_W 300             /* J · W · share · J/token, right of the bars */
+#define FIGURES_MIN_W 300         /* J · W · share · J/token, right of the bars: at least this, */
+#define FIGURES_MAX_W 520         /* wider when the figures need it, never more than this */
 #define ROW_H 22
+#define MAX_ROWS 60               /* phases in the energy chart (depth-first, top two levels) */
+#define FONT 11
 
 static void tooltip_open(FILE *out, const char *path)
 {
@@ -17,7 +20,8 @@ static void tooltip_open(FILE *out, const char *path)
     pw_svg_text(out, *path ? path : "whole run");
 }
 
-/* "12.3 J · 4.56 W · 23.4% · 1.20 mJ/token" */
+/* "12.3 J ± 1.1 J · 4.56 W · 23.4% · 1.20 mJ/token": an energy not observed (NAN) shows
+ * no number, and neither do the figures made from it. */
 static void figures_text(const pw_row *r, char *buf, size_t cap)
 {
     char j[72], w[32], jt[48] = "";
@@ -34,7 +38,32 @@ static void figures_text(const pw_row *r, char *buf, size_t cap)
         pw_si(v, sizeof v, r->j_per_token, "J/token");
         snprintf(jt, sizeof jt, " · %s", v);
     }
-    snprintf(buf, cap, "%s · %s · %.1f%%%s", j, w, isfinite(r->share) ? r->share * 100 : 0.0, jt);
+    char share[16] = "-";
+    if (isfinite(r->share)) snprintf(share, sizeof share, "%.1f%%", r->share * 100);
+    snprintf(buf, cap, "%s · %s · %s%s", j, w, share, jt);
+}
+
+/* The figures and, in grey, the provenance label of a row: what sits right of a bar. */
+static double figures_px(const pw_row *r)
+{
+    char text[160];
+    figures_text(r, text, sizeof text);
+    return pw_svg_text_px(text, FONT) + pw_svg_text_px(" ", FONT) + pw_svg_text_px(r->provenance, FONT);
+}
+
+static void figures_draw(FILE *out, const pw_row *r, int x, int y, double max_px)
+{
+    char text[160];
+    figures_text(r, text, sizeof text);
+    fprintf(out, "<text x=\"%d\" y=\"%d\" fill=\"#333\">", x, y);
+    pw_svg_text_fit(out, text, max_px, FONT);
+    double left = max_px - pw_svg_text_px(text, FONT) - pw_svg_text_px(" ", FONT);
+    if (left > 0) {
+        fputs(" <tspan fill=\"#888\">", out);
+        pw_svg_text_fit(out, r->provenance, left, FONT);
+        fputs("</tspan>", out);
+    }
+    fputs("</text>\n", out);
 }
 
 /* ---- energy per phase, stacked by kind ------------------------------------------------- */
@@ -50,15 +79,17 @@ static void energy_row(FILE *out, const pw_plot_run *run, const bar_layout *L, s
     pw_row r;
     pw_report_row(run->t, run->a, i, &r);
     const pw_phase_node *n = r.node;
-    fprintf(out, "<text x=\"%d\" y=\"%d\" fill=\"#222\"%s>", 8 + 12 * (n->depth > 0 ? n->depth - 1 : 0),
-            y + 15, n->depth <= 1 ? " font-weight=\"bold\"" : "");
-    pw_svg_text(out, n->depth ? r.name : "whole run");
+    int indent = 8 + 12 * (n->depth > 0 ? n->depth - 1 : 0);
+    fprintf(out, "<text x=\"%d\" y=\"%d\" fill=\"#222\"%s>", indent, y + 15,
+            n->depth <= 1 ? " font-weight=\"bold\"" : "");
+    /* bold runs wider than the estimate: keep a margin */
+    pw_svg_text_fit(out, n->depth ? r.name : "whole run", (L->x0 - 6 - indent) * 0.9, FONT);
     fputs("</text>\n", out);
     double x = L->x0;
     for (size_t k = 0; k < L->kinds.n; k++) {
         pw_kind kind = L->kinds.kind[k];
         double w = L->max_j > 0 ? r.kind_j[kind] / L->max_j * L->width : 0;
-        if (w <= 0) continue;
+        if (!(w > 0)) continue;              /* nothing, or not observed */
         char j[32];
         pw_si(j, sizeof j, r.kind_j[kind], "J");
         fprintf(out, "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\">",
@@ -67,37 +98,49 @@ static void energy_row(FILE *out, const pw_plot_run *run, const bar_layout *L, s
         fprintf(out, ": %s %s (%s)</title></rect>\n", pw_kind_name(kind), j, r.provenance);
         x += w;
     }
-    char text[160];
-    figures_text(&r, text, sizeof text);
-    fprintf(out, "<text x=\"%d\" y=\"%d\" fill=\"#333\">%s <tspan fill=\"#888\">%s</tspan></text>\n",
-            L->x0 + L->width + 8, y + 15, text, r.provenance);
+    figures_draw(out, &r, L->x0 + L->width + 8, y + 15, PW_PLOT_WIDTH - PW_PLOT_RIGHT - (L->x0 + L->width + 8));
 }
+
+/* The nodes the energy chart lists: the top two levels, depth-first, up to MAX_ROWS. */
+static int energy_listed(const pw_phase_node *n) { return n->depth <= 2; }
 
 int pw_chart_energy(FILE *out, const pw_plot_run *run, int standalone)
 {
     const pw_attribution *a = run->a;
-    bar_layout L = {LABEL_W, PW_PLOT_WIDTH - LABEL_W - FIGURES_W, 0, {{0}, 0}};
+    bar_layout L = {LABEL_W, 0, 0, {{0}, 0}};
     pw_report_kinds(run->t, &L.kinds);
     size_t rows = 0;
-    for (size_t i = 0; i < a->nnodes; i++)
-        if (a->nodes[i].depth <= 2) {
+    static const char header[] = "energy · mean power · share · J/token · provenance";
+    double figures_w = fmax(FIGURES_MIN_W - 8, pw_svg_text_px(header, FONT));
+    for (size_t i = 0; i < a->nnodes && rows < MAX_ROWS; i++)
+        if (energy_listed(&a->nodes[i])) {
+            pw_row r;
+            pw_report_row(run->t, a, i, &r);
             rows++;
-            L.max_j = fmax(L.max_j, pw_energy_total(run->t, a->nodes[i].incl_j));
+            L.max_j = fmax(L.max_j, r.energy_j);
+            figures_w = fmax(figures_w, figures_px(&r));
         }
-    int height = 40 + (int)rows * ROW_H + 30;
-    pw_svg_open(out, standalone, "energy", height, "Energy per phase, by domain kind");
+    /* the bars give way to the figures, so no figure runs off the chart */
+    L.width = PW_PLOT_WIDTH - LABEL_W - (int)ceil(fmin(figures_w, FIGURES_MAX_W - 8)) - 8 - PW_PLOT_RIGHT;
+    int height = 40 + (int)rows * ROW_H + 6 + pw_plot_caption_room(run);
+    char id[32];
+    pw_plot_id(run, "energy", id, sizeof id);
+    pw_svg_open(out, standalone, id, height, "Energy per phase, by domain kind");
     int x = L.x0;
     for (size_t k = 0; k < L.kinds.n; k++, x += 90)
         fprintf(out, "<rect x=\"%d\" y=\"8\" width=\"10\" height=\"10\" fill=\"%s\"/>"
                 "<text x=\"%d\" y=\"17\" fill=\"#333\">%s</text>\n", x,
                 pw_plot_kind_colour(L.kinds.kind[k]), x + 14, pw_kind_name(L.kinds.kind[k]));
-    fprintf(out, "<text x=\"%d\" y=\"17\" fill=\"#555\">energy · mean power · share · J/token</text>\n",
-            L.x0 + L.width + 8);
+    fprintf(out, "<text x=\"%d\" y=\"17\" fill=\"#555\">", L.x0 + L.width + 8);
+    pw_svg_text_fit(out, header, PW_PLOT_WIDTH - PW_PLOT_RIGHT - (L.x0 + L.width + 8), FONT);
+    fputs("</text>\n", out);
     int y = 28;
-    for (size_t i = 0; i < a->nnodes; i++)
-        if (a->nodes[i].depth <= 2) {
+    size_t drawn = 0;
+    for (size_t i = 0; i < a->nnodes && drawn < MAX_ROWS; i++)
+        if (energy_listed(&a->nodes[i])) {
             energy_row(out, run, &L, i, y);
             y += ROW_H;
+            drawn++;
         }
     return pw_svg_finish(out, run, height);
 }
@@ -121,19 +164,24 @@ static void icicle_node(const icicle *I, size_t i, double x, double w, int level
     int y = I->y0 + level * ICICLE_ROW;
     const char *slash = strrchr(n->path, '/');
     const char *name = slash ? slash + 1 : n->path;
-    char e[32];
-    pw_si(e, sizeof e, j, "J");
+    pw_row row;
+    char figures[160];
+    pw_report_row(I->run->t, I->run->a, i, &row);
+    figures_text(&row, figures, sizeof figures);
     fprintf(I->out, "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\" "
             "stroke=\"#fff\">", x, y, w, ICICLE_ROW - 2, pw_plot_colour(n->name_id));
     tooltip_open(I->out, n->path);
-    fprintf(I->out, ": %s, %.1f%% of its top phase</title></rect>\n",
-            e, I->root_j > 0 ? j / I->root_j * 100 : 0.0);
+    char share[16] = "-";
+    if (I->root_j > 0 && isfinite(j)) snprintf(share, sizeof share, "%.1f%%", j / I->root_j * 100);
+    fprintf(I->out, ": %s (%s), %s of its top phase</title></rect>\n", figures, row.provenance, share);
     if (w > 60) {
+        char label[160];
+        snprintf(label, sizeof label, "%s %s", name, share);
         fprintf(I->out, "<text x=\"%.1f\" y=\"%d\" fill=\"#fff\" font-size=\"10\">", x + 4, y + 15);
-        pw_svg_text(I->out, name);
-        fprintf(I->out, " %.0f%%</text>\n", I->root_j > 0 ? j / I->root_j * 100 : 0.0);
+        pw_svg_text_fit(I->out, label, w - 8, 10);
+        fputs("</text>\n", I->out);
     }
-    if (level + 1 >= ICICLE_DEPTH || j <= 0) return;
+    if (level + 1 >= ICICLE_DEPTH || !(j > 0)) return;
     double cx = x;                  /* children left to right; the rest is the phase's self */
     for (size_t c = i + 1; c < I->run->a->nnodes; c++) {
         const pw_phase_node *child = &I->run->a->nodes[c];
@@ -165,20 +213,20 @@ int pw_chart_icicle(FILE *out, const pw_plot_run *run, int standalone)
     size_t roots[4];
     size_t n = icicle_roots(run->a, roots);
     int block = 18 + ICICLE_DEPTH * ICICLE_ROW + 10;
-    int height = 10 + (int)(n ? n : 1) * block + 24;
-    pw_svg_open(out, standalone, "icicle", height, "Sub-phase breakdown (icicle)");
+    int height = 10 + (int)(n ? n : 1) * block + pw_plot_caption_room(run);
+    char id[32];
+    pw_plot_id(run, "icicle", id, sizeof id);
+    pw_svg_open(out, standalone, id, height, "Sub-phase breakdown (icicle)");
     if (!n) fputs("<text x=\"64\" y=\"30\">No phases were tagged.</text>\n", out);
     for (size_t r = 0; r < n; r++) {
         int y = 10 + (int)r * block;
         icicle I = {out, run, pw_energy_total(run->t, run->a->nodes[roots[r]].incl_j), y + 18};
         pw_row row;
         pw_report_row(run->t, run->a, roots[r], &row);
-        char text[160];
-        figures_text(&row, text, sizeof text);
         fprintf(out, "<text x=\"8\" y=\"%d\" font-weight=\"bold\" fill=\"#222\">", y + 12);
-        pw_svg_text(out, row.node->path);
-        fprintf(out, "</text><text x=\"140\" y=\"%d\" fill=\"#555\">%s (%s)</text>\n", y + 12, text,
-                row.provenance);
+        pw_svg_text_fit(out, row.node->path, 110, FONT);
+        fputs("</text>\n", out);
+        figures_draw(out, &row, 140, y + 12, PW_PLOT_WIDTH - PW_PLOT_RIGHT - 140);
         icicle_node(&I, roots[r], 8, PW_PLOT_WIDTH - 16, 0);
     }
     return pw_svg_finish(out, run, height);
@@ -251,42 +299,113 @@ static void grouped_bars(FILE *out, const pw_plot_run *runs, size_t nruns, const
             pw_svg_text(out, pw_plot_label(&runs[r]));
             fputs(" — ", out);
             pw_svg_text(out, *g->path[p] ? g->path[p] : "whole run");
-            fprintf(out, ": %s%s (%s)</title></rect>\n", label, per, pw_report_provenance(runs[r].t));
+            pw_row row;
+            char figures[160];
+            pw_report_row(runs[r].t, runs[r].a, (size_t)pw_attribution_find(runs[r].a, g->path[p]), &row);
+            figures_text(&row, figures, sizeof figures);
+            fprintf(out, ": %s%s — %s (%s)</title></rect>\n", label, per, figures, row.provenance);
         }
         fprintf(out, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#222\">",
                 PW_PLOT_LEFT + group_w * ((double)p + 0.5), y0 + 14);
-        pw_svg_text(out, *g->path[p] ? g->path[p] : "whole run");
+        pw_svg_text_fit(out, *g->path[p] ? g->path[p] : "whole run", group_w - 6, FONT);
         fputs("</text>\n", out);
     }
+}
+
+/* The runs' legend, wrapped into rows; draws when out is not NULL; returns the rows. */
+static int compare_legend(FILE *out, const pw_plot_run *runs, size_t nruns)
+{
+    int x = PW_PLOT_LEFT, y = 17, rows = 1;
+    for (size_t r = 0; r < nruns; r++) {
+        const char *label = pw_plot_label(&runs[r]);
+        int w = 14 + (int)ceil(fmin(pw_svg_text_px(label, FONT), 300 + FONT)) + 20;
+        if (x > PW_PLOT_LEFT && x + w > PW_PLOT_WIDTH - PW_PLOT_RIGHT) {
+            x = PW_PLOT_LEFT;
+            y += 14;
+            rows++;
+        }
+        if (out) {
+            fprintf(out, "<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"10\" fill=\"%s\"/>"
+                    "<text x=\"%d\" y=\"%d\" fill=\"#333\">", x, y - 9, pw_plot_colour(r), x + 14, y);
+            pw_svg_text_fit(out, label, 300, FONT);
+            fputs("</text>\n", out);
+        }
+        x += w;
+    }
+    return rows;
+}
+
+static void run_caption(const pw_plot_run *run, char *line, size_t cap)
+{
+    char caption[1024];
+    pw_plot_provenance(run, caption, sizeof caption);
+    snprintf(line, cap, "%s: %s", pw_plot_label(run), caption);
 }
 
 int pw_chart_compare(FILE *out, const pw_plot_run *runs, size_t nruns, int standalone)
 {
     groups g;
     collect_groups(runs, nruns, &g);
-    int height = 36 + 200 + 40 + 24 + 160 + 40 + 14 * (int)nruns + 10;
-    pw_svg_open(out, standalone, "compare", height, "Runs side by side");
-    int x = PW_PLOT_LEFT;
+    int legend_h = 14 * (compare_legend(NULL, runs, nruns) - 1), captions = 0;
     for (size_t r = 0; r < nruns; r++) {
-        const char *label = pw_plot_label(&runs[r]);
-        fprintf(out, "<rect x=\"%d\" y=\"8\" width=\"10\" height=\"10\" fill=\"%s\"/>"
-                "<text x=\"%d\" y=\"17\" fill=\"#333\">", x, pw_plot_colour(r), x + 14);
-        pw_svg_text(out, label);
-        fputs("</text>\n", out);
-        x += 40 + 7 * (int)strlen(label);
+        char line[1100];
+        run_caption(&runs[r], line, sizeof line);
+        captions += pw_svg_caption_lines(line);
     }
-    fputs("<text x=\"8\" y=\"40\" font-weight=\"bold\">Energy per phase</text>\n", out);
-    grouped_bars(out, runs, nruns, &g, metric_energy, "J", "", 50, 200);
-    int y = 50 + 200 + 40;
+    int height = legend_h + 36 + 200 + 40 + 24 + 160 + 40 + PW_CAPTION_LINE * captions + 10;
+    pw_svg_open(out, standalone, "compare", height, "Runs side by side");
+    compare_legend(out, runs, nruns);
+    int y = legend_h + 40;
+    fprintf(out, "<text x=\"8\" y=\"%d\" font-weight=\"bold\">Energy per phase</text>\n", y);
+    grouped_bars(out, runs, nruns, &g, metric_energy, "J", "", y + 10, 200);
+    y += 10 + 200 + 40;
     fprintf(out, "<text x=\"8\" y=\"%d\" font-weight=\"bold\">Energy per token (J/token)</text>\n", y);
     grouped_bars(out, runs, nruns, &g, metric_j_per_token, "J", "/token", y + 10, 160);
     y += 10 + 160 + 36;
-    for (size_t r = 0; r < nruns; r++, y += 14) {
-        char caption[1024], line[1100];
-        pw_plot_provenance(&runs[r], caption, sizeof caption);
-        snprintf(line, sizeof line, "%s: %s", pw_plot_label(&runs[r]), caption);
+    for (size_t r = 0; r < nruns; r++) {
+        char line[1100];
+        run_caption(&runs[r], line, sizeof line);
         pw_svg_caption(out, y, line);
+        y += PW_CAPTION_LINE * pw_svg_caption_lines(line);
     }
     pw_svg_close(out);
     return PW_OK;
+}
+
+/* ---- what the charts leave out ---------------------------------------------------------- */
+
+void pw_breakdown_omissions(const pw_plot_run *run, pw_plot_note_fn fn, void *ctx)
+{
+    size_t listed = 0;
+    for (size_t i = 0; i < run->a->nnodes; i++) listed += energy_listed(&run->a->nodes[i]);
+    if (listed <= MAX_ROWS) return;
+    char msg[256];
+    snprintf(msg, sizeof msg, "energy per phase lists the first %d of %zu phases of the top two "
+             "levels (phasewatt report lists them all)", MAX_ROWS, listed);
+    fn(msg, ctx);
+}
+
+void pw_compare_omissions(const pw_plot_run *runs, size_t nruns, pw_plot_note_fn fn, void *ctx)
+{
+    groups g;
+    collect_groups(runs, nruns, &g);
+    size_t left_out = 0;
+    for (size_t r = 0; r < nruns; r++)
+        for (size_t i = 1; i < runs[r].a->nnodes; i++) {
+            if (runs[r].a->nodes[i].depth != 1) continue;
+            size_t k = 0;
+            while (k < g.n && strcmp(g.path[k], runs[r].a->nodes[i].path)) k++;
+            left_out += k == g.n;
+        }
+    if (!left_out) return;
+    char msg[256];
+    snprintf(msg, sizeof msg, "runs side by side compare the first %d top-level phases; %zu "
+             "more (counted once per run) are left out", MAX_GROUPS - 1, left_out);
+    fn(msg, ctx);
+}
+
+void pw_plot_id(const pw_plot_run *run, const char *base, char *buf, size_t cap)
+{
+    if (run->page_index == 0) snprintf(buf, cap, "%s", base);
+    else snprintf(buf, cap, "%s-%zu", base, run->page_index + 1);
 }

@@ -1,5 +1,6 @@
 /* svg.c — the drawing layer the charts share: escaping, colours, axes, numbers, captions. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "plot/svg.h"
@@ -26,6 +27,50 @@ void pw_svg_text(FILE *out, const char *s)
         }
         s += n;
     }
+}
+
+/* Advance of one code point in em: wide for capitals and m/w, full for East Asian scripts. */
+static double glyph_em(const char *s, size_t n)
+{
+    unsigned char c = (unsigned char)*s;
+    if (n > 2 && c >= 0xE1) return 1.0;      /* U+1000 and up: CJK, Hangul, symbols */
+    if (n > 1) return 0.75;
+    if (c == ' ' || c == '.' || c == ',' || c == ':' || c == ';' || c == 'i' || c == 'l' ||
+        c == 'j' || c == '|' || c == '\'' || c == '!') return 0.36;
+    if (c == 'm' || c == 'w' || c == 'M' || c == 'W' || c == '%' || c == '@') return 1.0;
+    if (c >= 'A' && c <= 'Z') return 0.78;
+    return 0.66;                             /* digits, lower case, the rest */
+}
+
+double pw_svg_text_px(const char *s, double font_px)
+{
+    double em = 0;
+    while (s && *s) {
+        size_t n = pw_utf8_len(s);
+        em += glyph_em(s, n ? n : 1);
+        s += n ? n : 1;
+    }
+    return em * font_px;
+}
+
+void pw_svg_text_fit(FILE *out, const char *s, double max_px, double font_px)
+{
+    if (!s || pw_svg_text_px(s, font_px) <= max_px) {
+        pw_svg_text(out, s);
+        return;
+    }
+    double room = max_px - font_px;          /* the ellipsis */
+    size_t keep = 0;
+    for (double em = 0; s[keep];) {
+        size_t n = pw_utf8_len(s + keep);
+        em += glyph_em(s + keep, n ? n : 1);
+        if (em * font_px > room) break;
+        keep += n ? n : 1;
+    }
+    char *cut = strndup(s, keep);
+    pw_svg_text(out, cut ? cut : "");
+    free(cut);
+    fputs("…", out);
 }
 
 void pw_svg_open(FILE *out, int standalone, const char *id, int height, const char *title)
@@ -70,8 +115,8 @@ void pw_si(char *buf, size_t cap, double v, const char *unit)
 {
     static const struct { double scale; const char *prefix; } si[] = {
         {1e9, "G"}, {1e6, "M"}, {1e3, "k"}, {1, ""}, {1e-3, "m"}, {1e-6, "µ"}, {1e-9, "n"}};
-    if (!isfinite(v)) {
-        snprintf(buf, cap, "–");
+    if (!isfinite(v)) {       /* not observed: no number */
+        snprintf(buf, cap, "-");
         return;
     }
     size_t i = 0;
@@ -97,13 +142,50 @@ void pw_svg_value_axis(FILE *out, double lo, double hi, int x0, int x1, int y0, 
     }
 }
 
+#define CAPTION_FONT 10
+#define CAPTION_X 8
+
+/* The length of the caption line starting at s: as many words as fit the chart's width. */
+static size_t caption_line(const char *s)
+{
+    double max_px = PW_PLOT_WIDTH - CAPTION_X - PW_PLOT_RIGHT, px = 0;
+    size_t end = 0, i = 0;
+    while (s[i]) {
+        size_t n = pw_utf8_len(s + i);
+        px += glyph_em(s + i, n ? n : 1) * CAPTION_FONT;
+        if (px > max_px) return end ? end : i;   /* a word longer than a line is cut */
+        i += n ? n : 1;
+        if (s[i] == ' ' || !s[i]) end = i;
+    }
+    return i;
+}
+
+int pw_svg_caption_lines(const char *text)
+{
+    int lines = 0;
+    for (const char *s = text; *s; lines++) {
+        s += caption_line(s);
+        while (*s == ' ') s++;
+    }
+    return lines ? lines : 1;
+}
+
 void pw_svg_caption(FILE *out, int y, const char *text)
 {
-    fprintf(out, "<text class=\"caption\" x=\"%d\" y=\"%d\" fill=\"#666\" font-size=\"10\">",
-            PW_PLOT_LEFT, y);
-    pw_svg_text(out, text);
-    fputs("</text>\n", out);
+    for (const char *s = text; *s; y += PW_CAPTION_LINE) {
+        size_t n = caption_line(s);
+        char *line = strndup(s, n);
+        fprintf(out, "<text class=\"caption\" x=\"%d\" y=\"%d\" fill=\"#666\" font-size=\"%d\">",
+                CAPTION_X, y, CAPTION_FONT);
+        pw_svg_text(out, line ? line : "");
+        fputs("</text>\n", out);
+        free(line);
+        s += n;
+        while (*s == ' ') s++;
+    }
 }
+
+#define MAX_SOURCES_NAMED 4     /* a caption names a few; the page's metadata has them all */
 
 void pw_plot_provenance(const pw_plot_run *run, char *buf, size_t cap)
 {
@@ -112,12 +194,14 @@ void pw_plot_provenance(const pw_plot_run *run, char *buf, size_t cap)
     size_t n = (size_t)snprintf(buf, cap, "Provenance: %s%s — source%s ", pw_report_provenance(t),
                                 simulated && strstr(simulated, "simulated") ? " (simulated run)" : "",
                                 t->nsources == 1 ? "" : "s");
-    for (size_t s = 0; s < t->nsources && n < cap; s++) {
-        char period[32] = "period unknown";
+    for (size_t s = 0; s < t->nsources && s < MAX_SOURCES_NAMED && n < cap; s++) {
+        char period[32] = "unknown";
         if (t->sources[s].period_ns) pw_si(period, sizeof period, t->sources[s].period_ns * 1e-9, "s");
         n += (size_t)snprintf(buf + n, cap - n, "%s%s (sensor period %s)", s ? ", " : "",
                               t->sources[s].name, period);
     }
+    if (n < cap && t->nsources > MAX_SOURCES_NAMED)
+        n += (size_t)snprintf(buf + n, cap - n, " and %zu more", t->nsources - MAX_SOURCES_NAMED);
     if (n < cap && run->a->sample_interval_s > 0) {
         char interval[32];
         pw_si(interval, sizeof interval, run->a->sample_interval_s, "s");
@@ -131,11 +215,18 @@ void pw_plot_provenance(const pw_plot_run *run, char *buf, size_t cap)
                  fitted == 1 ? "" : "s");
 }
 
+int pw_plot_caption_room(const pw_plot_run *run)
+{
+    char caption[1024];
+    pw_plot_provenance(run, caption, sizeof caption);
+    return 24 + PW_CAPTION_LINE * (pw_svg_caption_lines(caption) - 1);
+}
+
 int pw_svg_finish(FILE *out, const pw_plot_run *run, int height)
 {
     char caption[1024];
     pw_plot_provenance(run, caption, sizeof caption);
-    pw_svg_caption(out, height - 7, caption);
+    pw_svg_caption(out, height - pw_plot_caption_room(run) + 17, caption);
     pw_svg_close(out);
     return PW_OK;
 }

@@ -1,7 +1,7 @@
-/* timeline.c — the power-over-time chart: one line per top-level domain and the total,
- * min/max per pixel column, phases as bands behind it and as lanes of nested spans under it.
- * Everything is reduced to pixel columns first, so a 1-hour 1 kHz run draws as fast and
- * as small as a 1-second one. */
+/* timeline.c — the power-over-time chart: one line per top-level domain (the MAX_LINES with
+ * the most energy) and the total, min/max per pixel column, phases as bands behind it and as
+ * lanes of nested spans under it. Everything is reduced to pixel columns first, so a 1-hour
+ * 1 kHz run draws as fast and as small as a 1-second one, and 10 000 domains as small as 8. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +14,9 @@
 #define LANE_H 13
 #define MAX_LANE_TRACKS 6
 #define MAX_LANE_DEPTH 4
+#define MAX_LINES 8                /* domains drawn as lines; the total sums every domain */
+#define LEGEND_ROW 14
+#define LEGEND_NAME_PX 160.0       /* longer domain names are cut in the legend */
 
 typedef struct span_time {
     uint64_t t0, t1;           /* the run's first and last sample */
@@ -59,7 +62,7 @@ static void raster_draw(FILE *out, const raster *r, int y, int h, const char *op
                     opacity);
             pw_svg_text(out, text ? text : "?");
             fputs("</title></rect>\n", out);
-            if (labelled && e - c > 8 * (int)strlen(text ? text : "?")) {
+            if (labelled && e - c > pw_svg_text_px(text ? text : "?", 9) + 6) {
                 fprintf(out, "<text class=\"lane-label\" x=\"%.0f\" y=\"%d\" fill=\"#fff\" "
                         "font-size=\"9\">", col_x(c) + 3, y + h - 3);
                 pw_svg_text(out, text ? text : "?");
@@ -131,42 +134,76 @@ static void column_extremes(const pw_trace *t, const span_time *T, size_t d, dou
     }
 }
 
-static int power_columns_make(const pw_trace *t, const span_time *T, power_columns *p)
+static double domain_energy(const pw_plot_run *run, size_t d)
 {
+    double j = d < run->a->ndomains ? run->a->domain_j[d] : NAN;
+    return isfinite(j) ? j : -1;
+}
+
+/* The top-level domains drawn as lines: the MAX_LINES with the most energy (the earlier on a
+ * tie), in trace order. Returns how many; *ntop is how many top-level domains there are. */
+static size_t pick_domains(const pw_plot_run *run, size_t *pick, size_t *ntop)
+{
+    size_t n = 0;
+    *ntop = 0;
+    for (size_t d = 0; d < run->t->ndomains; d++) {
+        if (!pw_trace_domain_is_top(run->t, d)) continue;
+        (*ntop)++;
+        if (n < MAX_LINES) {
+            pick[n++] = d;
+            continue;
+        }
+        size_t weakest = 0;
+        for (size_t i = 1; i < n; i++)
+            if (domain_energy(run, pick[i]) < domain_energy(run, pick[weakest])) weakest = i;
+        if (domain_energy(run, d) > domain_energy(run, pick[weakest])) {
+            memmove(pick + weakest, pick + weakest + 1, (n - weakest - 1) * sizeof *pick);
+            pick[n - 1] = d;           /* still in trace order: d is the latest */
+        }
+    }
+    return n;
+}
+
+static int power_columns_make(const pw_plot_run *run, const span_time *T, power_columns *p)
+{
+    const pw_trace *t = run->t;
     memset(p, 0, sizeof *p);
-    size_t ntop = 0, widest = 1;
-    for (size_t d = 0; d < t->ndomains; d++) ntop += pw_trace_domain_is_top(t, d);
+    size_t pick[MAX_LINES], ntop, widest = 1;
+    size_t npick = pick_domains(run, pick, &ntop);
     for (size_t s = 0; s < t->nsources; s++)
         if (t->series[s].ndomains > widest) widest = t->series[s].ndomains;
-    p->nlines = ntop + (ntop > 1);
+    p->nlines = npick + (ntop > 1);
     p->domain = calloc(p->nlines + 1, sizeof *p->domain);
     p->mean = calloc(p->nlines * NCOL + 1, sizeof *p->mean);
     p->lo = calloc(p->nlines * NCOL + 1, sizeof *p->lo);
     p->hi = calloc(p->nlines * NCOL + 1, sizeof *p->hi);
-    double *watts = calloc(widest, sizeof *watts);
-    if (!p->domain || !p->mean || !p->lo || !p->hi || !watts) {
+    double *watts = calloc(widest, sizeof *watts), *scratch = calloc(NCOL, sizeof *scratch);
+    if (!p->domain || !p->mean || !p->lo || !p->hi || !watts || !scratch) {
         free(watts);
+        free(scratch);
         columns_free(p);
         return PW_ERR_NOMEM;
     }
-    size_t line = 0;
-    for (size_t d = 0; d < t->ndomains; d++) {
-        if (!pw_trace_domain_is_top(t, d)) continue;
-        p->domain[line] = d;
-        column_means(t, T, d, p->mean + line * NCOL);
-        column_extremes(t, T, d, p->lo + line * NCOL, p->hi + line * NCOL, watts);
-        line++;
+    for (size_t line = 0; line < npick; line++) {
+        p->domain[line] = pick[line];
+        column_means(t, T, pick[line], p->mean + line * NCOL);
+        column_extremes(t, T, pick[line], p->lo + line * NCOL, p->hi + line * NCOL, watts);
     }
-    if (ntop > 1) {            /* the total: the sum of the means, no band */
-        p->domain[line] = SIZE_MAX;
-        for (size_t l = 0; l < ntop; l++)
-            for (int c = 0; c < NCOL; c++) p->mean[line * NCOL + c] += p->mean[l * NCOL + c];
+    if (ntop > 1) {            /* the total: the sum of every top-level domain's means, no band */
+        double *total = p->mean + npick * NCOL;
+        p->domain[npick] = SIZE_MAX;
+        for (size_t d = 0; d < t->ndomains; d++) {
+            if (!pw_trace_domain_is_top(t, d)) continue;
+            column_means(t, T, d, scratch);
+            for (int c = 0; c < NCOL; c++) total[c] += scratch[c];
+        }
     }
     for (size_t i = 0; i < p->nlines * NCOL; i++) {
         p->top = fmax(p->top, p->mean[i]);
         if (isfinite(p->hi[i]) && p->domain[i / NCOL] != SIZE_MAX) p->top = fmax(p->top, p->hi[i]);
     }
     free(watts);
+    free(scratch);
     return PW_OK;
 }
 
@@ -182,9 +219,11 @@ static void time_axis(FILE *out, const span_time *T, int y)
         char label[32];
         pw_si(label, sizeof label, v, "s");
         double x = PW_PLOT_LEFT + v / span_s * NCOL;
+        /* a label centred on the last tick would cross the chart's right edge */
+        int at_edge = x + pw_svg_text_px(label, 11) / 2 > PW_PLOT_WIDTH - 2;
         fprintf(out, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" stroke=\"#999\"/>"
-                "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#555\">%s</text>\n",
-                x, x, y, y + 4, x, y + 15, label);
+                "<text x=\"%.1f\" y=\"%d\" text-anchor=\"%s\" fill=\"#555\">%s</text>\n",
+                x, x, y, y + 4, x, y + 15, at_edge ? "end" : "middle", label);
     }
     fputs("</g>\n", out);
 }
@@ -216,19 +255,40 @@ static void power_lines(FILE *out, const pw_trace *t, const power_columns *p, in
     }
 }
 
-static void legend(FILE *out, const pw_trace *t, const power_columns *p, int y)
+/* The legend, wrapped into rows across the chart: one entry per line, then what was left
+ * out. Draws when out is not NULL; returns the rows it takes. */
+static int legend(FILE *out, const pw_plot_run *run, const power_columns *p, size_t ntop, int y)
 {
-    int x = PW_PLOT_LEFT;
-    for (size_t l = 0; l < p->nlines; l++) {
-        int total = p->domain[l] == SIZE_MAX;
-        const char *name = total ? "total" : t->domains[p->domain[l]].name;
-        fprintf(out, "<rect x=\"%d\" y=\"%d\" width=\"14\" height=\"3\" fill=\"%s\"/>"
-                "<text x=\"%d\" y=\"%d\" fill=\"#333\">", x, y - 4,
-                total ? "#222" : pw_plot_colour(l), x + 18, y);
-        pw_svg_text(out, name);
-        fputs("</text>\n", out);
-        x += 30 + 7 * (int)strlen(name);
+    int x = PW_PLOT_LEFT, rows = 1;
+    size_t drawn = p->nlines - (p->domain[p->nlines - 1] == SIZE_MAX);
+    for (size_t l = 0; l <= p->nlines; l++) {
+        char more[64] = "";
+        int total = l < p->nlines && p->domain[l] == SIZE_MAX;
+        if (l == p->nlines && ntop > drawn)
+            snprintf(more, sizeof more, "+%zu more domains in the total", ntop - drawn);
+        else if (l == p->nlines) break;
+        const char *name = l == p->nlines ? more : total ? "total" : run->t->domains[p->domain[l]].name;
+        double text_w = fmin(pw_svg_text_px(name, 11), LEGEND_NAME_PX + 11);
+        int w = 18 + (int)ceil(text_w) + 12;
+        if (x > PW_PLOT_LEFT && x + w > PW_PLOT_WIDTH - PW_PLOT_RIGHT) {
+            x = PW_PLOT_LEFT;
+            y += LEGEND_ROW;
+            rows++;
+        }
+        if (out && *more) {
+            fprintf(out, "<text class=\"omitted\" x=\"%d\" y=\"%d\" fill=\"#777\">", x, y);
+            pw_svg_text(out, more);
+            fputs("</text>\n", out);
+        } else if (out) {
+            fprintf(out, "<rect x=\"%d\" y=\"%d\" width=\"14\" height=\"3\" fill=\"%s\"/>"
+                    "<text x=\"%d\" y=\"%d\" fill=\"#333\">", x, y - 4,
+                    total ? "#222" : pw_plot_colour(l), x + 18, y);
+            pw_svg_text_fit(out, name, LEGEND_NAME_PX, 11);
+            fputs("</text>\n", out);
+        }
+        x += w;
     }
+    return rows;
 }
 
 /* Bands: each column takes the top-level phase that covers most of it, on any track. */
@@ -317,29 +377,40 @@ int pw_chart_timeline(FILE *out, const pw_plot_run *run, int standalone)
     const pw_attribution *a = run->a;
     span_time T = {a->first_ns, a->last_ns};
     if (a->primary < 0 || T.t1 <= T.t0) {
-        pw_svg_open(out, standalone, "power", 60, "Power over time");
+        char id[32];
+        int height = 40 + pw_plot_caption_room(run);
+        pw_plot_id(run, "power", id, sizeof id);
+        pw_svg_open(out, standalone, id, height, "Power over time");
         fputs("<text x=\"64\" y=\"30\">No two samples: no power to draw.</text>\n", out);
-        return pw_svg_finish(out, run, 60);
+        return pw_svg_finish(out, run, height);
     }
     power_columns p;
     lanes *L = calloc(1, sizeof *L);
-    if (!L || power_columns_make(run->t, &T, &p) != PW_OK) {
+    if (!L || power_columns_make(run, &T, &p) != PW_OK) {
         free(L);
         return PW_ERR_NOMEM;
     }
     lanes_fill(L, run, &T);
-    int top = 28, y0 = top + POWER_H, lanes_y = y0 + 30, height = lanes_y + lanes_height(L) + 24;
+    size_t pick[MAX_LINES], ntop;
+    pick_domains(run, pick, &ntop);
+    int top = 14 + LEGEND_ROW * legend(NULL, run, &p, ntop, 14), y0 = top + POWER_H;
+    int lanes_y = y0 + 30, bottom = lanes_y + lanes_height(L);
+    int height = bottom + pw_plot_caption_room(run);
     double scale = POWER_H / (p.top > 0 ? p.top * 1.08 : 1);
-    pw_svg_open(out, standalone, "power", height, "Power over time, with phases");
+    char id[32], clip[48];
+    pw_plot_id(run, "power", id, sizeof id);
+    snprintf(clip, sizeof clip, "clip-%s", id);
+    pw_svg_open(out, standalone, id, height, "Power over time, with phases");
     fprintf(out, "<g class=\"timeline\" data-t=\"%.9g\" data-left=\"%d\" data-ncol=\"%d\" "
             "data-top=\"%d\" data-bottom=\"%d\"", (double)(T.t1 - T.t0) * 1e-9, PW_PLOT_LEFT,
-            NCOL, top, height - 24);
+            NCOL, top, bottom);
     readout_data(out, &p);
     fputs(">\n", out);
-    legend(out, run->t, &p, 14);
+    legend(out, run, &p, ntop, 14);
     pw_svg_value_axis(out, 0, p.top * 1.08, PW_PLOT_LEFT, PW_PLOT_LEFT + NCOL, y0, scale, "W");
-    fprintf(out, "<clipPath id=\"clip-plot\"><rect x=\"%d\" y=\"0\" width=\"%d\" height=\"%d\"/>"
-            "</clipPath>\n<g clip-path=\"url(#clip-plot)\"><g class=\"zx\">\n", PW_PLOT_LEFT, NCOL, height);
+    fprintf(out, "<clipPath id=\"%s\"><rect x=\"%d\" y=\"0\" width=\"%d\" height=\"%d\"/>"
+            "</clipPath>\n<g clip-path=\"url(#%s)\"><g class=\"zx\">\n", clip, PW_PLOT_LEFT, NCOL,
+            height, clip);
     phase_bands(out, run, &T, top, POWER_H);
     power_lines(out, run->t, &p, y0, scale);
     lanes_draw(out, L, run, lanes_y, 0);
@@ -348,8 +419,41 @@ int pw_chart_timeline(FILE *out, const pw_plot_run *run, int standalone)
     time_axis(out, &T, y0);
     fprintf(out, "<line class=\"cursor\" x1=\"0\" x2=\"0\" y1=\"%d\" y2=\"%d\" stroke=\"#000\" "
             "stroke-opacity=\"0\"/><text class=\"readout\" x=\"%d\" y=\"%d\" text-anchor=\"end\" "
-            "fill=\"#000\"></text>\n</g>\n", top, height - 24, PW_PLOT_LEFT + NCOL, 14);
+            "fill=\"#000\"></text>\n</g>\n", top, bottom, PW_PLOT_LEFT + NCOL, 14);
     columns_free(&p);
     free(L);
     return pw_svg_finish(out, run, height);
+}
+
+/* ---- what the chart leaves out ---------------------------------------------------------- */
+
+void pw_timeline_omissions(const pw_plot_run *run, pw_plot_note_fn fn, void *ctx)
+{
+    char msg[256];
+    size_t pick[MAX_LINES], ntop, npick = pick_domains(run, pick, &ntop);
+    if (ntop > npick) {
+        snprintf(msg, sizeof msg, "power over time draws %zu of %zu domains as lines (those with "
+                 "the most energy); the total line includes all %zu", npick, ntop, ntop);
+        fn(msg, ctx);
+    }
+    size_t tagged = 0;
+    for (size_t k = 0; k < run->t->ntracks; k++)
+        for (size_t e = 0; e < run->t->tracks[k].n; e++)
+            if (run->t->tracks[k].events[e].type == PW_EV_BEGIN) {
+                tagged++;
+                break;
+            }
+    if (tagged > MAX_LANE_TRACKS) {
+        snprintf(msg, sizeof msg, "phase lanes are drawn for the first %d of %zu tracks with phases",
+                 MAX_LANE_TRACKS, tagged);
+        fn(msg, ctx);
+    }
+    int deepest = 0;
+    for (size_t i = 0; i < run->a->nnodes; i++)
+        if (run->a->nodes[i].depth > deepest) deepest = run->a->nodes[i].depth;
+    if (deepest > MAX_LANE_DEPTH) {
+        snprintf(msg, sizeof msg, "phase lanes show %d levels of nesting; phases nest %d deep",
+                 MAX_LANE_DEPTH, deepest);
+        fn(msg, ctx);
+    }
 }

@@ -1,5 +1,5 @@
-/* cmd_export.c — `phasewatt export RUN.pwt --format perfetto|csv|jsonl`: a run for other
- * tools (Perfetto UI, chrome://tracing, pandas, jq), streamed to a file or stdout. */
+/* cmd_export.c — `phasewatt export RUN.pwt --format perfetto|perfetto-json|csv|jsonl`: a run
+ * for other tools (Perfetto UI, chrome://tracing, pandas, jq), streamed to a file or stdout. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,13 +11,19 @@
 static int run(int argc, char **argv);
 
 const cli_command cli_export = {
-    "export", "a run for other tools: Perfetto/Chrome trace JSON, CSV, JSON lines",
-    "usage: phasewatt export RUN.pwt --format perfetto|csv|jsonl [-o FILE]\n"
+    "export", "a run for other tools: Perfetto protobuf or JSON trace, CSV, JSON lines",
+    "usage: phasewatt export RUN.pwt --format perfetto|perfetto-json|csv|jsonl [--full]\n"
+    "                        [-o FILE]\n"
     "\n"
-    "  --format perfetto  Chrome trace-event JSON for ui.perfetto.dev or chrome://tracing:\n"
-    "                     phases as nested slices per thread track (named after the\n"
-    "                     track), marks as instants, counters (tokens) and each power\n"
-    "                     domain's watts as counter tracks; time in µs from the run's start\n"
+    "  --format perfetto  Perfetto's native protobuf trace for ui.perfetto.dev: phases as\n"
+    "                     nested slices per thread track (named after the track), marks as\n"
+    "                     instants, counters (tokens) and each power domain's watts as\n"
+    "                     counter tracks; timestamps in CLOCK_REALTIME ns, to lay over a\n"
+    "                     torch.profiler or Nsight trace. Power is the mean over buckets\n"
+    "                     of >= 10 ms of consecutive sample intervals (exact energy)\n"
+    "  --full             with perfetto: one power value per sample interval instead\n"
+    "  --format perfetto-json  the same as Chrome trace-event JSON (chrome://tracing);\n"
+    "                     time in µs from the run's start, power per sample interval\n"
     "  --format csv       one row per sample interval: the classic PowerSample columns\n"
     "                     timestamp,cpu_power_mw,gpu_power_mw,ane_power_mw,dram_power_mw,\n"
     "                     total_power_mw,phase, then <domain>_power_mw for every domain\n"
@@ -26,12 +32,17 @@ const cli_command cli_export = {
     "  -o FILE            write there (default: standard output)\n",
     run};
 
-typedef enum { EXPORT_PERFETTO, EXPORT_CSV, EXPORT_JSONL } export_format;
+typedef enum { EXPORT_PERFETTO, EXPORT_PERFETTO_JSON, EXPORT_CSV, EXPORT_JSONL } export_format;
+
+typedef struct export_choice {
+    export_format format;
+    int full;                      /* --full: power at every sample interval */
+} export_choice;
 
 static int parse_format(const char *s, export_format *out)
 {
-    static const char *const names[] = {"perfetto", "csv", "jsonl"};
-    for (int i = 0; i < 3; i++)
+    static const char *const names[] = {"perfetto", "perfetto-json", "csv", "jsonl"};
+    for (int i = 0; i < 4; i++)
         if (!strcmp(s, names[i])) {
             *out = (export_format)i;
             return 0;
@@ -41,8 +52,10 @@ static int parse_format(const char *s, export_format *out)
 
 static int write_export(FILE *out, const pw_trace *t, const pw_attribution *a, void *ctx)
 {
-    switch (*(const export_format *)ctx) {
-    case EXPORT_PERFETTO: return pw_export_perfetto(out, t, a);
+    const export_choice *c = ctx;
+    switch (c->format) {
+    case EXPORT_PERFETTO: return pw_export_perfetto(out, t, a, c->full ? 0 : PW_EXPORT_BUCKET_NS);
+    case EXPORT_PERFETTO_JSON: return pw_export_perfetto_json(out, t, a);
     case EXPORT_JSONL: return pw_export_jsonl(out, t, a);
     default: return pw_report_samples_csv(out, t, a, 1);
     }
@@ -52,30 +65,35 @@ static int run(int argc, char **argv)
 {
     static const struct option opts[] = {{"format", required_argument, 0, 'f'},
                                           {"output", required_argument, 0, 'o'},
+                                          {"full", no_argument, 0, 'F'},
                                           {0, 0, 0, 0}};
-    export_format fmt = EXPORT_PERFETTO;
+    export_choice choice = {EXPORT_PERFETTO, 0};
     const char *output = NULL;
     int have_format = 0, ch;
     optind = 1;
     while ((ch = cli_getopt(&cli_export, argc, argv, "f:o:", opts)) != -1) {
         if (ch == 'o') {
             output = optarg;
-        } else if (ch == 'f' && !parse_format(optarg, &fmt)) {
+        } else if (ch == 'F') {
+            choice.full = 1;
+        } else if (ch == 'f' && !parse_format(optarg, &choice.format)) {
             have_format = 1;
         } else {
             if (ch == 'f')
-                cli_error("export", CLI_USAGE, "unknown format '%s' (perfetto, csv, jsonl)", optarg);
+                cli_error("export", CLI_USAGE, "unknown format '%s' (perfetto, perfetto-json, csv, jsonl)", optarg);
             return CLI_USAGE;
         }
     }
     if (optind != argc - 1)
         return cli_error("export", CLI_USAGE, "wants exactly one trace file (see --help)");
     if (!have_format)
-        return cli_error("export", CLI_USAGE, "wants --format perfetto, csv or jsonl");
+        return cli_error("export", CLI_USAGE, "wants --format perfetto, perfetto-json, csv or jsonl");
+    if (choice.full && choice.format != EXPORT_PERFETTO)
+        return cli_error("export", CLI_USAGE, "--full applies to --format perfetto only");
     FILE *out = output ? fopen(output, "w") : stdout;
     if (!out)
         return cli_error("export", CLI_FAILED, "cannot write %s: %s", output, strerror(errno));
-    int rc = cli_with_trace("export", argv[optind], write_export, &fmt, out);
+    int rc = cli_with_trace("export", argv[optind], write_export, &choice, out);
     if (output && fclose(out) != 0 && rc == 0)
         rc = cli_error("export", CLI_FAILED, "cannot write %s: %s", output, strerror(errno));
     if (output && rc != 0) remove(output);     /* no half-written file left behind */

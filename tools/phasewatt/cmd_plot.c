@@ -17,9 +17,10 @@ const cli_command cli_plot = {
     "One self-contained HTML file (inline SVG and a little JS; nothing is fetched):\n"
     "power over time per domain with phases as bands and as lanes of nested spans\n"
     "(drag to zoom), energy per phase stacked by domain kind with J, W, share and\n"
-    "J/token, the sub-phase breakdown of prefill and decode, and with several runs\n"
-    "their energy per phase and J/token side by side. Every chart states its provenance;\n"
-    "the page lists the run's metadata and warnings.\n"
+    "J/token, the sub-phase breakdown of prefill and decode; with several runs, their\n"
+    "energy per phase and J/token side by side, then each run's own charts. Every chart\n"
+    "states its provenance; the page lists each run's metadata and warnings, and what\n"
+    "the charts leave out past their caps (8 domain lines, 6 lane tracks, 60 rows).\n"
     "\n"
     "  -o FILE     the HTML file (default: the first run's name with .html)\n"
     "  --svg DIR   write the charts as separate SVG files into DIR instead\n",
@@ -79,7 +80,7 @@ static int run(int argc, char **argv)
     int code = cli_runs_load("plot", l, argv + optind, argc - optind);
     if (!code) {
         pw_plot_run runs[CLI_MAX_RUNS];
-        for (size_t i = 0; i < l->n; i++) runs[i] = (pw_plot_run){l->file[i], l->t[i], l->a[i]};
+        for (size_t i = 0; i < l->n; i++) runs[i] = (pw_plot_run){.file = l->file[i], .t = l->t[i], .a = l->a[i]};
         char html[4096];
         if (!output) default_output(l->file[0], html, sizeof html);
         code = svg_dir ? write_svgs(svg_dir, runs, l->n) : write_html(output ? output : html, runs, l->n);
