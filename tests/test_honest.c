@@ -186,3 +186,73 @@ TEST(stated_intervals_cover_the_truth_on_random_scenarios_of_real_machines)
                   100 * cov.worst_measured);
     }
 }
+
+/* ---- the begin/end baseline ----------------------------------------------------------- */
+
+typedef struct truth_line { const pw_timeline *tl; uint64_t t0; double bg; } truth_line;
+
+/* True cumulative energy at t (J): the background from the trace's start, then the pieces. */
+static double true_energy_at(const truth_line *l, uint64_t t)
+{
+    const uint64_t start = 1000000000ull;   /* the simulator's fixed start */
+    double e = l->bg * (double)((t < l->t0 ? t : l->t0) - start) * 1e-9;
+    for (size_t i = 0; i < l->tl->npieces && t > l->t0; i++) {
+        const pw_piece *p = &l->tl->pieces[i];
+        uint64_t a = l->t0 + p->t0_ns, b = l->t0 + p->t1_ns;
+        if (t <= a) break;
+        e += p->watts * (double)((t < b ? t : b) - a) * 1e-9;
+    }
+    return e;
+}
+
+TEST(windows_baseline_reads_the_counter_at_every_boundary_like_a_begin_end_tool)
+{
+    const char *presets[] = {"rapl", "nvml-energy"};
+    for (size_t p = 0; p < 2; p++) {
+        char text[4096], extra[4200];
+        CHECK_INT(pw_accuracy_scenario("long", presets[p], text, sizeof text), PW_OK);
+        /* noise off, so the tool's reads are the truth at its last update */
+        char *sensor = strstr(text, "sensor preset=");
+        CHECK(sensor != NULL);
+        char *eol = strchr(sensor, '\n');
+        snprintf(extra, sizeof extra, "%.*s noise=0W%s", (int)(eol - text), text, eol);
+        pw_scenario *s = NULL;
+        char err[256] = "";
+        CHECK_MSG(pw_scenario_parse(extra, &s, err, sizeof err) == PW_OK, "%s", err);
+        pw_timeline *tl = NULL;
+        CHECK_INT(pw_scenario_timeline(s, &tl), PW_OK);
+        uint64_t period = s->sensor.period_ns, offset = pw_sensor_grid_offset(&s->sensor);
+        truth_line line = {tl, 1000000000ull + s->lead_ns, s->background_w};
+        CHECK_MSG(pw_simulate(s, tf_path("windows.pwt"), err, sizeof err) == PW_OK, "%s", err);
+        pw_trace *t = NULL;
+        CHECK_INT(pw_trace_open(tf_path("windows.pwt"), &t), PW_OK);
+        pw_attribution *w = NULL, *naive = NULL;
+        CHECK_INT(pw_attribute_with(t, PW_METHOD_WINDOWS, &w), PW_OK);
+        CHECK_INT(pw_attribute_with(t, PW_METHOD_NAIVE, &naive), PW_OK);
+        /* a begin/end tool's read at each top-level boundary: the counter at its last update */
+        double tool[2] = {0, 0};
+        const pw_track *tr = &t->tracks[0];
+        uint64_t begin = 0;
+        for (size_t i = 0; i < tr->n; i++) {
+            const pw_event *ev = &tr->events[i];
+            uint64_t u = ev->t_ns - (ev->t_ns - offset) % period;
+            int which = !strcmp(t->names[ev->id], "decode");
+            if (ev->type == PW_EV_BEGIN) begin = u;
+            if (ev->type == PW_EV_END)
+                tool[which] += true_energy_at(&line, u) - true_energy_at(&line, begin);
+        }
+        const char *paths[2] = {"prefill", "decode"};
+        for (int k = 0; k < 2; k++) {
+            double got = pw_energy_total(t, node_of(w, paths[k])->incl_j);
+            double nv = pw_energy_total(t, node_of(naive, paths[k])->incl_j);
+            CHECK_MSG(fabs(got - tool[k]) <= 0.02 * tool[k], "%s %s: windows %.4f J, a begin/end "
+                      "tool %.4f J", presets[p], paths[k], got, tool[k]);
+            CHECK_MSG(fabs(got - nv) > 1e-9, "%s %s: windows equals naive", presets[p], paths[k]);
+        }
+        pw_attribution_free(w);
+        pw_attribution_free(naive);
+        pw_trace_free(t);
+        pw_timeline_free(tl);
+        pw_scenario_free(s);
+    }
+}

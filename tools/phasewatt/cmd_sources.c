@@ -74,6 +74,7 @@ static void probe(const pw_source_ops *ops, const pw_source_config *cfg, double 
 static const char *provenance(const probe_result *r, const pw_domain_spec *d)
 {
     if (!strcmp(r->ops->name, "synthetic")) return "simulated";
+    if (r->ops->simulated) return "simulated";
     return r->ops->measured && !(d->flags & PW_DOMAIN_ESTIMATED) ? "measured" : "estimated";
 }
 
