@@ -53,7 +53,7 @@ TEST(plot_report_has_every_figure_with_provenance_and_fetches_nothing)
     CHECK(strstr(html, "<svg id=\"energy\""));
     CHECK(strstr(html, "<svg id=\"icicle\""));
     /* the page's header and every chart's caption */
-    CHECK_INT(count(html, "Provenance: measured (simulated run) — source synthetic"), 4);
+    CHECK_INT(count(html, "Provenance: simulated — source synthetic"), 4);
     /* the built-in scenario's phases appear as bands, lanes and bars */
     CHECK(strstr(html, "<title>prefill</title>"));
     CHECK(strstr(html, ">decode</text>"));

@@ -190,9 +190,7 @@ void pw_svg_caption(FILE *out, int y, const char *text)
 void pw_plot_provenance(const pw_plot_run *run, char *buf, size_t cap)
 {
     const pw_trace *t = run->t;
-    const char *simulated = pw_trace_meta(t, "source");
-    size_t n = (size_t)snprintf(buf, cap, "Provenance: %s%s — source%s ", pw_report_provenance(t),
-                                simulated && strstr(simulated, "simulated") ? " (simulated run)" : "",
+    size_t n = (size_t)snprintf(buf, cap, "Provenance: %s — source%s ", pw_report_provenance(t),
                                 t->nsources == 1 ? "" : "s");
     for (size_t s = 0; s < t->nsources && s < MAX_SOURCES_NAMED && n < cap; s++) {
         char period[32] = "unknown";
