@@ -621,7 +621,7 @@ const pw_source_ops pw_source_powermetrics = {
                "estimates; needs root)",
     .measured = 1,                  /* the vendor's own model, not phasewatt's */
     .auto_probe = 1,
-    .group = NULL,
+    .group = "apple-energy",        /* ioreport reads the same model without root */
     .probe = pm_probe,
     .read = pm_read,
     .describe = pm_describe,
