@@ -382,8 +382,11 @@ static void paranoid_reason(const scan *s, const package *p, int ev)
         snprintf(level, sizeof level, "unknown");
     snprintf(s->why, s->whylen, "permission denied opening perf event %s on CPU %d: "
              "perf_event_paranoid is %.20s (%s): run as root, grant CAP_PERFMON, or sysctl "
-             "kernel.perf_event_paranoid=0 (a container's seccomp profile must also allow "
-             "perf_event_open)", events[ev].file, p->cpu, level, path);
+             "kernel.perf_event_paranoid=0; without root, one command: sudo setcap "
+             "cap_perfmon+ep PROGRAM (the recording program; Linux 5.8+) or sudo sysctl -w "
+             "kernel.perf_event_paranoid=0 (every user); it exposes package, core, uncore, DRAM "
+             "and psys energy (in a container, seccomp must also allow perf_event_open)",
+             events[ev].file, p->cpu, level, path);
 }
 
 /* Permission is fatal (every counter needs it); an event the CPU lacks is left out. */
