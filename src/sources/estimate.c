@@ -1,10 +1,8 @@
 /* estimate.c — the last-resort source: CPU power modelled from /proc/stat utilisation
  * (idle watts per core + active watts per busy core), always labelled estimated. */
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "platform/platform.h"
 #include "sources/source.h"
