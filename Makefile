@@ -22,6 +22,7 @@ LDFLAGS += $(SAN)
 ifeq ($(shell uname -s),Darwin)
 SO           := dylib
 SONAME        = -Wl,-install_name,$(PREFIX)/lib/libphasewatt.0.dylib
+LIB_NAMES     = libphasewatt.0.dylib libphasewatt.dylib
 NVTX_EXPORTS := -Wl,-exported_symbol,_InitializeInjectionNvtx2
 BREW         := $(shell brew --prefix 2>/dev/null)
 CPPFLAGS     += $(if $(BREW),-I$(BREW)/include)
@@ -29,6 +30,7 @@ LDFLAGS      += $(if $(BREW),-L$(BREW)/lib)
 else
 SO           := so
 SONAME        = -Wl,-soname,libphasewatt.so.0
+LIB_NAMES     = libphasewatt.so.$(VERSION) libphasewatt.so.0 libphasewatt.so
 NVTX_EXPORTS := -Wl,--version-script=tools/nvtx/exports.map
 endif
 HAVE_MHD := $(shell printf '\043include <microhttpd.h>\n' | $(CC) $(CPPFLAGS) -E -x c - >/dev/null 2>&1 && echo 1)
@@ -231,9 +233,8 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/phasewatt.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/libphasewatt.so.$(VERSION)
-	ln -sf libphasewatt.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libphasewatt.so.0
-	ln -sf libphasewatt.so.0 $(DESTDIR)$(PREFIX)/lib/libphasewatt.so
+	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/$(firstword $(LIB_NAMES))
+	for l in $(wordlist 2,9,$(LIB_NAMES)); do ln -sf $(firstword $(LIB_NAMES)) $(DESTDIR)$(PREFIX)/lib/$$l; done
 	install -m 755 $(NVTX_SO) $(DESTDIR)$(PREFIX)/lib/
 	sed 's|^prefix=.*|prefix=$(PREFIX)|' $(PC) > $(DESTDIR)$(PREFIX)/lib/pkgconfig/phasewatt.pc
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
