@@ -1,11 +1,14 @@
 /* darwin.c — platform.h on macOS: mach thread ids, relative timed waits (macOS has neither
  * clock_nanosleep nor pthread_condattr_setclock), host_processor_info for CPU ticks. */
 #ifdef __APPLE__
+#include <crt_externs.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <mach-o/dyld.h>
 #include <mach/mach.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "phasewatt.h"
@@ -40,6 +43,24 @@ int pw_cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *mutex, uint64_t de
     struct timespec left = until(deadline_ns);
     if (left.tv_sec == 0 && left.tv_nsec == 0) return ETIMEDOUT;
     return pthread_cond_timedwait_relative_np(cond, mutex, &left) == ETIMEDOUT ? ETIMEDOUT : 0;
+}
+
+int pw_pipe_cloexec(int fd[2])
+{
+    if (pipe(fd) != 0) return -1;
+    (void)fcntl(fd[0], F_SETFD, FD_CLOEXEC);
+    (void)fcntl(fd[1], F_SETFD, FD_CLOEXEC);
+    return 0;
+}
+
+char **pw_environ(void) { return *_NSGetEnviron(); }
+
+/* The RAPL PMU is Linux's: the probe stops at its missing sysfs directory first. */
+int pw_perf_event_open(uint32_t type, uint64_t config, int cpu)
+{
+    (void)type, (void)config, (void)cpu;
+    errno = ENOSYS;
+    return -1;
 }
 
 int pw_self_exe(char *out, size_t cap)

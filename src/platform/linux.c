@@ -1,6 +1,8 @@
 /* linux.c — platform.h on Linux (and any non-Apple POSIX system with its clocks). */
 #ifndef __APPLE__
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/perf_event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +40,21 @@ int pw_cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *mutex, uint64_t de
 {
     struct timespec ts = to_timespec(deadline_ns);
     return pthread_cond_timedwait(cond, mutex, &ts) == ETIMEDOUT ? ETIMEDOUT : 0;
+}
+
+int pw_pipe_cloexec(int fd[2]) { return pipe2(fd, O_CLOEXEC); }
+
+extern char **environ;
+char **pw_environ(void) { return environ; }
+
+int pw_perf_event_open(uint32_t type, uint64_t config, int cpu)
+{
+    struct perf_event_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.type = type;
+    attr.size = sizeof attr;
+    attr.config = config;
+    return (int)syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
 }
 
 int pw_self_exe(char *out, size_t cap)

@@ -33,6 +33,16 @@ int pw_cond_init(pthread_cond_t *cond);
 /* Waits on cond until deadline_ns (PW_CLOCK_AWAKE): 0, or ETIMEDOUT. */
 int pw_cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *mutex, uint64_t deadline_ns);
 
+/* A pipe whose both ends close on exec (pipe2 where the system has it). 0, or -1 (errno). */
+int pw_pipe_cloexec(int fd[2]);
+
+/* The environment a spawned child inherits (a dylib cannot reach `environ` on macOS). */
+char **pw_environ(void);
+
+/* perf_event_open counting one event on one CPU for every process, close-on-exec: an fd, or
+ * -1 with errno (ENOSYS where the system has no perf events). */
+int pw_perf_event_open(uint32_t type, uint64_t config, int cpu);
+
 /* This program's own path (for the libraries installed next to it); 0, or -1. */
 int pw_self_exe(char *out, size_t cap);
 

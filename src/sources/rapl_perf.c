@@ -9,11 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#ifdef __linux__
-#include <linux/perf_event.h>
-#include <sys/syscall.h>
-#endif
 
+#include "platform/platform.h"
 #include "sources/counter.h"
 #include "sources/source.h"
 #include "sources/sysfs.h"
@@ -31,18 +28,7 @@
 /* Counting (no sampling) on one CPU for every process, as the RAPL PMU requires. */
 static int real_open(uint32_t type, uint64_t config, int cpu)
 {
-#ifdef __linux__
-    struct perf_event_attr attr;
-    memset(&attr, 0, sizeof attr);
-    attr.type = type;
-    attr.size = sizeof attr;
-    attr.config = config;
-    return (int)syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
-#else
-    (void)type, (void)config, (void)cpu;  /* elsewhere the probe stops at the missing PMU */
-    errno = ENOSYS;
-    return -1;
-#endif
+    return pw_perf_event_open(type, config, cpu);
 }
 
 static int real_read(int fd, uint64_t *count)
