@@ -225,10 +225,14 @@ static void consider(ioreport *r, cf_type item, pw_source_info *info)
     int die;
     const char *base = die_of(name, &die);
     if (is_core(base)) return;
-    if (r->ior.format(item) != FORMAT_SIMPLE) return leave_out(r, name, "not a simple counter");
     uint64_t scale = nj_per_unit(text(r, r->ior.unit(item), unit, sizeof unit));
-    if (!scale) return leave_out(r, name, unit[0] ? "unknown unit" : "no unit label");
-    if (r->n == PW_SOURCE_MAX_DOMAINS) return leave_out(r, name, "too many channels");
+    const char *unusable = r->ior.format(item) != FORMAT_SIMPLE ? "not a simple counter"
+                           : !scale ? (unit[0] ? "unknown unit" : "no unit label")
+                           : r->n == PW_SOURCE_MAX_DOMAINS ? "too many channels" : NULL;
+    if (unusable) {
+        leave_out(r, name, unusable);
+        return;
+    }
     char dname[PW_DOMAIN_NAME_MAX];
     domain_name(name, dname, sizeof dname);
     channel *c = &r->ch[r->n++];
