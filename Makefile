@@ -33,7 +33,7 @@ SONAME        = -Wl,-soname,libphasewatt.so.0
 LIB_NAMES     = libphasewatt.so.$(VERSION) libphasewatt.so.0 libphasewatt.so
 NVTX_EXPORTS := -Wl,--version-script=tools/nvtx/exports.map
 endif
-HAVE_MHD := $(shell printf '\043include <microhttpd.h>\n' | $(CC) $(CPPFLAGS) -E -x c - >/dev/null 2>&1 && echo 1)
+HAVE_MHD := $(shell printf '\043include <microhttpd.h>\n' | $(CC) $(filter-out -MMD -MP,$(CPPFLAGS)) -E -x c - >/dev/null 2>&1 && echo 1)
 MHD_LIBS := $(if $(HAVE_MHD),-lmicrohttpd)
 
 VERSION := $(shell sed -n 's/^\#define PW_VERSION_STRING "\(.*\)"/\1/p' include/phasewatt.h)
