@@ -105,9 +105,9 @@ static int load(void **lib, const char *path, const symbol *syms, size_t nsyms, 
     *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!*lib) {
         const char *e = dlerror();
-        snprintf(why, whylen, "cannot load %s (%s): IOReport is macOS only (Apple Silicon); "
+        snprintf(why, whylen, "cannot load %s: IOReport is macOS only (Apple Silicon); "
                  "PHASEWATT_IOREPORT_LIBRARY / PHASEWATT_COREFOUNDATION_LIBRARY to point "
-                 "elsewhere", path, e ? e : "not found");
+                 "elsewhere", e && strstr(e, path) ? e : path);   /* dlerror names the path */
         return PW_ERR_NOT_FOUND;
     }
     for (size_t i = 0; i < nsyms; i++) {
