@@ -16,10 +16,31 @@ CFLAGS  += -std=c11 $(WARN) $(OPT) $(SAN) -fPIC -pthread
 LDLIBS  += -lm -ldl -pthread
 LDFLAGS += $(SAN)
 
+# The system's flavour of shared libraries (macOS: .dylib with an install name, and no GNU ld
+# options), and libmicrohttpd where its header is found: without it `serve` is a one-line
+# message on how to get it (tools/phasewatt/serve_missing.c).
+ifeq ($(shell uname -s),Darwin)
+SO           := dylib
+SONAME        = -Wl,-install_name,$(PREFIX)/lib/libphasewatt.0.dylib
+LIB_NAMES     = libphasewatt.0.dylib libphasewatt.dylib
+NVTX_EXPORTS := -Wl,-exported_symbol,_InitializeInjectionNvtx2
+BREW         := $(shell brew --prefix 2>/dev/null)
+CPPFLAGS     += $(if $(BREW),-I$(BREW)/include)
+LDFLAGS      += $(if $(BREW),-L$(BREW)/lib)
+else
+SO           := so
+SONAME        = -Wl,-soname,libphasewatt.so.0
+LIB_NAMES     = libphasewatt.so.$(VERSION) libphasewatt.so.0 libphasewatt.so
+NVTX_EXPORTS := -Wl,--version-script=tools/nvtx/exports.map
+endif
+HAVE_MHD := $(shell printf '\043include <microhttpd.h>\n' | $(CC) $(filter-out -MMD -MP,$(CPPFLAGS)) -E -x c - >/dev/null 2>&1 && echo 1)
+MHD_LIBS := $(if $(HAVE_MHD),-lmicrohttpd)
+
 VERSION := $(shell sed -n 's/^\#define PW_VERSION_STRING "\(.*\)"/\1/p' include/phasewatt.h)
 
 LIB_SRC   := $(sort $(shell find src -name '*.c'))
-CLI_SRC   := $(sort $(wildcard tools/phasewatt/*.c))
+CLI_SRC   := $(filter-out tools/phasewatt/$(if $(HAVE_MHD),serve_missing,cmd_serve).c,\
+               $(sort $(wildcard tools/phasewatt/*.c)))
 TEST_SRC  := $(sort $(wildcard tests/*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 FAKE_SRC  := $(sort $(wildcard tests/fakes/*.c))
@@ -39,10 +60,10 @@ TEST_OBJ  := $(call obj,$(TEST_SRC) $(FUZZ_SRC) $(LLM_CORE_SRC))
 LLM_OBJ   := $(call obj,$(LLM_SRC))
 
 LIB_A   := $(BUILD)/lib/libphasewatt.a
-LIB_SO  := $(BUILD)/lib/libphasewatt.so
+LIB_SO  := $(BUILD)/lib/libphasewatt.$(SO)
 CLI     := $(BUILD)/bin/phasewatt
 # The NVTX tool library: the library's objects plus tools/nvtx, exporting one symbol.
-NVTX_SO := $(BUILD)/lib/libphasewatt-nvtx.so
+NVTX_SO := $(BUILD)/lib/libphasewatt-nvtx.$(SO)
 LLM     := $(BUILD)/bin/phasewatt-llm
 TESTS   := $(BUILD)/bin/phasewatt-tests
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bin/bench-%,$(BENCH_SRC))
@@ -86,17 +107,17 @@ $(LIB_A): $(LIB_OBJ)
 
 $(LIB_SO): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) -shared $(LDFLAGS) -Wl,-soname,libphasewatt.so.0 -o $@ $^ $(LDLIBS)
+	$(CC) -shared $(LDFLAGS) $(SONAME) -o $@ $^ $(LDLIBS)
 
 $(NVTX_SO): $(BUILD)/obj/tools/nvtx/injection.o $(LIB_OBJ) tools/nvtx/exports.map
 	@mkdir -p $(dir $@)
-	$(CC) -shared $(LDFLAGS) -Wl,--version-script=tools/nvtx/exports.map -o $@ \
+	$(CC) -shared $(LDFLAGS) $(NVTX_EXPORTS) -o $@ \
 	  $(BUILD)/obj/tools/nvtx/injection.o $(LIB_OBJ) $(LDLIBS)
 
 # serve's HTTP is libmicrohttpd (Debian's libmicrohttpd-dev); the library does not need it.
 $(CLI): $(CLI_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lmicrohttpd
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MHD_LIBS)
 
 $(LLM): $(LLM_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -212,9 +233,8 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/phasewatt.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/libphasewatt.so.$(VERSION)
-	ln -sf libphasewatt.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libphasewatt.so.0
-	ln -sf libphasewatt.so.0 $(DESTDIR)$(PREFIX)/lib/libphasewatt.so
+	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/$(firstword $(LIB_NAMES))
+	for l in $(wordlist 2,9,$(LIB_NAMES)); do ln -sf $(firstword $(LIB_NAMES)) $(DESTDIR)$(PREFIX)/lib/$$l; done
 	install -m 755 $(NVTX_SO) $(DESTDIR)$(PREFIX)/lib/
 	sed 's|^prefix=.*|prefix=$(PREFIX)|' $(PC) > $(DESTDIR)$(PREFIX)/lib/pkgconfig/phasewatt.pc
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/

@@ -10,11 +10,11 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core/channel.h"
 #include "core/clock.h"
+#include "platform/platform.h"
 
 #define MAGIC 0x48435750u             /* "PWCH" */
 #define VERSION 2u                    /* 2: rings carry a track label */
@@ -123,7 +123,7 @@ pw_ring *pw_channel_claim_ring(void)
         uint32_t free_ring = 0;
         if (!atomic_compare_exchange_strong(&r->claimed, &free_ring, 1)) continue;
         r->pid = (uint32_t)getpid();
-        r->tid = (uint32_t)syscall(SYS_gettid);
+        r->tid = pw_thread_id();
         r->depth = 0;
         r->cached_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
         atomic_store_explicit(&r->claimed, 2, memory_order_release);

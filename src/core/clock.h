@@ -1,24 +1,27 @@
-/* clock.h — the one clock every phasewatt timestamp comes from: CLOCK_MONOTONIC in ns. */
+/* clock.h — the one clock every phasewatt timestamp comes from: PW_CLOCK_AWAKE in ns
+ * (CLOCK_MONOTONIC on Linux; platform/platform.h). */
 #ifndef PW_CLOCK_H
 #define PW_CLOCK_H
 
 #include <stdint.h>
 #include <time.h>
 
+#include "platform/platform.h"
+
 /* vDSO-backed on Linux: no system call, ~20-30 ns. */
 static inline uint64_t pw_now_ns(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(PW_CLOCK_AWAKE, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* CLOCK_BOOTTIME counts a suspended machine's sleep, CLOCK_MONOTONIC does not: their
+/* PW_CLOCK_WITH_SLEEP counts a suspended machine's sleep, PW_CLOCK_AWAKE does not: their
  * difference grows by exactly the time slept. */
 static inline uint64_t pw_boottime_ns(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_BOOTTIME, &ts);
+    clock_gettime(PW_CLOCK_WITH_SLEEP, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 

@@ -5,11 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core/channel.h"
 #include "core/clock.h"
+#include "platform/platform.h"
 #include "core/core.h"
 
 #define DEFAULT_RING_EVENTS 16384u
@@ -98,7 +98,7 @@ static __attribute__((noinline, cold)) pw_ring *register_thread(void)
     r->mask = cap - 1;
     r->track = atomic_fetch_add(&next_track, 1);
     r->pid = (uint32_t)getpid();
-    r->tid = (uint32_t)syscall(SYS_gettid);
+    r->tid = pw_thread_id();
     pthread_mutex_lock(&registry_lock);
     r->next = rings;
     rings = r;

@@ -10,6 +10,7 @@
 
 #include "core/channel.h"
 #include "core/clock.h"
+#include "platform/platform.h"
 #include "core/core.h"
 #include "core/tap.h"
 #include "sources/source.h"
@@ -324,10 +325,9 @@ static uint64_t thread_cpu_ns(void)
 /* Waits until the absolute deadline or until pw_close() asks to stop. */
 static int wait_until(session *s, uint64_t deadline_ns)
 {
-    struct timespec ts = {(time_t)(deadline_ns / 1000000000u), (long)(deadline_ns % 1000000000u)};
     pthread_mutex_lock(&s->lock);
     while (!s->stop && pw_now_ns() < deadline_ns)
-        if (pthread_cond_timedwait(&s->wake, &s->lock, &ts) == ETIMEDOUT) break;
+        if (pw_cond_wait_until(&s->wake, &s->lock, deadline_ns) == ETIMEDOUT) break;
     int stop = s->stop;
     pthread_mutex_unlock(&s->lock);
     return !stop;
@@ -543,11 +543,7 @@ static void forget_ring(pw_ring *r, void *ctx)
 
 static int start(session *s)
 {
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->wake, &ca);
-    pthread_condattr_destroy(&ca);
+    pw_cond_init(&s->wake);
     pthread_mutex_init(&s->lock, NULL);
     int rc = choose_sources(s);
     if (rc != PW_OK) return rc == PW_ERR_NOT_FOUND ? PW_ERR_NO_SOURCE : rc;

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "core/clock.h"
+#include "platform/platform.h"
 #include "sim/scenario.h"
 
 typedef struct runner {
@@ -25,8 +26,7 @@ static uint64_t real_time(const runner *r, uint64_t virtual_ns)
 
 static void sleep_until(uint64_t t_ns)
 {
-    struct timespec ts = {(time_t)(t_ns / 1000000000u), (long)(t_ns % 1000000000u)};
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {}
+    pw_sleep_until(t_ns);
 }
 
 /* Keeps the core busy with dependent multiply-adds until the deadline; the chain converges,

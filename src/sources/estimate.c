@@ -3,22 +3,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "platform/platform.h"
 #include "sources/source.h"
-#include "sources/sysfs.h"
 
-#define STAT_BUF 65536
 #define USER_HZ 100.0           /* /proc/stat counts in USER_HZ ticks, 100 on Linux */
 
 typedef struct estimate {
-    int fd;
+    char proc_root[1024];
     double idle_w, active_w;    /* per core */
     int ncpu;
     uint64_t last_busy, last_t_ns;
     double energy_uj;
     int started;
-    char buf[STAT_BUF];
 } estimate;
 
 /* "idle_w=1.5,active_w=8": the per-core model; unknown keys are an error. */
@@ -45,30 +42,17 @@ static int parse_model(const char *spec, estimate *e, char *why, size_t whylen)
     return rc;
 }
 
-/* Sums the aggregate "cpu" line: busy = everything but idle and iowait. Counts cores. */
+/* Busy ticks of all cores, and how many cores (platform/platform.h: /proc/stat on Linux). */
 static int read_stat(estimate *e, uint64_t *busy)
 {
-    ssize_t n = pread(e->fd, e->buf, sizeof e->buf - 1, 0);
-    if (n <= 0) return PW_ERR_IO;
-    e->buf[n] = '\0';
-    if (strncmp(e->buf, "cpu ", 4) != 0) return PW_ERR_FORMAT;
-    unsigned long long v[10] = {0};
-    int got = sscanf(e->buf + 4, "%llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
-                     &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
-    if (got < 4) return PW_ERR_FORMAT;
-    *busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
-    int ncpu = 0;
-    for (const char *p = e->buf; (p = strstr(p, "\ncpu")) != NULL; p++)
-        if (p[4] >= '0' && p[4] <= '9') ncpu++;
-    e->ncpu = ncpu > 0 ? ncpu : 1;
-    return PW_OK;
+    char why[PW_WHY_MAX];
+    return pw_cpu_ticks(e->proc_root, busy, &e->ncpu, why, sizeof why);
 }
 
 static void estimate_close(void *state)
 {
     estimate *e = state;
     if (!e) return;
-    if (e->fd >= 0) close(e->fd);
     free(e);
 }
 
@@ -77,18 +61,10 @@ static int estimate_probe(const pw_source_config *cfg, void **state, pw_source_i
 {
     estimate *e = calloc(1, sizeof *e);
     if (!e) return PW_ERR_NOMEM;
-    char path[1024];
-    snprintf(path, sizeof path, "%s/stat", cfg->proc_root);
-    int err = 0;
-    e->fd = pw_sysfs_open_regular(path, &err);   /* a FIFO there must not hang the probe */
+    snprintf(e->proc_root, sizeof e->proc_root, "%s", cfg->proc_root ? cfg->proc_root : "");
     int rc = parse_model(cfg->estimate, e, why, whylen);
     uint64_t busy = 0;
-    if (rc == PW_OK && e->fd < 0) {
-        pw_sysfs_reason(why, whylen, path, err);
-        rc = PW_ERR_NOT_FOUND;
-    } else if (rc == PW_OK && (rc = read_stat(e, &busy)) != PW_OK) {
-        snprintf(why, whylen, "%s: unexpected format", path);
-    }
+    if (rc == PW_OK) rc = pw_cpu_ticks(e->proc_root, &busy, &e->ncpu, why, whylen);
     if (rc != PW_OK) {
         estimate_close(e);
         return rc;

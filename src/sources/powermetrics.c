@@ -14,16 +14,10 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "platform/platform.h"
 #include "sources/powermetrics.h"
 #include "sources/source.h"
 
-#ifdef __APPLE__
-#include <crt_externs.h>
-#define host_environ (*_NSGetEnviron())  /* a dylib cannot reach `environ` on macOS */
-#else
-extern char **environ;
-#define host_environ environ
-#endif
 
 #define SAMPLERS "cpu_power,gpu_power,ane_power"
 #define INTERVAL_MIN_MS 10u
@@ -103,13 +97,7 @@ static void command_line(pm *m, char *out, size_t cap)
  * the EOF that says ours died); our read end is non-blocking, the child's write end not. */
 static int make_pipe(int fd[2])
 {
-#ifdef __linux__
-    if (pipe2(fd, O_CLOEXEC) != 0) return -1;
-#else
-    if (pipe(fd) != 0) return -1;
-    (void)fcntl(fd[0], F_SETFD, FD_CLOEXEC);
-    (void)fcntl(fd[1], F_SETFD, FD_CLOEXEC);
-#endif
+    if (pw_pipe_cloexec(fd) != 0) return -1;
     int fl = fcntl(fd[0], F_GETFL);
     return fl < 0 ? -1 : fcntl(fd[0], F_SETFL, fl | O_NONBLOCK);
 }
@@ -158,7 +146,7 @@ static int spawn_child(pm *m, int out_w, int err_w)
     if (!e) e = posix_spawnattr_setsigmask(&at, &none);
     if (!e) e = posix_spawnattr_setsigdefault(&at, &defaults);
     command_argv(m, argv);
-    if (!e) e = posix_spawnp(&m->pid, m->command, &fa, &at, argv, host_environ);
+    if (!e) e = posix_spawnp(&m->pid, m->command, &fa, &at, argv, pw_environ());
     if (e) m->pid = -1;
     posix_spawnattr_destroy(&at);
     posix_spawn_file_actions_destroy(&fa);
@@ -621,7 +609,7 @@ const pw_source_ops pw_source_powermetrics = {
                "estimates; needs root)",
     .measured = 1,                  /* the vendor's own model, not phasewatt's */
     .auto_probe = 1,
-    .group = NULL,
+    .group = "apple-energy",        /* ioreport reads the same model without root */
     .probe = pm_probe,
     .read = pm_read,
     .describe = pm_describe,

@@ -9,11 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#ifdef __linux__
-#include <linux/perf_event.h>
-#include <sys/syscall.h>
-#endif
 
+#include "platform/platform.h"
 #include "sources/counter.h"
 #include "sources/source.h"
 #include "sources/sysfs.h"
@@ -31,18 +28,7 @@
 /* Counting (no sampling) on one CPU for every process, as the RAPL PMU requires. */
 static int real_open(uint32_t type, uint64_t config, int cpu)
 {
-#ifdef __linux__
-    struct perf_event_attr attr;
-    memset(&attr, 0, sizeof attr);
-    attr.type = type;
-    attr.size = sizeof attr;
-    attr.config = config;
-    return (int)syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
-#else
-    (void)type, (void)config, (void)cpu;  /* elsewhere the probe stops at the missing PMU */
-    errno = ENOSYS;
-    return -1;
-#endif
+    return pw_perf_event_open(type, config, cpu);
 }
 
 static int real_read(int fd, uint64_t *count)
@@ -382,8 +368,11 @@ static void paranoid_reason(const scan *s, const package *p, int ev)
         snprintf(level, sizeof level, "unknown");
     snprintf(s->why, s->whylen, "permission denied opening perf event %s on CPU %d: "
              "perf_event_paranoid is %.20s (%s): run as root, grant CAP_PERFMON, or sysctl "
-             "kernel.perf_event_paranoid=0 (a container's seccomp profile must also allow "
-             "perf_event_open)", events[ev].file, p->cpu, level, path);
+             "kernel.perf_event_paranoid=0; without root, one command: sudo setcap "
+             "cap_perfmon+ep PROGRAM (the recording program; Linux 5.8+) or sudo sysctl -w "
+             "kernel.perf_event_paranoid=0 (every user); it exposes package, core, uncore, DRAM "
+             "and psys energy (in a container, seccomp must also allow perf_event_open)",
+             events[ev].file, p->cpu, level, path);
 }
 
 /* Permission is fatal (every counter needs it); an event the CPU lacks is left out. */

@@ -127,6 +127,17 @@ static int value_ok(const zone *z, size_t file, uint64_t energy)
     return energy <= z->max_range;              /* a counter never exceeds its range */
 }
 
+/* energy_uj is root-only since the 2020 RAPL side-channel fix (PLATYPUS): the reason says
+ * how to grant it to a group instead, and what that exposes. */
+static void permission_reason(char *why, size_t whylen, const char *path)
+{
+    snprintf(why, whylen, "permission denied on %s (root-only since the 2020 RAPL fix): run as "
+             "root, or without root: a group and a udev rule (the one command is in "
+             "docs/sources.md, \"Without root\"); for this boot only: sudo chmod a+r "
+             "/sys/class/powercap/*/energy_uj /sys/class/powercap/*/*/energy_uj. It exposes "
+             "package, core, uncore and DRAM energy to whoever may read it", path);
+}
+
 /* Reads name and max_energy_range_uj and checks that energy_uj reads as a counter in
  * range. Permission denied is fatal (it applies to every zone, and the fix is the same);
  * any other failure leaves this zone out, with a note saying why. */
@@ -143,7 +154,7 @@ static int check_zone(rapl *r, const char *dir, zone *z, char *why, size_t whyle
         else if (rc == PW_OK) rc = pw_sysfs_read_u64_at(path, value, &err);
         if (rc == PW_OK && !value_ok(z, i, energy)) rc = pw_sysfs_error(err = PW_SYSFS_BAD_VALUE);
     }
-    if (rc == PW_ERR_PERMISSION) pw_sysfs_reason(why, whylen, path, err);
+    if (rc == PW_ERR_PERMISSION) permission_reason(why, whylen, path);
     if (rc == PW_OK || rc == PW_ERR_PERMISSION) return rc;
     char reason[PW_WHY_MAX];
     pw_sysfs_reason(reason, sizeof reason, *path ? path : dir, err);

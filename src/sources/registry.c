@@ -10,6 +10,7 @@ static const pw_source_ops *const all_sources[] = {
     &pw_source_rapl_msr,
     &pw_source_hwmon,
     &pw_source_nvml,
+    &pw_source_ioreport,        /* before powermetrics: the same rails, and no root */
     &pw_source_powermetrics,
     &pw_source_synthetic,
     &pw_source_estimate,
@@ -43,6 +44,8 @@ void pw_source_config_from_env(pw_source_config *cfg)
     cfg->dev_root = env_or("PHASEWATT_DEV_ROOT", "/dev");
     cfg->nvml_library = env_or("PHASEWATT_NVML_LIBRARY", "libnvidia-ml.so.1");
     cfg->powermetrics = env_or("PHASEWATT_POWERMETRICS", "powermetrics");
+    cfg->ioreport_library = env_or("PHASEWATT_IOREPORT_LIBRARY", "");
+    cfg->corefoundation_library = env_or("PHASEWATT_COREFOUNDATION_LIBRARY", "");
     cfg->estimate = env_or("PHASEWATT_ESTIMATE", "");
     cfg->interval_ns = 10000000;
 }

@@ -22,6 +22,10 @@ typedef struct pw_source_config {
     const char *dev_root;       /* PHASEWATT_DEV_ROOT, default "/dev" (cpu/N/msr) */
     const char *nvml_library;   /* PHASEWATT_NVML_LIBRARY, default "libnvidia-ml.so.1" */
     const char *powermetrics;   /* PHASEWATT_POWERMETRICS, default "powermetrics" (PATH) */
+    const char *ioreport_library;       /* PHASEWATT_IOREPORT_LIBRARY, default
+                                           /usr/lib/libIOReport.dylib */
+    const char *corefoundation_library; /* PHASEWATT_COREFOUNDATION_LIBRARY, default the
+                                           CoreFoundation framework */
     const char *synthetic;      /* the synthetic source's spec (pw_options.synthetic) */
     const char *estimate;       /* PHASEWATT_ESTIMATE: "idle_w=…,active_w=…" per core */
     uint64_t interval_ns;       /* the sampler's period */
@@ -88,6 +92,7 @@ extern const pw_source_ops pw_source_rapl_perf;   /* rapl_perf.c */
 extern const pw_source_ops pw_source_rapl_msr;    /* rapl_msr.c */
 extern const pw_source_ops pw_source_hwmon;       /* hwmon.c */
 extern const pw_source_ops pw_source_nvml;        /* nvml.c */
+extern const pw_source_ops pw_source_ioreport;    /* ioreport.c */
 extern const pw_source_ops pw_source_powermetrics; /* powermetrics.c */
 extern const pw_source_ops pw_source_synthetic;   /* synthetic.c */
 extern const pw_source_ops pw_source_estimate;    /* estimate.c */

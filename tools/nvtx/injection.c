@@ -8,11 +8,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 #include <wchar.h>
 
 #include "phasewatt.h"
+#include "platform/platform.h"
 
 typedef void (*nvtx_fn)(void);
 typedef int (*get_module_table_fn)(int module, nvtx_fn ***table, unsigned *size);
@@ -118,7 +118,7 @@ static void thread_name(uint32_t tid, char *out, size_t cap)
 static void relabel(void)
 {
     char tname[64], domains[192] = "", label[260];
-    thread_name((uint32_t)syscall(SYS_gettid), tname, sizeof tname);
+    thread_name(pw_thread_id(), tname, sizeof tname);
     size_t n = 0;
     for (int i = 0; i < nthread_domains && n < sizeof domains; i++) {
         const char *d = pw_name((pw_id)(uintptr_t)thread_domains[i]);
@@ -159,7 +159,7 @@ static void name_os_thread(uint32_t tid, const char *name)
     }
     pthread_mutex_unlock(&named_lock);
     atomic_fetch_add(&names_version, 1);
-    if (tid == (uint32_t)syscall(SYS_gettid)) note_domain(NULL);
+    if (tid == pw_thread_id()) note_domain(NULL);
 }
 
 static void name_os_thread_a(uint32_t tid, const char *name) { name_os_thread(tid, name); }

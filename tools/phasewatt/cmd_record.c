@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "core/channel.h"
 #include "core/clock.h"
+#include "platform/platform.h"
 #include "phasewatt.h"
 #include "sim/scenario.h"
 
@@ -165,13 +166,11 @@ static int find_nvtx_library(char *path, size_t cap)
         snprintf(path, cap, "%s", env);
     } else {
         char exe[PATH_MAX];
-        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-        if (n <= 0) return cli_error("record", CLI_FAILED, "--nvtx: cannot find this program's "
+        if (pw_self_exe(exe, sizeof exe) != 0) return cli_error("record", CLI_FAILED, "--nvtx: cannot find this program's "
                                      "directory; set PHASEWATT_NVTX_LIBRARY");
-        exe[n] = '\0';
         char *slash = strrchr(exe, '/');
         if (slash) *slash = '\0';
-        snprintf(path, cap, "%s/../lib/libphasewatt-nvtx.so", exe);
+        snprintf(path, cap, "%s/../lib/libphasewatt-nvtx" PW_SHLIB_SUFFIX, exe);
     }
     if (access(path, R_OK) != 0)
         return cli_error("record", CLI_FAILED, "--nvtx: cannot read %s: %s (build it with "

@@ -1,0 +1,94 @@
+/* darwin.c — platform.h on macOS: mach thread ids, relative timed waits (macOS has neither
+ * clock_nanosleep nor pthread_condattr_setclock), host_processor_info for CPU ticks. */
+#ifdef __APPLE__
+#include <crt_externs.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <mach-o/dyld.h>
+#include <mach/mach.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "phasewatt.h"
+#include "platform/platform.h"
+
+uint32_t pw_thread_id(void)
+{
+    uint64_t tid = 0;
+    pthread_threadid_np(NULL, &tid);
+    return (uint32_t)tid;
+}
+
+static struct timespec until(uint64_t deadline_ns)
+{
+    uint64_t now = pw_now_ns(), left = deadline_ns > now ? deadline_ns - now : 0;
+    return (struct timespec){(time_t)(left / 1000000000u), (long)(left % 1000000000u)};
+}
+
+/* A relative sleep, re-aimed at the deadline after each wake-up. */
+void pw_sleep_until(uint64_t deadline_ns)
+{
+    while (pw_now_ns() < deadline_ns) {
+        struct timespec left = until(deadline_ns);
+        (void)nanosleep(&left, NULL);
+    }
+}
+
+int pw_cond_init(pthread_cond_t *cond) { return pthread_cond_init(cond, NULL); }
+
+int pw_cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *mutex, uint64_t deadline_ns)
+{
+    struct timespec left = until(deadline_ns);
+    if (left.tv_sec == 0 && left.tv_nsec == 0) return ETIMEDOUT;
+    return pthread_cond_timedwait_relative_np(cond, mutex, &left) == ETIMEDOUT ? ETIMEDOUT : 0;
+}
+
+int pw_pipe_cloexec(int fd[2])
+{
+    if (pipe(fd) != 0) return -1;
+    (void)fcntl(fd[0], F_SETFD, FD_CLOEXEC);
+    (void)fcntl(fd[1], F_SETFD, FD_CLOEXEC);
+    return 0;
+}
+
+char **pw_environ(void) { return *_NSGetEnviron(); }
+
+/* The RAPL PMU is Linux's: the probe stops at its missing sysfs directory first. */
+int pw_perf_event_open(uint32_t type, uint64_t config, int cpu)
+{
+    (void)type, (void)config, (void)cpu;
+    errno = ENOSYS;
+    return -1;
+}
+
+int pw_self_exe(char *out, size_t cap)
+{
+    uint32_t size = (uint32_t)cap;
+    return cap && _NSGetExecutablePath(out, &size) == 0 ? 0 : -1;
+}
+
+/* Mach's per-core tick counters (CLK_TCK = 100 per second, as USER_HZ on Linux). */
+int pw_cpu_ticks(const char *proc_root, uint64_t *busy, int *ncpu, char *why, size_t whylen)
+{
+    natural_t count = 0;
+    processor_info_array_t info = NULL;
+    mach_msg_type_number_t n = 0;
+    (void)proc_root;
+    kern_return_t kr = host_processor_info(mach_host_self(), PROCESSOR_CPU_LOAD_INFO, &count,
+                                           &info, &n);
+    if (kr != KERN_SUCCESS) {
+        snprintf(why, whylen, "host_processor_info failed: %s", mach_error_string(kr));
+        return PW_ERR_IO;
+    }
+    const processor_cpu_load_info_data_t *load = (const processor_cpu_load_info_data_t *)info;
+    *busy = 0;
+    for (natural_t i = 0; i < count; i++)
+        *busy += (uint64_t)load[i].cpu_ticks[CPU_STATE_USER] +
+                 load[i].cpu_ticks[CPU_STATE_SYSTEM] + load[i].cpu_ticks[CPU_STATE_NICE];
+    *ncpu = count ? (int)count : 1;
+    vm_deallocate(mach_task_self(), (vm_address_t)info, (vm_size_t)n * sizeof *info);
+    return PW_OK;
+}
+#endif
