@@ -85,10 +85,16 @@ static void threads(int n)
 }
 
 /* n short-lived worker processes one after another, at most two alive at a time: each
- * tags 20 names of its own, then leaves "held" open and ends by exit() or _exit(). */
+ * tags 20 names, then leaves "held" open and ends by exit() or (hard) _exit(); the hard
+ * kind's parent interns the names before forking, so the children inherit their ids. */
 static void workers(int n, int hard)
 {
     pid_t prev = 0;
+    for (int k = 0; hard && k < 20; k++) {   /* inherited ids: the children publish none */
+        char name[16];
+        snprintf(name, sizeof name, "w%d", k);
+        pw_phase_id(name);
+    }
     for (int i = 0; i < n; i++) {
         pid_t pid = fork();
         if (pid == 0) {
