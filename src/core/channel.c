@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,12 +22,17 @@
 
 #define MAGIC 0x48435750u             /* "PWCH" */
 #define VERSION 3u                    /* 3: recorder identity, reusable name log, exit times */
-#define NAME_LOG_BYTES (4u << 20)     /* a ring of names: the recorder frees what it read */
+/* The name log is reused as the recorder reads it, so it holds only what is published
+ * between two drains: 32 KB a ring, 64 KB to 4 MB. */
+#define NAME_LOG_PER_RING (32u << 10)
+#define NAME_LOG_MIN (64u << 10)
+#define NAME_LOG_MAX (4u << 20)
 #define ALIGN 64u
 #define ENTRY_ALIGN 16u
 #define MAX_PROCS 4096u               /* processes whose names the recorder keeps at once */
 #define MAX_MAPPED (1u << 20)         /* their names, all together */
 #define MAX_OWN_NAMES (1u << 18)      /* past this the recorder interns no channel name */
+#define MAX_OWN_BYTES (64ull << 20)   /* nor past this many bytes of new names from one */
 #define REAP_NS 10000000ull           /* how often owners' deaths are looked for: 10 ms */
 #define STUCK_POLLS 256               /* a name entry unfinished this long: its writer died */
 
@@ -69,7 +75,8 @@ static void compute_layout(uint32_t nrings, uint32_t ring_events, layout *L)
     L->nrings = nrings;
     L->ring_events = ring_events;
     L->names_offset = round_up(sizeof(header), ALIGN);
-    L->names_bytes = NAME_LOG_BYTES;
+    uint64_t log = (uint64_t)nrings * NAME_LOG_PER_RING;
+    L->names_bytes = log < NAME_LOG_MIN ? NAME_LOG_MIN : log > NAME_LOG_MAX ? NAME_LOG_MAX : log;
     L->meta_offset = L->names_offset + L->names_bytes;
     L->rings_offset = round_up(L->meta_offset + (uint64_t)nrings * sizeof(ring_meta), ALIGN);
     L->ring_stride = round_up(sizeof(pw_ring) + (uint64_t)ring_events * sizeof(pw_event), ALIGN);
@@ -318,6 +325,7 @@ struct pw_channel {
     proc_names *procs;
     size_t nprocs;
     uint64_t mapped;                  /* names in all procs' maps */
+    uint64_t own_bytes;               /* of names this channel added to ours */
     uint64_t names_read;              /* log bytes consumed */
     uint64_t stuck_at;
     int stuck_polls;
@@ -589,6 +597,15 @@ const char *pw_channel_path(const pw_channel *ch) { return ch->path; }
 uint32_t pw_channel_rings(const pw_channel *ch) { return ch->L.nrings; }
 uint32_t pw_channel_ring_events(const pw_channel *ch) { return ch->L.ring_events; }
 
+void pw_channel_regions_of(const pw_channel *ch, pw_channel_regions *out)
+{
+    *out = (pw_channel_regions){ch->L.size, ch->L.names_offset, ch->L.names_bytes,
+                                ch->L.meta_offset, ch->L.rings_offset, ch->L.ring_stride,
+                                ch->L.nrings, ch->L.ring_events};
+}
+
+size_t pw_channel_names_used_at(void) { return offsetof(header, names_used); }
+
 void pw_channel_destroy(pw_channel *ch)
 {
     if (!ch) return;
@@ -695,8 +712,10 @@ static void map_name(pw_channel *ch, uint32_t pid, uint32_t id, const char *text
 {
     proc_names *p = id ? proc_get(ch, pid) : NULL;
     if (!p) return;
-    uint32_t ours = ch->mapped < MAX_MAPPED && pw_names_count() < MAX_OWN_NAMES
-                        ? pw_phase_id(text) : 0;
+    uint32_t before = pw_names_count(), ours = 0;
+    if (ch->mapped < MAX_MAPPED && before < MAX_OWN_NAMES && ch->own_bytes < MAX_OWN_BYTES)
+        ours = pw_phase_id(text);
+    if (pw_names_count() != before) ch->own_bytes += strlen(text) + 1;
     if (!ours || names_put(ch, p, id, ours) != 0) ch->count[PW_CH_NAMES_OVER]++;
 }
 

@@ -41,6 +41,13 @@ const char *pw_channel_path(const pw_channel *ch);
 uint32_t pw_channel_rings(const pw_channel *ch);
 uint32_t pw_channel_ring_events(const pw_channel *ch);
 void pw_channel_destroy(pw_channel *ch);      /* unmaps and removes the region */
+/* Where the region's parts lie, in bytes from its start: for the fuzzer that attacks it. */
+typedef struct pw_channel_regions {
+    uint64_t size, names_offset, names_bytes, meta_offset, rings_offset, ring_stride;
+    uint32_t nrings, ring_events;
+} pw_channel_regions;
+void pw_channel_regions_of(const pw_channel *ch, pw_channel_regions *out);
+size_t pw_channel_names_used_at(void);        /* the header's name-log counter */
 
 /* Writes the channel's path into file for programs started later: through a private
  * temporary file renamed over it (mode 0600, this user's), so no file another user prepared
