@@ -329,7 +329,8 @@ struct pw_channel {
     uint64_t names_read;              /* log bytes consumed */
     uint64_t stuck_at;
     int stuck_polls;
-    uint32_t next_track, spared_pid;
+    uint32_t next_track;
+    _Atomic uint32_t spared_pid;      /* set by record's thread while the sampler drains */
     uint64_t t0, last_reap, reaps;
     int reaping;
     uint64_t count[PW_CH_NCOUNTS];    /* the recorder's own; the header holds the writers' */
@@ -910,7 +911,10 @@ static void retire(pw_channel *ch, uint32_t i, uint64_t t_ns, const pw_channel_s
 
 void pw_channel_set_reaping(pw_channel *ch, int on) { ch->reaping = on; }
 
-void pw_channel_spare_pid(pw_channel *ch, uint32_t pid) { ch->spared_pid = pid; }
+void pw_channel_spare_pid(pw_channel *ch, uint32_t pid)
+{
+    atomic_store_explicit(&ch->spared_pid, pid, memory_order_relaxed);
+}
 
 /* Forgets the name maps of processes that are gone and hold no ring, so the recorder's
  * memory follows the processes alive, not every process it ever saw. */
@@ -957,7 +961,8 @@ void pw_channel_poll(pw_channel *ch, const pw_channel_sink *sink)
         if (dead) {
             retire(ch, i, exit_ns >= ch->t0 && exit_ns <= pw_now_ns() ? exit_ns : pw_now_ns(),
                    sink);
-        } else if (reap && v->pid != ch->spared_pid) {
+        } else if (reap && v->pid != atomic_load_explicit(&ch->spared_pid,
+                                                          memory_order_relaxed)) {
             if (v->pid != seen_pid || v->start != seen_start) {
                 seen_pid = v->pid;
                 seen_start = v->start;
