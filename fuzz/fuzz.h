@@ -15,7 +15,7 @@ typedef struct pw_fuzz_target {
 } pw_fuzz_target;
 
 extern const pw_fuzz_target pw_fuzz_trace, pw_fuzz_scenario, pw_fuzz_powermetrics,
-    pw_fuzz_sysfs, pw_fuzz_checkpoint;
+    pw_fuzz_sysfs, pw_fuzz_checkpoint, pw_fuzz_channel;
 
 /* Writes one seed file dir/name; 0 on success. */
 int pw_fuzz_write_seed(const char *dir, const char *name, const void *data, size_t len);

@@ -13,7 +13,7 @@
 
 static const pw_fuzz_target *const targets[] = {&pw_fuzz_trace, &pw_fuzz_scenario,
                                                  &pw_fuzz_powermetrics, &pw_fuzz_sysfs,
-                                                 &pw_fuzz_checkpoint};
+                                                 &pw_fuzz_checkpoint, &pw_fuzz_channel};
 
 /* Runs every file of dir through the target; with mutate, also its truncations and flips.
  * Returns how many files there were. */

@@ -27,13 +27,22 @@ static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 static __thread pw_ring *tls_ring __attribute__((tls_model("initial-exec")));
 static __thread int tls_failed __attribute__((tls_model("initial-exec")));
 
-/* After this the drainer may free the ring, so later tags from this thread's other
- * destructors must not touch it. */
+/* After this the drainer may free (or hand on) the ring, so later tags from this thread's
+ * other destructors must not touch it. */
 static void on_thread_exit(void *p)
 {
     tls_ring = NULL;
     tls_failed = 1;
-    atomic_store_explicit(&((pw_ring *)p)->dead, 1, memory_order_release);
+    if (!pw_channel_release_ring(p))
+        atomic_store_explicit(&((pw_ring *)p)->dead, 1, memory_order_release);
+}
+
+/* exit() runs no thread-exit destructor: the thread calling it gives its shared ring back
+ * here, so a short-lived process returns its ring at once (the others of a process that
+ * dies are taken back by the recorder once it sees the death). */
+static void on_process_exit(void)
+{
+    if (tls_ring) on_thread_exit(tls_ring);
 }
 
 /* A forked child starts with no ring: the parent's (private or shared) is not its own. */
@@ -71,6 +80,8 @@ static void thread_off(const char *why)
  * the recorder drains and recycles it, so it never joins the private registry. */
 static pw_ring *register_shared(void)
 {
+    static atomic_int exit_hook;      /* inherited by forked children, like the hook itself */
+    if (!atomic_exchange(&exit_hook, 1)) (void)atexit(on_process_exit);
     pw_ring *r = pw_channel_claim_ring();
     if (!r || pthread_setspecific(exit_key, r) != 0) {
         if (r) atomic_store_explicit(&r->dead, 1, memory_order_release);

@@ -681,12 +681,11 @@ uint64_t pw_session_detach_channel(uint64_t end_ns)
         pw_channel_sink sink = {record_track, record_event, record_loss, s};
         closed = pw_channel_close_open(s->channel, &sink, end_ns);
         sync_names(s);
-        uint64_t lost = pw_channel_lost(s->channel);
-        if (lost) {
+        for (int i = 0; i < PW_CH_NCOUNTS; i++) {   /* each count the channel keeps */
+            uint64_t n = pw_channel_count_of(s->channel, i);
             char buf[32];
-            snprintf(buf, sizeof buf, "%llu", (unsigned long long)lost);
-            pw_writer_meta(s->w, "channel.lost", buf);
-            s->stats.lost_events += lost;
+            snprintf(buf, sizeof buf, "%llu", (unsigned long long)n);
+            if (n) pw_writer_meta(s->w, pw_channel_count_key(i), buf);
         }
         s->channel = NULL;
         pthread_mutex_unlock(&s->lock);

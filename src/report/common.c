@@ -2,8 +2,10 @@
  * warnings, provenance, JSON and CSV quoting, numbers. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/channel.h"
 #include "report/common.h"
 
 /* Column order: the familiar kinds first, the catch-all last. */
@@ -167,6 +169,15 @@ static void warn_sampler_faults(const pw_trace *t, pw_warning_fn fn, void *ctx)
 #define DEPTH_DIGITS(n) #n
 #define DEPTH_TEXT(n) DEPTH_DIGITS(n)   /* the cap's value in a warning's literal */
 
+/* What the phase channel lost, cut or ended, as its counts in the metadata say. */
+static void warn_channel(const pw_trace *t, pw_warning_fn fn, void *ctx)
+{
+    for (int i = 0; i < PW_CH_NCOUNTS; i++) {
+        const char *n = pw_trace_meta(t, pw_channel_count_key(i));
+        if (n) warn_count(strtoull(n, NULL, 10), pw_channel_count_phrase(i), fn, ctx);
+    }
+}
+
 void pw_report_warnings(const pw_trace *t, const pw_attribution *a, pw_warning_fn fn,
                         void *ctx)
 {
@@ -193,6 +204,7 @@ void pw_report_warnings(const pw_trace *t, const pw_attribution *a, pw_warning_f
                fn, ctx);
     if (a->primary < 0) fn("no two samples of any source: there is no energy to attribute", ctx);
     warn_command_end(t, fn, ctx);
+    warn_channel(t, fn, ctx);
 }
 
 /* ---- quoting and numbers ------------------------------------------------------------------ */

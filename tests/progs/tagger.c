@@ -62,9 +62,69 @@ static void flood(int n)
     }
 }
 
+/* n threads that all hold a ring at once (a barrier between their two phases). */
+static pthread_barrier_t together;
+
+static void *together_worker(void *arg)
+{
+    (void)arg;
+    pw_begin_name("threaded");
+    pthread_barrier_wait(&together);
+    pw_end();
+    return NULL;
+}
+
+static void threads(int n)
+{
+    pthread_t t[256];
+    if (n > 256) n = 256;
+    pthread_barrier_init(&together, NULL, (unsigned)n);
+    for (int i = 0; i < n; i++) pthread_create(&t[i], NULL, together_worker, NULL);
+    for (int i = 0; i < n; i++) pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&together);
+}
+
+/* n short-lived worker processes one after another, at most two alive at a time: each
+ * tags 20 names, then leaves "held" open and ends by exit() or (hard) _exit(); the hard
+ * kind's parent interns the names before forking, so the children inherit their ids. */
+static void workers(int n, int hard)
+{
+    pid_t prev = 0;
+    for (int k = 0; hard && k < 20; k++) {   /* inherited ids: the children publish none */
+        char name[16];
+        snprintf(name, sizeof name, "w%d", k);
+        pw_phase_id(name);
+    }
+    for (int i = 0; i < n; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            char name[16];
+            for (int k = 0; k < 20; k++) {
+                snprintf(name, sizeof name, "w%d", k);
+                pw_begin_name(name);
+                pw_end();
+            }
+            pw_begin_name("held");
+            if (hard) _exit(0);
+            exit(0);
+        }
+        if (prev > 0) waitpid(prev, NULL, 0);
+        prev = pid;
+    }
+    if (prev > 0) waitpid(prev, NULL, 0);
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "normal";
+    if (!strcmp(mode, "threads")) {
+        threads(argc > 2 ? atoi(argv[2]) : 4);
+        return 0;
+    }
+    if (!strcmp(mode, "workers") || !strcmp(mode, "workers-killed")) {
+        workers(argc > 2 ? atoi(argv[2]) : 100, !strcmp(mode, "workers-killed"));
+        return 0;
+    }
     if (!strcmp(mode, "flood")) {
         flood(argc > 2 ? atoi(argv[2]) : 100000);
         return 0;

@@ -1,11 +1,13 @@
 /* cmd_record.c — `phasewatt record`: samples power while a command or the built-in
  * inference-shaped workload runs, writes the trace, and prints its phase table. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,8 +18,9 @@
 #include "phasewatt.h"
 #include "sim/scenario.h"
 
-/* Threads of the recorded command that may tag at once; more are counted as lost. */
+/* Threads of the recorded command that may tag at once (--rings); more are counted. */
 #define CHANNEL_THREADS 128
+#define CANNOT_START 127              /* the shell's code for a command that cannot run */
 
 static int run(int argc, char **argv);
 
@@ -28,7 +31,11 @@ const cli_command cli_record = {
     "Without CMD, runs the built-in inference-shaped workload (or --scenario FILE) for\n"
     "real in this process, tagging its phases, and prints the phase table.\n"
     "\n"
-    "  -o FILE           trace to write (default phasewatt.pwt)\n"
+    "  -o FILE           trace to write (default phasewatt.pwt). An existing FILE is\n"
+    "                    replaced only by the record of a command that started: the new\n"
+    "                    trace is written to FILE.new-PID and renamed over FILE at the\n"
+    "                    end; if CMD cannot start, FILE is left as it was, no trace is\n"
+    "                    written and record exits 127\n"
     "  --source LIST     comma list of backends (see `phasewatt sources`); default: every\n"
     "                    usable measured source, else the CPU estimate\n"
     "  --interval T      sampling period, e.g. 10ms (default), 1ms, 500us\n"
@@ -36,6 +43,11 @@ const cli_command cli_record = {
     "  --synthetic SPEC  power model of the synthetic source: a scenario file or\n"
     "                    \"phase=W,...\" (default: the scenario's own powers)\n"
     "  --ring N          per-thread event buffer, in events (default 16384)\n"
+    "  --rings N         threads of CMD that may tag at once (default 128); rings of\n"
+    "                    exited threads and processes are reused. The channel's pages\n"
+    "                    are reserved up front: where /dev/shm is too small for\n"
+    "                    --rings x --ring, fewer and shorter rings are used and record\n"
+    "                    says so; where nothing fits, CMD runs untagged\n"
     "  --depth N         phase levels shown in the printed table (default 2; 0 = all)\n"
     "  --format F        text (default), json or csv for the printed report\n"
     "  --no-report       do not print the report\n"
@@ -54,6 +66,7 @@ typedef struct record_args {
     const char *scenario;
     cli_format fmt;
     int depth, report, nvtx;
+    uint32_t rings;
     char **cmd;
 } record_args;
 
@@ -65,7 +78,8 @@ static int parse(int argc, char **argv, record_args *a)
         {"synthetic", required_argument, 0, 'y'}, {"ring", required_argument, 0, 'r'},
         {"depth", required_argument, 0, 'd'},    {"format", required_argument, 0, 'f'},
         {"no-report", no_argument, 0, 'n'},      {"quiet", no_argument, 0, 'q'},
-        {"nvtx", no_argument, 0, 'N'},           {0, 0, 0, 0}};
+        {"nvtx", no_argument, 0, 'N'},           {"rings", required_argument, 0, 'R'},
+        {0, 0, 0, 0}};
     unsigned long long v;
     int ch;
     optind = 1;
@@ -85,6 +99,11 @@ static int parse(int argc, char **argv, record_args *a)
             if (cli_parse_uint(optarg, 1u << 26, &v) || v < 64)
                 return cli_error("record", CLI_USAGE, "--ring wants 64..67108864 events");
             a->o.ring_events = (uint32_t)v;
+            break;
+        case 'R':
+            if (cli_parse_uint(optarg, PW_CHANNEL_MAX_RINGS, &v) || v < 1)
+                return cli_error("record", CLI_USAGE, "--rings wants 1..%u", PW_CHANNEL_MAX_RINGS);
+            a->rings = (uint32_t)v;
             break;
         case 'd':
             if (cli_parse_uint(optarg, 64, &v))
@@ -117,20 +136,46 @@ static void forward_signal(int sig)
     if (child_pid > 0) kill((pid_t)child_pid, sig);
 }
 
-/* Runs CMD as a child with the channel in its environment, forwarding INT/TERM/HUP to
- * it; returns its wait status in *status, or an exit code if it could not start. */
-static int run_command(char **cmd, const char *channel, const char *nvtx, int *status)
+/* Whether the child's exec succeeded: it writes its errno into a close-on-exec pipe only
+ * when exec failed, so an empty read means CMD runs. */
+static int exec_failed(int fd)
 {
+    int err = 0;
+    ssize_t n;
+    while ((n = read(fd, &err, sizeof err)) < 0 && errno == EINTR) {}
+    close(fd);
+    return n == (ssize_t)sizeof err;
+}
+
+/* Runs CMD as a child with the channel in its environment, forwarding INT/TERM/HUP to
+ * it; returns its wait status in *status, CANNOT_START if it could not start (said), or
+ * another exit code. */
+static int run_command(char **cmd, const char *channel, const char *nvtx, pw_channel *ch,
+                       int *status)
+{
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) != 0)
+        return cli_error("record", CLI_FAILED, "pipe: %s", strerror(errno));
     pid_t pid = fork();
-    if (pid < 0) return cli_error("record", CLI_FAILED, "fork: %s", strerror(errno));
+    if (pid < 0) {
+        close(pipefd[0]);
+        close(pipefd[1]);
+        return cli_error("record", CLI_FAILED, "fork: %s", strerror(errno));
+    }
     if (pid == 0) {
+        close(pipefd[0]);
         if (channel) setenv(PW_CHANNEL_ENV, channel, 1);
         if (nvtx) setenv("NVTX_INJECTION64_PATH", nvtx, 1);
         execvp(cmd[0], cmd);
-        fprintf(stderr, "phasewatt record: cannot run '%s': %s\n", cmd[0], strerror(errno));
-        _exit(127);
+        int err = errno;
+        fprintf(stderr, "phasewatt record: cannot run '%s': %s\n", cmd[0], strerror(err));
+        (void)!write(pipefd[1], &err, sizeof err);
+        _exit(CANNOT_START);
     }
+    close(pipefd[1]);
+    if (ch) pw_channel_spare_pid(ch, (uint32_t)pid);
     child_pid = pid;
+    int failed = exec_failed(pipefd[0]);
     struct sigaction sa = {0};
     sa.sa_handler = forward_signal;
     sigemptyset(&sa.sa_mask);
@@ -138,7 +183,7 @@ static int run_command(char **cmd, const char *channel, const char *nvtx, int *s
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
     while (waitpid(pid, status, 0) < 0 && errno == EINTR) {}
     child_pid = 0;
-    return 0;
+    return failed ? CANNOT_START : 0;
 }
 
 /* Closes what the command left open at the moment it ended, and says how it ended. */
@@ -178,21 +223,30 @@ static int find_nvtx_library(char *path, size_t cap)
     return 0;
 }
 
-static int record_command(char **cmd, uint32_t ring_events, const char *nvtx,
-                          pw_channel **out)
+/* The channel for CMD, sized to the space there is; without one CMD runs untagged. The
+ * warning is said whatever --quiet: CMD's phases are at stake. */
+static pw_channel *open_channel(uint32_t rings, uint32_t ring_events)
 {
     char why[512] = "";
     pw_channel *ch = NULL;
     uint32_t events = 64;
     while (events < ring_events && events < (1u << 26)) events <<= 1;
-    int rc = pw_channel_create(CHANNEL_THREADS, events, &ch, why, sizeof why);
-    *out = ch;
+    int rc = pw_channel_create(rings ? rings : CHANNEL_THREADS, events, &ch, why, sizeof why);
     if (rc != PW_OK)
-        fprintf(stderr, "phasewatt record: %s; recording power only\n",
+        fprintf(stderr, "phasewatt record: %s; the command runs untagged (power only)\n",
                 why[0] ? why : pw_strerror(rc));
+    else if (why[0])
+        fprintf(stderr, "phasewatt record: note: %s\n", why);
+    return ch;
+}
+
+static int record_command(char **cmd, const record_args *a, const char *nvtx, pw_channel **out)
+{
+    pw_channel *ch = open_channel(a->rings, a->o.ring_events);
+    *out = ch;
     if (ch) pw_session_attach_channel(ch);
     int st = 0;
-    int code = run_command(cmd, ch ? pw_channel_path(ch) : NULL, nvtx, &st);
+    int code = run_command(cmd, ch ? pw_channel_path(ch) : NULL, nvtx, ch, &st);
     if (!code) {
         finish_command(st, pw_now_ns());
         code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
@@ -226,6 +280,16 @@ static char *join_command(char **cmd)
     return s;
 }
 
+/* An existing trace is replaced only at the end, by the record of a command that started:
+ * until then the new one is written beside it. */
+static const char *staging_path(const char *out, char *buf, size_t cap)
+{
+    struct stat st;
+    if (lstat(out, &st) != 0 || !S_ISREG(st.st_mode)) return out;
+    int n = snprintf(buf, cap, "%s.new-%d", out, (int)getpid());
+    return n > 0 && (size_t)n < cap ? buf : out;
+}
+
 static int run(int argc, char **argv)
 {
     unsetenv(PW_CHANNEL_ENV);   /* a recorder inside a recorded program makes its own */
@@ -237,8 +301,12 @@ static int run(int argc, char **argv)
     if (a.nvtx && (rc = find_nvtx_library(nvtx, sizeof nvtx))) return rc;
     char *command = a.cmd ? join_command(a.cmd) : NULL;
     a.o.command = command ? command : "phasewatt record (built-in workload)";
+    char staging[PATH_MAX + 32];
+    const char *final_path = a.o.output_path;
+    a.o.output_path = staging_path(final_path, staging, sizeof staging);
     rc = pw_open(&a.o);
     if (rc != PW_OK) {
+        a.o.output_path = final_path;
         free(command);
         const char *why = pw_open_error()[0] ? pw_open_error()
                           : rc == PW_ERR_IO ? strerror(errno) : pw_strerror(rc);
@@ -246,11 +314,24 @@ static int run(int argc, char **argv)
                          a.o.output_path, why);
     }
     pw_channel *ch = NULL;
-    int status = a.cmd ? record_command(a.cmd, a.o.ring_events, a.nvtx ? nvtx : NULL, &ch)
+    int status = a.cmd ? record_command(a.cmd, &a, a.nvtx ? nvtx : NULL, &ch)
                        : run_scenario(a.scenario);
     free(command);
     rc = pw_close();
+    char lost[1024];
+    if (ch && pw_channel_describe(ch, lost, sizeof lost))
+        fprintf(stderr, "phasewatt record: warning: %s\n", lost);
     pw_channel_destroy(ch);
+    if (status == CANNOT_START && a.cmd) {   /* nothing to keep: an existing trace stays */
+        unlink(a.o.output_path);
+        return status;
+    }
+    if (a.o.output_path != final_path && rename(a.o.output_path, final_path) != 0) {
+        cli_error("record", CLI_FAILED, "cannot replace %s: %s; the trace is %s", final_path,
+                  strerror(errno), a.o.output_path);
+        return CLI_FAILED;
+    }
+    a.o.output_path = final_path;
     pw_stats st;
     pw_get_stats(&st);
     if (rc != PW_OK && st.write_errno)
