@@ -112,7 +112,7 @@ class Result:
         out = {k: t.get(k) for k in ("lost_events", "unbalanced_ends", "unclosed_phases",
                                      "missed_deadlines", "complete", "torn")}
         out.update({k: v for k, v in self.meta.items()
-                    if k.startswith("python.") or k in ("command.closed_phases", "channel.lost")})
+                    if k.startswith(("python.", "channel.")) or k == "command.closed_phases"})
         return out
 
     def phase(self, path: str) -> Phase:
