@@ -6,8 +6,8 @@
 #include <string.h>
 
 #define LEARN_READS_PER_PERIOD 64u   /* learning brackets an update to 1/64 of a period */
-#define LEARN_UPDATES 8u             /* updates seen before the grid is fitted */
-#define LEARN_PERIODS 32u            /* learning gives up after this many nominal periods */
+#define LEARN_UPDATES 16u            /* updates seen before the grid is fitted */
+#define LEARN_PERIODS 128u           /* learning gives up after this many nominal periods */
 #define CONTINUOUS_MIN_READS 16u
 #define MISSES_TO_RELEARN 8u         /* bursts in a row without a change */
 #define SLIPS_TO_RELEARN 4u          /* updates in a row off the grid */
@@ -29,7 +29,7 @@ static void start_learning(pw_gridlock *g, uint64_t t_ns)
 {
     g->state = PW_LOCK_LEARNING;
     g->phase_start_ns = t_ns;
-    g->reads = g->changes = 0;
+    g->reads = g->changes = g->quick = 0;
     g->nfit = g->fit_head = 0;
     g->misses = g->slips = 0;
     g->period_ns = g->offset_ns = g->sigma_ns = 0;
@@ -101,6 +101,8 @@ static int refit(pw_gridlock *g)
         ss += r * r;
     }
     g->sigma_ns = sqrt(ss / n);
+    g->period_se_ns = g->sigma_ns * sqrt(n / den);   /* the slope's standard error */
+    g->k_mean = sk / n;
     return g->period_ns > 0;
 }
 
@@ -125,6 +127,20 @@ uint64_t pw_gridlock_phase_ns(const pw_gridlock *g)
     return (uint64_t)llround(grid_at(g, u->k));
 }
 
+/* Drops the updates off the first fit by more than an eighth of a period (a read delayed
+ * by preemption), at most a quarter of them; the caller refits. */
+static void drop_outliers(pw_gridlock *g)
+{
+    unsigned kept = 0, limit = g->nfit / 4, dropped = 0;
+    for (unsigned i = 0; i < g->nfit; i++) {
+        double r = fabs((double)g->fit[i].t_ns - grid_at(g, g->fit[i].k));
+        if (r > g->period_ns / 8 && dropped < limit) dropped++;
+        else g->fit[kept++] = g->fit[i];
+    }
+    g->nfit = kept;
+    g->fit_head = kept % PW_GRIDLOCK_FIT;
+}
+
 /* Readings per grid update: one update about every interval. */
 static int64_t stride(const pw_gridlock *g)
 {
@@ -147,14 +163,17 @@ static void try_lock(pw_gridlock *g, uint64_t t_ns)
     g->anchor_ns = g->fit[0].t_ns;
     for (unsigned i = 0; i < n; i++)
         g->fit[i].k = (int64_t)llround((double)(g->fit[i].t_ns - g->anchor_ns) / guess);
-    if (guess > 0 && refit(g) && max_residual(g) <= g->period_ns / 8) {
+    if (guess > 0 && refit(g)) drop_outliers(g);
+    if (guess > 0 && g->nfit >= LEARN_UPDATES / 2 && refit(g) &&
+        max_residual(g) <= g->period_ns / 8) {
         g->state = PW_LOCK_LOCKED;
-        g->target_k = g->fit[n - 1].k + stride(g);
+        g->target_k = g->fit[g->nfit - 1].k + stride(g);
         g->misses = g->slips = 0;
         return;
     }
     g->state = PW_LOCK_UNLOCKABLE;
-    g->period_ns = n > 1 ? (double)(g->fit[n - 1].t_ns - g->fit[0].t_ns) / (n - 1) : 0;
+    unsigned m = g->nfit;   /* the mean spacing of what was seen stands in for a period */
+    g->period_ns = m > 1 ? (double)(g->fit[m - 1].t_ns - g->fit[0].t_ns) / (m - 1) : 0;
     g->phase_start_ns = t_ns;
 }
 
@@ -178,7 +197,7 @@ uint64_t pw_gridlock_next_read(const pw_gridlock *g)
         return (uint64_t)start;
     }
     default:
-        return g->prev_t0 + g->interval_ns;
+        return g->due_ns;
     }
 }
 
@@ -194,7 +213,6 @@ static pw_grid_stamp stamp(pw_gridlock *g, uint64_t t1_ns, double t_ns, double e
     }
     g->have_stamp = 1;
     g->last_stamp_ns = t;
-    g->last_record_ns = t1_ns;
     uint32_t err = err_ns >= (double)UINT32_MAX ? UINT32_MAX : (uint32_t)llround(fmax(err_ns, 0));
     return (pw_grid_stamp){1, t, err};
 }
@@ -207,24 +225,40 @@ static pw_grid_stamp stamp_unlocked(pw_gridlock *g, uint64_t t0, uint64_t t1)
     return stamp(g, t1, mid - p / 2, p / 2 + 0.5 * (double)(t1 - t0));
 }
 
+/* The first reading, the energy baseline: at the read, which a sensor current when read
+ * gets right, with an uncertainty that covers a counter's last update up to a (nominal
+ * period, else interval) before. */
+static pw_grid_stamp stamp_first(pw_gridlock *g, uint64_t t0, uint64_t t1)
+{
+    return stamp(g, t1, 0.5 * ((double)t0 + (double)t1), (double)base_period(g) + 0.5 * (double)(t1 - t0));
+}
+
 static const pw_grid_stamp no_record = {0, 0, 0};
 
-static pw_grid_stamp feed_learning(pw_gridlock *g, uint64_t t0, uint64_t t1, int changed)
+static pw_grid_stamp feed_learning(pw_gridlock *g, uint64_t t0, uint64_t t1, int changed,
+                                   int due)
 {
     g->reads++;
     g->changes += changed != 0;
     uint64_t half = (t1 - g->prev_t0) / 2;
     pw_grid_stamp st = no_record;
-    if (changed) {
+    if (changed && half <= base_period(g) / 8) {
         /* the old value was read at or after prev_t0, the new one by t1 */
-        if (half <= base_period(g) / 8 && g->nfit < PW_GRIDLOCK_FIT)
-            fit_push(g, g->prev_t0 + half, 0);   /* its grid index is set by try_lock */
+        if (g->nfit < PW_GRIDLOCK_FIT) fit_push(g, g->prev_t0 + half, 0);   /* k: try_lock */
         g->updates_seen++;
         st = stamp(g, t1, (double)(g->prev_t0 + half), (double)half);
-    } else if (t0 >= g->last_record_ns + g->interval_ns) {
+    } else if (changed) {
+        /* a wide bracket (the reads were delayed): at the read, which is right for a sensor
+         * current when read, with an uncertainty that covers the whole bracket */
+        st = stamp(g, t1, 0.5 * ((double)t0 + (double)t1), (double)(t1 - g->prev_t0));
+    } else if (due) {                             /* a reading per interval regardless */
         st = stamp_unlocked(g, t0, t1);
     }
-    if (g->reads < CONTINUOUS_MIN_READS) return st;
+    /* 4 changes in a row, each within a 16th of a period of the read before: no counter
+     * of that period does that */
+    g->quick = changed && half <= base_period(g) / 32 ? g->quick + 1 : 0;
+    if (g->quick >= 4) g->state = PW_LOCK_CONTINUOUS;
+    if (g->reads < CONTINUOUS_MIN_READS || g->state != PW_LOCK_LEARNING) return st;
     if (8 * g->changes >= 7 * g->reads)
         g->state = PW_LOCK_CONTINUOUS;
     else if (g->nfit >= LEARN_UPDATES)
@@ -255,8 +289,10 @@ static pw_grid_stamp feed_locked_change(pw_gridlock *g, uint64_t t1)
             return stamp(g, t1, t, err);
         }
     } else {
-        /* the latest grid instant by the read, allowing for the grid's own error */
-        double grid_err = 3 * g->sigma_ns + (double)g->spacing_ns;
+        /* the latest grid instant by the read, allowing for the grid's own error: its
+         * scatter, and its period's error times the distance from the fitted updates */
+        double far = ((double)t1 - grid_at(g, 0)) / g->period_ns - g->k_mean;
+        double grid_err = 3 * hypot(g->sigma_ns, far * g->period_se_ns) + (double)g->spacing_ns;
         int64_t kg = floor_k(g, t1 + (uint64_t)grid_err);
         double gk = grid_at(g, kg);
         if (gk > (double)lo && grid_err < err) t = gk, err = grid_err, k = kg;
@@ -279,19 +315,30 @@ static pw_grid_stamp feed_locked(pw_gridlock *g, uint64_t t0, uint64_t t1, int c
     return stamp(g, t1, due, g->period_ns / 2);
 }
 
+/* Readings per the interval keep absolute deadlines (a late one skips whole intervals);
+ * 1 when this read reached the deadline. */
+static int advance_due(pw_gridlock *g, uint64_t t0_ns)
+{
+    if (!g->due_ns) g->due_ns = t0_ns;
+    if (t0_ns < g->due_ns) return 0;
+    g->due_ns += g->interval_ns * (1 + (t0_ns - g->due_ns) / g->interval_ns);
+    return 1;
+}
+
 pw_grid_stamp pw_gridlock_feed(pw_gridlock *g, uint64_t t0_ns, uint64_t t1_ns, int changed)
 {
     if (t1_ns < t0_ns) t1_ns = t0_ns;
+    int due = advance_due(g, t0_ns);
     pw_grid_stamp st = no_record;
     if (!g->have_prev) {                            /* the baseline reading */
         g->phase_start_ns = t0_ns;
         st = g->state == PW_LOCK_SELF_TIMED ? stamp(g, t1_ns, (double)t0_ns, 0)
            : g->state == PW_LOCK_CONTINUOUS ? stamp(g, t1_ns, 0.5 * ((double)t0_ns + (double)t1_ns),
                                                    0.5 * (double)(t1_ns - t0_ns))
-           : stamp_unlocked(g, t0_ns, t1_ns);
+           : stamp_first(g, t0_ns, t1_ns);
     } else {
         switch (g->state) {
-        case PW_LOCK_LEARNING: st = feed_learning(g, t0_ns, t1_ns, changed); break;
+        case PW_LOCK_LEARNING: st = feed_learning(g, t0_ns, t1_ns, changed, due); break;
         case PW_LOCK_LOCKED: st = feed_locked(g, t0_ns, t1_ns, changed); break;
         case PW_LOCK_CONTINUOUS:
             st = stamp(g, t1_ns, 0.5 * ((double)t0_ns + (double)t1_ns), 0.5 * (double)(t1_ns - t0_ns));

@@ -15,7 +15,7 @@
  *
  * States (pw_gridlock_state_name):
  *   learning    reading fast (about 64 reads per nominal period, never closer than
- *               min_spacing_ns) until 8 updates are seen;
+ *               min_spacing_ns) until 16 updates are seen;
  *   locked      the updates fall on a regular grid: each read is a short burst that starts
  *               just before the predicted update and ends at the first change; a reading is
  *               stamped at the update instant (the change's bracket, or the grid where the
@@ -58,6 +58,8 @@ typedef struct pw_gridlock {
     uint64_t anchor_ns;           /* grid index 0 (an observed update) */
     double period_ns, offset_ns;  /* the grid: anchor + offset + k * period */
     double sigma_ns;              /* rms distance of observed updates from the grid */
+    double period_se_ns;          /* the fitted period's standard error */
+    double k_mean;                /* mean grid index of the fitted updates */
     pw_grid_update fit[PW_GRIDLOCK_FIT];
     unsigned nfit, fit_head;      /* ring of the updates the grid is fitted to */
     /* reads */
@@ -65,12 +67,13 @@ typedef struct pw_gridlock {
     uint64_t prev_t0, prev_t1;    /* the last read */
     uint64_t phase_start_ns;      /* when learning (or unlockable) began */
     unsigned reads, changes;      /* while learning */
+    unsigned quick;               /* changed reads in a row, each right after the last */
     int have_stamp;
     uint64_t last_stamp_ns;       /* the last recorded stamp (stamps never go back) */
-    uint64_t last_record_ns;      /* the read time of the last recorded reading */
     int64_t target_k;             /* locked: the grid index the next burst waits for */
     unsigned misses, slips;       /* locked: bursts without a change, off-grid updates */
     uint64_t updates_seen;        /* every update observed (statistics) */
+    uint64_t due_ns;              /* reads per the interval: the next absolute deadline */
 } pw_gridlock;
 
 typedef struct pw_grid_stamp {

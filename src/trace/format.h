@@ -34,6 +34,10 @@ enum pw_chunk_kind {
     PW_CHUNK_END = 9
 };
 
+/* A SAMPLES row's flags byte: the PW_SAMPLE_* bits, and this encoding bit: a uvarint
+ * t_err_ns follows the row's time. Readers keep only the PW_SAMPLE_* bits. */
+#define PW_ROW_STAMPED 0x80u
+
 /* ---- Model internals the reader fills directly (implemented in trace.c) ---------------- */
 int pw_series_reserve(pw_series *s, size_t rows);   /* capacity for `rows` rows in all */
 int pw_track_reserve(pw_track *tr, size_t events);  /* capacity for `events` in all */
