@@ -195,7 +195,7 @@ TEST(gridlock_a_sensor_that_stops_is_still_read_and_not_spun_on)
         CHECK_STR(pw_gridlock_state_name(pw_gridlock_state(&o.g)), "unlockable");
         CHECK(o.monotonic);
         CHECK(o.max_gap_ns <= 2 * cfg.interval_ns);     /* readings recorded anyway */
-        /* after the stop: per the interval, plus a short fast relearn every 2 s */
+        /* after the stop: per the interval, plus a short fast relearn every 10 s */
         CHECK_MSG(o.reads < 1200000, "%llu reads", (unsigned long long)o.reads);
     }
 }

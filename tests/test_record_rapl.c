@@ -162,7 +162,7 @@ TEST(record_rapl_fake_powercap_energy_per_phase)
     wait_ns(100000000);                     /* time to learn the grid */
     static const double watts[] = {40, 15, 25, 8};
     uint64_t c0[PHASES], c1[PHASES], ends[PHASES];
-    char names[PHASES][16];
+    char names[PHASES][24];
     for (int i = 0; i < PHASES; i++) {
         snprintf(names[i], sizeof names[i], "phase%02d", i);
         begin_at(&f, names[i], watts[(i * 7 + (int)(seed % 4)) % 4], &c0[i], &c1[i]);

@@ -152,14 +152,14 @@ static int64_t stride(const pw_gridlock *g)
  * the median spacing, then fitted; regular enough => locked, else unlockable. */
 static void try_lock(pw_gridlock *g, uint64_t t_ns)
 {
-    double gaps[PW_GRIDLOCK_FIT];
+    double gaps[PW_GRIDLOCK_FIT] = {0};
     unsigned n = g->nfit;
     for (unsigned i = 1; i < n; i++) gaps[i - 1] = (double)(g->fit[i].t_ns - g->fit[i - 1].t_ns);
-    for (unsigned i = 1; i < n - 1; i++)   /* insertion sort: at most 31 gaps */
+    for (unsigned i = 1; i + 1 < n; i++)   /* insertion sort: at most 31 gaps */
         for (unsigned j = i; j > 0 && gaps[j - 1] > gaps[j]; j--) {
             double x = gaps[j]; gaps[j] = gaps[j - 1]; gaps[j - 1] = x;
         }
-    double guess = gaps[(n - 1) / 2];
+    double guess = n > 1 ? gaps[(n - 2) / 2] : 0;   /* the median gap */
     g->anchor_ns = g->fit[0].t_ns;
     for (unsigned i = 0; i < n; i++)
         g->fit[i].k = (int64_t)llround((double)(g->fit[i].t_ns - g->anchor_ns) / guess);

@@ -43,7 +43,7 @@ typedef enum pw_lock_state {
 } pw_lock_state;
 
 #define PW_GRIDLOCK_FIT 32                      /* recent updates the grid is fitted to */
-#define PW_GRIDLOCK_RETRY_NS 2000000000ull      /* unlockable: learn again after 2 s */
+#define PW_GRIDLOCK_RETRY_NS 10000000000ull     /* unlockable: learn again after 10 s */
 
 /* One observed update: its instant (bracket midpoint) and its grid index. */
 typedef struct pw_grid_update { uint64_t t_ns; int64_t k; } pw_grid_update;
