@@ -80,6 +80,7 @@ static run_out drive(counter *c, const run_cfg *cfg, uint64_t seed, int continuo
     pw_gridlock_init(&o.g, cfg->nominal_ns, cfg->cost_ns, cfg->interval_ns);
     uint64_t t = 1000, last_stamp = 0, last_rec = 0;
     double last_u = -1;
+    uint64_t last_e[2] = {UINT64_MAX, UINT64_MAX};
     while (t < cfg->run_ns) {
         uint64_t due = pw_gridlock_next_read(&o.g);
         if (due > t) {
@@ -96,7 +97,11 @@ static run_out drive(counter *c, const run_cfg *cfg, uint64_t seed, int continuo
          * learning); unlockable stamps only claim "within a period before the read" */
         int judged = before == PW_LOCK_LOCKED || before == PW_LOCK_CONTINUOUS ||
                      (before == PW_LOCK_LEARNING && u != last_u);
-        pw_grid_stamp st = pw_gridlock_feed(&o.g, t0, t1, u != last_u);
+        /* the reading: domain 0 at c->watts, domain 1 at 0 W; "changed" is any domain's */
+        uint64_t e[2] = {(uint64_t)(c->watts * u * 1e-3), 0};
+        int changed = e[0] != last_e[0] || e[1] != last_e[1];
+        memcpy(last_e, e, sizeof e);
+        pw_grid_stamp st = pw_gridlock_feed(&o.g, t0, t1, changed);
         last_u = u;
         o.reads++;
         t = t1 + 1;
