@@ -242,5 +242,8 @@ TEST(gridlock_self_timed_keeps_the_sources_time)
     CHECK(pw_gridlock_next_read(&g) == 100005000);
     pw_grid_stamp b = pw_gridlock_feed(&g, 4000, 4000, 1);   /* never back in time */
     CHECK(b.record && b.t_ns == 5000);
+    CHECK(!pw_gridlock_feed(&g, 5000, 5000, 0).record);       /* the same sample again */
+    pw_grid_stamp c = pw_gridlock_feed(&g, 9000, 9000, 0);   /* a later one, 0 W since */
+    CHECK(c.record && c.t_ns == 9000 && c.err_ns == 0);
     CHECK_STR(pw_gridlock_state_name(pw_gridlock_state(&g)), "self-timed");
 }

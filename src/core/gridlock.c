@@ -343,7 +343,9 @@ pw_grid_stamp pw_gridlock_feed(pw_gridlock *g, uint64_t t0_ns, uint64_t t1_ns, i
         case PW_LOCK_CONTINUOUS:
             st = stamp(g, t1_ns, 0.5 * ((double)t0_ns + (double)t1_ns), 0.5 * (double)(t1_ns - t0_ns));
             break;
-        case PW_LOCK_SELF_TIMED: st = stamp(g, t1_ns, (double)t0_ns, 0); break;
+        case PW_LOCK_SELF_TIMED:   /* a repeat of the source's last sample adds nothing */
+            if (changed || t0_ns > g->last_stamp_ns) st = stamp(g, t1_ns, (double)t0_ns, 0);
+            break;
         case PW_LOCK_UNLOCKABLE:
             st = stamp_unlocked(g, t0_ns, t1_ns);
             if (t1_ns - g->phase_start_ns >= PW_GRIDLOCK_RETRY_NS) start_learning(g, t1_ns);

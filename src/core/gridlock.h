@@ -26,9 +26,11 @@
  *               read per the interval, stamped half a period before the read, ± half a
  *               period; learning is retried every PW_GRIDLOCK_RETRY_NS;
  *   self-timed  the source stamps its own readings (pw_gridlock_set_self_timed): read per
- *               the interval, the source's time kept, uncertainty 0.
+ *               the interval, the source's time kept, uncertainty 0; a repeat of the same
+ *               sample (same time, nothing changed) is not recorded.
  * A domain that never changes cannot break locking: the caller passes "any domain changed".
- * Readings are recorded at least once per interval in every state, changed or not. */
+ * In every other state a reading is recorded at least about once per interval, changed
+ * or not. */
 #ifndef PW_GRIDLOCK_H
 #define PW_GRIDLOCK_H
 
