@@ -295,6 +295,8 @@ TEST(session_stamped_samples_round_trip_and_old_rows_read_unstamped)
     CHECK_INT(pw_trace_add_sample_stamped(m, 0, 2000, 0, e, 0), PW_OK);
     e[0] = 400;
     CHECK_INT(pw_trace_add_sample_stamped(m, 0, 3000, 4000000000u, e, 0), PW_OK);
+    e[0] = 500;                                                 /* the same error: stored once */
+    CHECK_INT(pw_trace_add_sample_stamped(m, 0, 3500, 4000000000u, e, 0), PW_OK);
     CHECK_INT(pw_trace_add_sample_stamped(m, 0, 2500, 1, e, 0), PW_ERR_INVALID);   /* back */
     CHECK_INT(pw_trace_add_sample(m, 1, 10, e, 0), PW_OK);
     CHECK(m->series[1].t_err_ns == NULL);
@@ -304,7 +306,8 @@ TEST(session_stamped_samples_round_trip_and_old_rows_read_unstamped)
     pw_trace *t = NULL;
     CHECK_INT(pw_trace_open(tf_path("stamped.pwt"), &t), PW_OK);
     const pw_series *s = &t->series[0];
-    CHECK_INT(s->n, 4);
+    CHECK_INT(s->n, 5);
+    CHECK(s->t_err_ns[4] == 4000000000u && s->t_ns[4] == 3500 && s->flags[4] == 0);
     CHECK(s->t_err_ns != NULL);
     CHECK_MSG(s->t_err_ns[0] == PW_T_ERR_UNKNOWN && s->t_err_ns[1] == 1234 && s->t_err_ns[2] == 0 &&
           s->t_err_ns[3] == 4000000000u, "%u %u %u %u", s->t_err_ns[0], s->t_err_ns[1],

@@ -203,6 +203,17 @@ uint64_t pw_gridlock_next_read(const pw_gridlock *g)
 
 /* ---- stamps --------------------------------------------------------------------------- */
 
+/* An uncertainty rounded up to 1/16 of its power of two (at most 6 % wider, never
+ * narrower): readings stamped alike then carry the same value, which the trace stores once. */
+static uint32_t coarse_err(double err_ns)
+{
+    if (!(err_ns > 0)) return 0;
+    if (err_ns >= (double)(UINT32_MAX - (UINT32_MAX >> 4))) return UINT32_MAX - 1;
+    uint64_t e = (uint64_t)ceil(err_ns), step = 1;
+    while (step * 32 <= e) step <<= 1;             /* e / 32 < step <= e / 16 */
+    return (uint32_t)((e + step - 1) / step * step);
+}
+
 static pw_grid_stamp stamp(pw_gridlock *g, uint64_t t1_ns, double t_ns, double err_ns)
 {
     uint64_t t = t_ns <= 0 ? 0 : (uint64_t)llround(t_ns);
@@ -213,8 +224,7 @@ static pw_grid_stamp stamp(pw_gridlock *g, uint64_t t1_ns, double t_ns, double e
     }
     g->have_stamp = 1;
     g->last_stamp_ns = t;
-    uint32_t err = err_ns >= (double)UINT32_MAX ? UINT32_MAX : (uint32_t)llround(fmax(err_ns, 0));
-    return (pw_grid_stamp){1, t, err};
+    return (pw_grid_stamp){1, t, coarse_err(err_ns)};
 }
 
 /* Read at some instant in [t0, t1] and current since the last update: half a period back. */

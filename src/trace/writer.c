@@ -18,6 +18,7 @@ typedef struct src_buf {
     int any;                /* a row was ever written: last_t orders the next one */
     uint64_t last_t;
     uint64_t *last_e;       /* [ndomains], the previous row's energies */
+    uint32_t last_err;      /* the previous row's t_err_ns in this chunk (UNKNOWN: none) */
 } src_buf;
 
 /* Pending EVENTS rows of one track. */
@@ -267,10 +268,13 @@ int pw_writer_sample_stamped(pw_writer *w, uint32_t source, uint64_t t_ns, uint3
     if ((s->ndomains && !energy_uj) || (s->any && t_ns < s->last_t)) return PW_ERR_INVALID;
     if (failed(w)) return PW_ERR_IO;
     if (pw_buf_reserve(&s->rows, SAMPLE_ROW_MAX(s->ndomains))) return PW_ERR_NOMEM;
-    int stamped = t_err_ns != PW_T_ERR_UNKNOWN;
-    pw_buf_u8(&s->rows, (uint8_t)((flags & ~PW_ROW_STAMPED) | (stamped ? PW_ROW_STAMPED : 0)));
+    if (s->nrows == 0) s->last_err = PW_T_ERR_UNKNOWN;   /* a chunk decodes on its own */
+    int stamped = t_err_ns != PW_T_ERR_UNKNOWN, same = stamped && t_err_ns == s->last_err;
+    uint8_t enc = same ? PW_ROW_SAME_ERR : stamped ? PW_ROW_STAMPED : 0;
+    pw_buf_u8(&s->rows, (uint8_t)((flags & ~PW_ROW_ENCODING) | enc));
     pw_buf_uv(&s->rows, s->nrows == 0 ? t_ns : t_ns - s->last_t);
-    if (stamped) pw_buf_uv(&s->rows, t_err_ns);
+    if (stamped && !same) pw_buf_uv(&s->rows, t_err_ns);
+    s->last_err = t_err_ns;
     if (s->nrows == 0) {
         for (uint32_t d = 0; d < s->ndomains; d++) pw_buf_uv(&s->rows, energy_uj[d]);
     } else {
