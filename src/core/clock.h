@@ -25,6 +25,11 @@ static inline uint64_t pw_boottime_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The boot-time clock the session's sleep check reads: tests swap it to put a delay between
+ * the check's clock reads (session.c; never on the tagging hot path). */
+typedef uint64_t (*pw_clock_fn)(void);
+extern pw_clock_fn pw_sleep_check_boottime;
+
 static inline uint64_t pw_realtime_ns(void)
 {
     struct timespec ts;

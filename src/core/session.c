@@ -1,6 +1,7 @@
 /* session.c — a recording session: picks the sources, runs the sampler thread on
  * absolute deadlines, and streams samples and drained phase events to the trace writer. */
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "core/clock.h"
 #include "platform/platform.h"
 #include "core/core.h"
+#include "core/gridlock.h"
 #include "core/tap.h"
 #include "sources/source.h"
 
@@ -19,6 +21,12 @@
 #define MIN_INTERVAL_NS 50000ull          /* 50 µs: below this the sampler only spins */
 #define FLUSH_EVERY_NS 1000000000ull      /* at most ~1 s of data at risk in a crash */
 #define MAX_SOURCES 16
+#define SPIN_NS 50000ull                  /* waits shorter than this spin (bursts, wake-ups) */
+#define WAKE_SLACK_MIN_NS 20000ull        /* how early a sleep ends, at least and at most */
+#define WAKE_SLACK_MAX_NS 200000ull
+#define READ_SPACING_NS 2000ull           /* the closest two reads of one source may be */
+#define CLOCK_PAIR_MAX_NS 100000ull       /* a boot-time/monotonic pair read slower is retried */
+#define SLEEP_MIN_NS 50000000ull          /* less is scheduling, not a machine sleep */
 
 typedef struct active_source {
     const pw_source_ops *ops;
@@ -28,6 +36,12 @@ typedef struct active_source {
     uint8_t pending_gap;                  /* a read failed since the last row */
     uint64_t *last_energy;                /* [info.ndomains] the last row written */
     uint64_t last_t_ns;                   /* its time; 0 before the first */
+    uint64_t *prev_read;                  /* [info.ndomains] the last read, written or not */
+    pw_gridlock lock;                     /* when to read it, and each reading's stamp */
+    uint64_t hold_until_ns;               /* after a failed read: not before this */
+    pw_lock_state noted_state;            /* what the trace's metadata says so far */
+    double noted_period_ns;
+    int noted;
 } active_source;
 
 typedef struct session {
@@ -45,13 +59,15 @@ typedef struct session {
     uint64_t started_ns;
     pw_session_tap tap;                   /* an in-process consumer of what is written */
     uint64_t slept_ns;                    /* boottime - monotonic at the last tick */
+    uint64_t wake_slack_ns;               /* the sampler's sleeps end this early */
+    uint64_t first_tick_ns;               /* the baseline tick: period k's deadline is k after */
     uint64_t noted_jumps, noted_sleep;    /* what the trace's metadata says so far */
     int write_error;
 
     pthread_t thread;
     pthread_mutex_t lock;                 /* guards the writer against pw_set_meta */
     pthread_cond_t wake;
-    int stop;
+    _Atomic int stop;                     /* read without the lock while spinning */
     pw_stats stats;
 } session;
 
@@ -237,6 +253,27 @@ static void note_jump(session *s, const active_source *a, long d, uint64_t t)
             (double)(t - a->last_t_ns) * 1e-6);
 }
 
+/* Writes one reading at its stamp, a counter jump marking a gap. */
+static void write_reading(session *s, active_source *a, pw_grid_stamp st)
+{
+    long jump = jumped(a, st.t_ns);
+    if (jump >= 0) {
+        note_jump(s, a, jump, st.t_ns);
+        a->pending_gap = 1;
+    }
+    memcpy(a->last_energy, a->energy, a->info.ndomains * sizeof *a->energy);
+    a->last_t_ns = st.t_ns;
+    uint32_t index = (uint32_t)(a - s->src);
+    uint8_t flags = a->pending_gap ? PW_SAMPLE_GAP : 0;
+    if (pw_writer_sample_stamped(s->w, index, st.t_ns, st.err_ns, a->energy, flags))
+        write_failed(s);
+    if (s->tap.sample) s->tap.sample(s->tap.ctx, index, st.t_ns, a->energy, flags);
+    a->pending_gap = 0;
+    s->stats.samples++;
+}
+
+/* One read, fed to the source's locker, which says whether and where to write it (a read
+ * that changed nothing since the last written one adds nothing, and is not written). */
 static void read_source(session *s, active_source *a)
 {
     uint64_t t0 = pw_now_ns(), t = t0;
@@ -244,32 +281,54 @@ static void read_source(session *s, active_source *a)
     uint64_t t1 = pw_now_ns();
     if (rc != PW_OK) {
         a->pending_gap = 1;               /* the gap is marked on the next good row */
+        a->hold_until_ns = t1 + s->opts.interval_ns;
         return;
     }
-    if (t == t0) t = t0 + (t1 - t0) / 2;  /* the read's midpoint */
-    long jump = jumped(a, t);
-    if (jump >= 0) {
-        note_jump(s, a, jump, t);
-        a->pending_gap = 1;
+    if (t != t0 && pw_gridlock_state(&a->lock) != PW_LOCK_SELF_TIMED)
+        pw_gridlock_set_self_timed(&a->lock);   /* the source knows its reading's time */
+    if (pw_gridlock_state(&a->lock) == PW_LOCK_SELF_TIMED) t0 = t1 = t;
+    size_t bytes = a->info.ndomains * sizeof *a->energy;
+    int changed = memcmp(a->energy, a->prev_read, bytes) != 0;   /* any domain: 0 W is fine */
+    memcpy(a->prev_read, a->energy, bytes);
+    pw_grid_stamp st = pw_gridlock_feed(&a->lock, t0, t1, changed);
+    if (st.record) write_reading(s, a, st);
+}
+
+/* When a source's next read is due (its locker's schedule, or a retry after a failure). */
+static uint64_t source_due(const active_source *a)
+{
+    uint64_t due = pw_gridlock_next_read(&a->lock);
+    return due > a->hold_until_ns ? due : a->hold_until_ns;
+}
+
+pw_clock_fn pw_sleep_check_boottime = pw_boottime_ns;
+
+/* Boot time minus monotonic time, from boot-time reads on both sides of the monotonic one:
+ * a pair read slowly (the thread was descheduled between them) is read again, so scheduling
+ * delay cannot pass for sleep. 0: no pair read fast enough this time. */
+static int clock_offset(uint64_t *offset_ns)
+{
+    for (int tries = 0; tries < 4; tries++) {
+        uint64_t b0 = pw_sleep_check_boottime(), m = pw_now_ns(), b1 = pw_sleep_check_boottime();
+        if (b1 >= b0 && b1 - b0 <= CLOCK_PAIR_MAX_NS) {
+            *offset_ns = b0 + (b1 - b0) / 2 - m;
+            return 1;
+        }
     }
-    memcpy(a->last_energy, a->energy, a->info.ndomains * sizeof *a->energy);
-    a->last_t_ns = t;
-    uint32_t index = (uint32_t)(a - s->src);
-    uint8_t flags = a->pending_gap ? PW_SAMPLE_GAP : 0;
-    if (pw_writer_sample(s->w, index, t, a->energy, flags)) write_failed(s);
-    if (s->tap.sample) s->tap.sample(s->tap.ctx, index, t, a->energy, flags);
-    a->pending_gap = 0;
-    s->stats.samples++;
+    return 0;
 }
 
 /* A machine that slept between two ticks: the readings across the sleep are left out (a
  * counter may have reset, and monotonic time did not see the sleep). */
 static void check_sleep(session *s)
 {
-    uint64_t mono = pw_now_ns(), slept = pw_boottime_ns() - mono;
-    uint64_t more = slept > s->slept_ns ? slept - s->slept_ns : 0;
+    uint64_t slept;
+    if (!clock_offset(&slept)) return;    /* the next tick looks again */
+    /* the offset may sit a few ns below 0 on a machine that never slept: modular arithmetic */
+    int64_t grew = (int64_t)(slept - s->slept_ns);
+    if (grew < (int64_t)SLEEP_MIN_NS) return;   /* jitter: the old reference stays */
+    uint64_t more = (uint64_t)grew;
     s->slept_ns = slept;
-    if (more <= s->opts.interval_ns) return;
     s->stats.suspended_ns += more;
     for (size_t k = 0; k < s->nsrc; k++) s->src[k].pending_gap = 1;
     if (!s->opts.quiet)
@@ -296,22 +355,79 @@ static void note_faults(session *s)
     }
 }
 
-static void tick(session *s)
+/* The sensor's lock as the trace's metadata (sensor.<source>.lock, .grid_period_ns,
+ * .grid_phase_ns), written when the state changes or the period moves by 10 ppm; a source
+ * that cannot be locked is said once. */
+static void note_lock(session *s, active_source *a)
 {
-    pthread_mutex_lock(&s->lock);
-    check_sleep(s);
+    pw_lock_state st = pw_gridlock_state(&a->lock);
+    double period = pw_gridlock_period_ns(&a->lock);
+    if (a->noted && st == a->noted_state &&
+        fabs(period - a->noted_period_ns) <= 1e-5 * a->noted_period_ns)
+        return;
+    if (st == PW_LOCK_UNLOCKABLE && !s->opts.quiet &&
+        (!a->noted || a->noted_state != PW_LOCK_UNLOCKABLE))
+        fprintf(stderr, "phasewatt: %s: its updates are not observable or not regular: read "
+                "every %.3g ms, each reading stamped half a period before the read, +- half a "
+                "period\n", a->ops->name, (double)s->opts.interval_ns * 1e-6);
+    a->noted = 1;
+    a->noted_state = st;
+    a->noted_period_ns = period;
+    char key[96], v[40];
+    snprintf(key, sizeof key, "sensor.%s.lock", a->ops->name);
+    if (pw_writer_meta(s->w, key, pw_gridlock_state_name(st)) != PW_OK) write_failed(s);
+    if (st != PW_LOCK_LOCKED) return;
+    snprintf(key, sizeof key, "sensor.%s.grid_period_ns", a->ops->name);
+    snprintf(v, sizeof v, "%.1f", period);
+    if (pw_writer_meta(s->w, key, v) != PW_OK) write_failed(s);
+    snprintf(key, sizeof key, "sensor.%s.grid_phase_ns", a->ops->name);
+    snprintf(v, sizeof v, "%llu", (unsigned long long)pw_gridlock_phase_ns(&a->lock));
+    if (pw_writer_meta(s->w, key, v) != PW_OK) write_failed(s);
+}
+
+/* Phase events drained from every ring and the channel, names first; observers (the
+ * synthetic source) see them before their next read. */
+static void drain(session *s)
+{
     sync_names(s);
     pw_rings_visit(on_ring, s);
     poll_channel(s);
     sync_names(s);                        /* names interned just before their first use */
     feed_observers(s);
-    for (size_t k = 0; k < s->nsrc; k++) read_source(s, &s->src[k]);
+}
+
+/* The sampler period's duties besides reading: the sleep check, draining, flushing. */
+static void duties(session *s)
+{
+    check_sleep(s);
+    drain(s);
     uint64_t now = pw_now_ns();
     if (now - s->last_flush_ns >= FLUSH_EVERY_NS) {
         note_faults(s);
+        for (size_t k = 0; k < s->nsrc; k++) note_lock(s, &s->src[k]);
         if (pw_writer_flush(s->w) != PW_OK) write_failed(s);
         s->last_flush_ns = now;
     }
+}
+
+/* Reads every source whose locker says it is due by now (all of them when all is set). */
+static void read_due(session *s, uint64_t now, int all)
+{
+    int drained = 0;
+    for (size_t k = 0; k < s->nsrc; k++) {
+        active_source *a = &s->src[k];
+        if (!all && source_due(a) > now) continue;
+        if (a->ops->observe && !drained++) drain(s);
+        read_source(s, a);
+    }
+}
+
+/* The first and the closing tick: every duty and every source read. */
+static void tick(session *s)
+{
+    pthread_mutex_lock(&s->lock);
+    duties(s);
+    read_due(s, 0, 1);
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -322,33 +438,62 @@ static uint64_t thread_cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Waits until the absolute deadline or until pw_close() asks to stop. */
-static int wait_until(session *s, uint64_t deadline_ns)
+/* Waits until the absolute deadline or until pw_close() asks to stop. A precise deadline (a
+ * locked sensor's burst) is slept to early by how late wake-ups have recently been, then
+ * spun to, so the burst starts before the update it waits for; others are slept to. */
+static int wait_until(session *s, uint64_t deadline_ns, int precise)
 {
-    pthread_mutex_lock(&s->lock);
-    while (!s->stop && pw_now_ns() < deadline_ns)
-        if (pw_cond_wait_until(&s->wake, &s->lock, deadline_ns) == ETIMEDOUT) break;
-    int stop = s->stop;
-    pthread_mutex_unlock(&s->lock);
-    return !stop;
+    uint64_t now = pw_now_ns(), slack = precise ? s->wake_slack_ns : 0;
+    if (deadline_ns > now + SPIN_NS + slack) {
+        uint64_t wake = deadline_ns - slack;
+        pthread_mutex_lock(&s->lock);
+        while (!s->stop && pw_now_ns() < wake)
+            if (pw_cond_wait_until(&s->wake, &s->lock, wake) == ETIMEDOUT) break;
+        pthread_mutex_unlock(&s->lock);
+        /* the slack follows lateness up fast and down slowly, within bounds */
+        now = pw_now_ns();
+        uint64_t late = now > wake ? now - wake : 0;
+        slack = s->wake_slack_ns;
+        slack = late > slack ? slack + (late - slack) / 4 : slack - (slack - late) / 16;
+        s->wake_slack_ns = slack < WAKE_SLACK_MIN_NS ? WAKE_SLACK_MIN_NS
+                         : slack > WAKE_SLACK_MAX_NS ? WAKE_SLACK_MAX_NS : slack;
+    }
+    while (pw_now_ns() < deadline_ns && !atomic_load_explicit(&s->stop, memory_order_relaxed)) {}
+    return !atomic_load_explicit(&s->stop, memory_order_relaxed);
 }
 
+/* The period's duties keep their cadence (late by whole periods: skipped, not burst); the
+ * sources are read when their lockers say, each on its own grid. */
 static void *sampler_main(void *arg)
 {
     session *s = arg;
-    uint64_t interval = s->opts.interval_ns, start = pw_now_ns(), next = start + interval;
+    uint64_t interval = s->opts.interval_ns, start = pw_now_ns();
+    uint64_t next = s->first_tick_ns + interval;
     uint64_t cpu0 = thread_cpu_ns();
-    while (wait_until(s, next)) {
-        tick(s);
-        next += interval;
-        uint64_t now = pw_now_ns();
-        if (now >= next) {                /* late by whole periods: skip, don't burst */
-            uint64_t missed = (now - next) / interval + 1;
-            next += missed * interval;
-            pthread_mutex_lock(&s->lock);
-            s->stats.missed_deadlines += missed;
-            pthread_mutex_unlock(&s->lock);
+    for (;;) {
+        uint64_t due = next;
+        int precise = 0;
+        for (size_t k = 0; k < s->nsrc; k++) {
+            uint64_t d = source_due(&s->src[k]);
+            if (d > due) continue;
+            due = d;
+            precise = pw_gridlock_state(&s->src[k].lock) == PW_LOCK_LOCKED;
         }
+        if (!wait_until(s, due, precise)) break;
+        uint64_t now = pw_now_ns();
+        pthread_mutex_lock(&s->lock);
+        if (now >= next) {
+            duties(s);
+            next += interval;
+            now = pw_now_ns();
+            if (now >= next) {
+                uint64_t missed = (now - next) / interval + 1;
+                next += missed * interval;
+                s->stats.missed_deadlines += missed;
+            }
+        }
+        read_due(s, now, 0);
+        pthread_mutex_unlock(&s->lock);
     }
     pthread_mutex_lock(&s->lock);
     s->stats.sampler_cpu_ns = thread_cpu_ns() - cpu0;
@@ -377,13 +522,17 @@ static int add_source(session *s, const pw_source_ops *ops, const pw_source_conf
         return rc;
     }
     a->ops = ops;
-    a->energy = calloc(2 * a->info.ndomains, sizeof *a->energy);   /* + last_energy */
+    /* one block: energy, last_energy, prev_read */
+    a->energy = calloc(3 * a->info.ndomains, sizeof *a->energy);
     a->last_energy = a->energy ? a->energy + a->info.ndomains : NULL;
+    a->prev_read = a->energy ? a->energy + 2 * a->info.ndomains : NULL;
     if (!a->energy) {
         ops->close(a->state);
         return PW_ERR_NOMEM;
     }
     if (ops->observe) s->wants_events = 1;
+    pw_gridlock_init(&a->lock, a->info.period_ns, READ_SPACING_NS, cfg->interval_ns);
+    if (a->info.current_at_read) pw_gridlock_set_continuous(&a->lock);
     s->nsrc++;
     return PW_OK;
 }
@@ -558,10 +707,11 @@ static int start(session *s)
     for (size_t k = 0; k < s->nsrc; k++)
         if (s->src[k].ops->describe) s->src[k].ops->describe(s->src[k].state, s->w);
     s->last_flush_ns = s->started_ns = mono;
-    s->slept_ns = pw_boottime_ns() - pw_now_ns();
+    if (!clock_offset(&s->slept_ns)) s->slept_ns = pw_sleep_check_boottime() - pw_now_ns();
     pw_rings_set_capacity(s->opts.ring_events);
     pw_rings_visit(forget_ring, NULL);
     atomic_store(&pw_g_recording, 1);
+    s->first_tick_ns = pw_now_ns();       /* the periods' grid, which per-interval reads share */
     tick(s);                              /* the first reading is the energy baseline */
     if (pthread_create(&s->thread, NULL, sampler_main, s) != 0) {
         atomic_store(&pw_g_recording, 0);
@@ -616,6 +766,7 @@ int pw_close(void)
     for (size_t k = 0; k < s->nsrc; k++)
         if (s->src[k].ops->finish) s->src[k].ops->finish(s->src[k].state, s->w, end);
     note_faults(s);
+    for (size_t k = 0; k < s->nsrc; k++) note_lock(s, &s->src[k]);
     if (pw_writer_flush(s->w) != PW_OK) write_failed(s);
     s->stats.bytes_written = pw_writer_written(s->w);
     int rc = pw_writer_close(s->w, end, s->stats.missed_deadlines);

@@ -73,6 +73,7 @@ static int estimate_probe(const pw_source_config *cfg, void **state, pw_source_i
     pw_source_add_domain(info, "cpu-estimate", PW_KIND_CPU, -1);
     info->domains[0].flags = PW_DOMAIN_ESTIMATED;
     info->period_ns = (uint64_t)(1e9 / USER_HZ);
+    info->current_at_read = 1;           /* the model is integrated up to each read */
     *state = e;
     return PW_OK;
 }

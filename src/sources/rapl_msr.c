@@ -15,7 +15,7 @@
 #include "sources/sysfs.h"
 
 #define CPU_DIR "/sys/devices/system/cpu"
-#define RAPL_PERIOD_NS 1000000u          /* the hardware refreshes its counters every ~1 ms */
+#define RAPL_PERIOD_NS 976563u           /* the hardware refreshes its counters every 2^-10 s */
 #define MAX_PACKAGES PW_SOURCE_MAX_DOMAINS
 #define TAG_MAX 24                       /* a package's part of a domain name: "1", "0-die-1" */
 #define VENDOR_MAX 16                    /* vendor_id strings are 12 characters */

@@ -18,7 +18,7 @@
 #define PMU_DIR "/sys/bus/event_source/devices/power"
 #define CPU_DIR "/sys/devices/system/cpu"
 #define PARANOID "/sys/kernel/perf_event_paranoid"
-#define RAPL_PERIOD_NS 1000000u          /* the hardware refreshes its counters every ~1 ms */
+#define RAPL_PERIOD_NS 976563u           /* the hardware refreshes its counters every 2^-10 s */
 #define PATH_ROOM 64                     /* longest name the probe appends to the PMU path */
 #define TAG_MAX 24                       /* a package's part of a domain name: "1", "0-die-1" */
 #define MAX_CPUS PW_SOURCE_MAX_DOMAINS   /* each CPU of cpumask gives at least one domain */

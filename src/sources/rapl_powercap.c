@@ -10,7 +10,7 @@
 #include "sources/sysfs.h"
 
 #define POWERCAP "/sys/class/powercap"
-#define RAPL_PERIOD_NS 1000000u          /* the hardware refreshes its counters every ~1 ms */
+#define RAPL_PERIOD_NS 976563u           /* the hardware refreshes its counters every 2^-10 s */
 #define MAX_ZONES (2 * PW_SOURCE_MAX_DOMAINS)
 #define ENTRY_MAX 48
 #define NAME_MAX_LEN 31                  /* two names and a '-' fit a domain name */

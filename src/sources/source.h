@@ -44,6 +44,7 @@ typedef struct pw_source_info {
     size_t ndomains;
     pw_domain_spec domains[PW_SOURCE_MAX_DOMAINS];
     uint64_t period_ns;         /* sensor update period if known, else 0 */
+    int current_at_read;        /* 1: a model current when read (no update grid to lock) */
 } pw_source_info;
 
 /* Appends a domain to info; returns its index, or -1 when the table is full. */

@@ -34,6 +34,13 @@ enum pw_chunk_kind {
     PW_CHUNK_END = 9
 };
 
+/* A SAMPLES row's flags byte: the PW_SAMPLE_* bits, and these encoding bits: a uvarint
+ * t_err_ns follows the row's time (STAMPED), or the row's t_err_ns is the previous row's in
+ * the same chunk (SAME_ERR, no varint). Readers keep only the PW_SAMPLE_* bits. */
+#define PW_ROW_STAMPED 0x80u
+#define PW_ROW_SAME_ERR 0x40u
+#define PW_ROW_ENCODING (PW_ROW_STAMPED | PW_ROW_SAME_ERR)
+
 /* ---- Model internals the reader fills directly (implemented in trace.c) ---------------- */
 int pw_series_reserve(pw_series *s, size_t rows);   /* capacity for `rows` rows in all */
 int pw_track_reserve(pw_track *tr, size_t events);  /* capacity for `events` in all */

@@ -109,21 +109,42 @@ static int decode_domains(reader *r, pw_cur *c)
 
 /* ---- SAMPLES: the hot path; rows land straight in the series arrays ------------------- */
 
+/* A row's flags, time and (where the flags say so) the time's uncertainty, given or the
+ * previous row's of the chunk (first: the chunk's first row). The first stamped row gives
+ * the series its t_err_ns array. */
+static int decode_row_time(pw_cur *c, pw_series *s, size_t i, size_t first, uint64_t *t)
+{
+    uint8_t f;
+    if (pw_cur_u8(c, &f) || pw_cur_uv(c, t)) return PW_ERR_FORMAT;
+    s->flags[i] = f & (uint8_t)~PW_ROW_ENCODING;
+    uint32_t err = PW_T_ERR_UNKNOWN;
+    if ((f & PW_ROW_ENCODING) == PW_ROW_ENCODING) return PW_ERR_FORMAT;
+    if (f & PW_ROW_SAME_ERR) {   /* needs a stamped row before it in this chunk */
+        if (i == first || !s->t_err_ns || s->t_err_ns[i - 1] == PW_T_ERR_UNKNOWN)
+            return PW_ERR_FORMAT;
+        err = s->t_err_ns[i - 1];
+    }
+    if ((f & PW_ROW_STAMPED) && pw_cur_u32(c, &err)) return PW_ERR_FORMAT;
+    if ((f & PW_ROW_STAMPED) && pw_series_stamp_errors(s, i)) return PW_ERR_NOMEM;
+    if (s->t_err_ns) s->t_err_ns[i] = err;
+    return PW_OK;
+}
+
 static int decode_rows(pw_cur *c, pw_series *s, size_t n0, uint64_t nrows)
 {
     uint32_t nd = s->ndomains;
     uint64_t *tp = s->t_ns + n0, *ep = s->energy_uj + n0 * nd;
-    uint8_t *fp = s->flags + n0;
     uint64_t t;
-    if (pw_cur_u8(c, &fp[0]) || pw_cur_uv(c, &t)) return PW_ERR_FORMAT;
+    int rc = decode_row_time(c, s, n0, n0, &t);
+    if (rc) return rc;
     if (n0 && t < s->t_ns[n0 - 1]) return PW_ERR_FORMAT;   /* time never runs backwards */
     tp[0] = t;
     for (uint32_t d = 0; d < nd; d++)
         if (pw_cur_uv(c, &ep[d])) return PW_ERR_FORMAT;
     for (uint64_t i = 1; i < nrows; i++) {
         uint64_t dt;
-        if (pw_cur_u8(c, &fp[i]) || pw_cur_uv(c, &dt) || tp[i - 1] + dt < dt)
-            return PW_ERR_FORMAT;
+        if ((rc = decode_row_time(c, s, n0 + (size_t)i, n0, &dt))) return rc;
+        if (tp[i - 1] + dt < dt) return PW_ERR_FORMAT;
         tp[i] = tp[i - 1] + dt;
         uint64_t *e = ep + i * nd;
         const uint64_t *prev = e - nd;

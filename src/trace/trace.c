@@ -77,8 +77,10 @@ static void drop_rows(pw_series *s)
     free(s->t_ns);
     free(s->energy_uj);
     free(s->flags);
+    free(s->t_err_ns);
     s->t_ns = s->energy_uj = NULL;
     s->flags = NULL;
+    s->t_err_ns = NULL;
     s->n = s->cap = 0;
 }
 
@@ -179,6 +181,11 @@ int pw_series_reserve(pw_series *s, size_t rows)
     uint8_t *fl = realloc(s->flags, cap);
     if (!fl) return PW_ERR_NOMEM;
     s->flags = fl;
+    if (s->t_err_ns) {
+        uint32_t *te = realloc(s->t_err_ns, cap * sizeof *te);
+        if (!te) return PW_ERR_NOMEM;
+        s->t_err_ns = te;
+    }
     if (cap > SIZE_MAX / sizeof(uint64_t) / width) return PW_ERR_NOMEM;
     uint64_t *e = realloc(s->energy_uj, cap * width * sizeof *e);
     if (!e) return PW_ERR_NOMEM;
@@ -187,13 +194,30 @@ int pw_series_reserve(pw_series *s, size_t rows)
     return PW_OK;
 }
 
+int pw_series_stamp_errors(pw_series *s, size_t rows)
+{
+    if (s->t_err_ns) return PW_OK;
+    s->t_err_ns = malloc((s->cap ? s->cap : 1) * sizeof *s->t_err_ns);
+    if (!s->t_err_ns) return PW_ERR_NOMEM;
+    for (size_t i = 0; i < rows; i++) s->t_err_ns[i] = PW_T_ERR_UNKNOWN;
+    return PW_OK;
+}
+
 int pw_trace_add_sample(pw_trace *t, uint32_t source, uint64_t t_ns, const uint64_t *energy_uj,
                         uint8_t flags)
+{
+    return pw_trace_add_sample_stamped(t, source, t_ns, PW_T_ERR_UNKNOWN, energy_uj, flags);
+}
+
+int pw_trace_add_sample_stamped(pw_trace *t, uint32_t source, uint64_t t_ns, uint32_t t_err_ns,
+                                const uint64_t *energy_uj, uint8_t flags)
 {
     if (!t || source >= t->nsources) return PW_ERR_INVALID;
     pw_series *s = &t->series[source];
     if ((s->ndomains && !energy_uj) || (s->n && t_ns < s->t_ns[s->n - 1])) return PW_ERR_INVALID;
     if (s->n == s->cap && pw_series_reserve(s, s->n + 1)) return PW_ERR_NOMEM;
+    if (t_err_ns != PW_T_ERR_UNKNOWN && pw_series_stamp_errors(s, s->n)) return PW_ERR_NOMEM;
+    if (s->t_err_ns) s->t_err_ns[s->n] = t_err_ns;
     s->t_ns[s->n] = t_ns;
     s->flags[s->n] = flags;
     if (s->ndomains)

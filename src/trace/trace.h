@@ -43,13 +43,17 @@ typedef struct pw_domain_desc {
 
 /* ---- Samples: one series per source; its domains are contiguous in pw_trace.domains. -- */
 enum { PW_SAMPLE_GAP = 1u << 0 };  /* the interval ending at this row is not attributable */
+#define PW_T_ERR_UNKNOWN UINT32_MAX  /* t_err_ns of a row whose uncertainty was not stated */
 
 typedef struct pw_series {
     uint32_t source;
     uint32_t first_domain;
     uint32_t ndomains;
     size_t n, cap;
-    uint64_t *t_ns;        /* [n] monotonic ns, non-decreasing */
+    uint64_t *t_ns;        /* [n] monotonic ns, non-decreasing: the instant the reading's
+                              energy was current (the sensor's update, where it is known) */
+    uint32_t *t_err_ns;    /* [n] half-width of t_ns's uncertainty, PW_T_ERR_UNKNOWN where not
+                              stated; NULL when no row of the series states one */
     uint64_t *energy_uj;   /* [n * ndomains] cumulative µJ, row-major, wraparound undone */
     uint8_t *flags;        /* [n] PW_SAMPLE_* */
 } pw_series;
@@ -131,6 +135,11 @@ int pw_trace_add_domain(pw_trace *t, uint32_t source, const char *name, pw_kind 
 /* Timestamps of one source never decrease (PW_ERR_INVALID otherwise). */
 int pw_trace_add_sample(pw_trace *t, uint32_t source, uint64_t t_ns, const uint64_t *energy_uj,
                         uint8_t flags);
+/* The same with t_ns's uncertainty (half-width, ns; PW_T_ERR_UNKNOWN: not stated). */
+int pw_trace_add_sample_stamped(pw_trace *t, uint32_t source, uint64_t t_ns, uint32_t t_err_ns,
+                                const uint64_t *energy_uj, uint8_t flags);
+/* Gives s a t_err_ns array, once, its first `rows` rows PW_T_ERR_UNKNOWN; for builders. */
+int pw_series_stamp_errors(pw_series *s, size_t rows);
 #define PW_TRACE_MAX_NAMES (1u << 21)   /* name ids are 1 .. PW_TRACE_MAX_NAMES - 1 */
 int pw_trace_set_name(pw_trace *t, uint32_t id, const char *name);  /* replaces */
 /* Finds or creates (NULL: out of memory); the pointer lasts until the next track is created. */
@@ -160,6 +169,10 @@ int pw_writer_name(pw_writer *w, uint32_t id, const char *name);
 int pw_writer_track(pw_writer *w, uint32_t track, uint32_t pid, uint32_t tid, const char *name);
 int pw_writer_sample(pw_writer *w, uint32_t source, uint64_t t_ns, const uint64_t *energy_uj,
                      uint8_t flags);
+/* A reading stamped with the instant its energy was current, ± t_err_ns (PW_T_ERR_UNKNOWN:
+ * not stated, as pw_writer_sample). */
+int pw_writer_sample_stamped(pw_writer *w, uint32_t source, uint64_t t_ns, uint32_t t_err_ns,
+                             const uint64_t *energy_uj, uint8_t flags);
 int pw_writer_event(pw_writer *w, uint32_t track, const pw_event *ev);
 int pw_writer_loss(pw_writer *w, uint32_t track, uint64_t lost_total);
 int pw_writer_meta(pw_writer *w, const char *key, const char *value);

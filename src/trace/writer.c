@@ -19,6 +19,7 @@ typedef struct src_buf {
     int any;                /* a row was ever written: last_t orders the next one */
     uint64_t last_t;
     uint64_t *last_e;       /* [ndomains], the previous row's energies */
+    uint32_t last_err;      /* the previous row's t_err_ns in this chunk (UNKNOWN: none) */
 } src_buf;
 
 /* Pending EVENTS rows of one track. */
@@ -43,7 +44,7 @@ struct pw_writer {
 
 /* Width bound so one row always fits a chunk: 1 + 10 + 10 * n bytes. */
 #define MAX_ROW_DOMAINS 65536u
-#define SAMPLE_ROW_MAX(nd) (1u + PW_VARINT_MAX * (1u + (size_t)(nd)))
+#define SAMPLE_ROW_MAX(nd) (1u + PW_VARINT_MAX * (2u + (size_t)(nd)))
 #define EVENT_ROW_MAX (4u * PW_VARINT_MAX)
 
 /* ---- the file --------------------------------------------------------------------------- */
@@ -275,17 +276,27 @@ static int flush_samples(pw_writer *w, uint32_t source)
 int pw_writer_sample(pw_writer *w, uint32_t source, uint64_t t_ns, const uint64_t *energy_uj,
                      uint8_t flags)
 {
+    return pw_writer_sample_stamped(w, source, t_ns, PW_T_ERR_UNKNOWN, energy_uj, flags);
+}
+
+int pw_writer_sample_stamped(pw_writer *w, uint32_t source, uint64_t t_ns, uint32_t t_err_ns,
+                             const uint64_t *energy_uj, uint8_t flags)
+{
     if (!w || source >= w->nsrc) return PW_ERR_INVALID;
     src_buf *s = &w->src[source];
     if ((s->ndomains && !energy_uj) || (s->any && t_ns < s->last_t)) return PW_ERR_INVALID;
     if (failed(w)) return PW_ERR_IO;
     if (pw_buf_reserve(&s->rows, SAMPLE_ROW_MAX(s->ndomains))) return PW_ERR_NOMEM;
-    pw_buf_u8(&s->rows, flags);
+    if (s->nrows == 0) s->last_err = PW_T_ERR_UNKNOWN;   /* a chunk decodes on its own */
+    int stamped = t_err_ns != PW_T_ERR_UNKNOWN, same = stamped && t_err_ns == s->last_err;
+    uint8_t enc = same ? PW_ROW_SAME_ERR : stamped ? PW_ROW_STAMPED : 0;
+    pw_buf_u8(&s->rows, (uint8_t)((flags & ~PW_ROW_ENCODING) | enc));
+    pw_buf_uv(&s->rows, s->nrows == 0 ? t_ns : t_ns - s->last_t);
+    if (stamped && !same) pw_buf_uv(&s->rows, t_err_ns);
+    s->last_err = t_err_ns;
     if (s->nrows == 0) {
-        pw_buf_uv(&s->rows, t_ns);
         for (uint32_t d = 0; d < s->ndomains; d++) pw_buf_uv(&s->rows, energy_uj[d]);
     } else {
-        pw_buf_uv(&s->rows, t_ns - s->last_t);
         for (uint32_t d = 0; d < s->ndomains; d++)
             pw_buf_sv(&s->rows, (int64_t)(energy_uj[d] - s->last_e[d]));
     }
@@ -467,7 +478,9 @@ static int write_samples(pw_writer *w, const pw_trace *t)
     for (uint32_t k = 0; k < t->nsources && rc == PW_OK; k++) {
         const pw_series *s = &t->series[k];
         for (size_t i = 0; i < s->n && rc == PW_OK; i++)
-            rc = pw_writer_sample(w, k, s->t_ns[i], s->energy_uj + i * s->ndomains, s->flags[i]);
+            rc = pw_writer_sample_stamped(w, k, s->t_ns[i],
+                                          s->t_err_ns ? s->t_err_ns[i] : PW_T_ERR_UNKNOWN,
+                                          s->energy_uj + i * s->ndomains, s->flags[i]);
     }
     return rc;
 }
