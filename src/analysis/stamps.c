@@ -21,6 +21,13 @@ double pw_series_lag_ns(const pw_trace *t, const pw_series *se)
     if (src >= t->nsources || se->n < 2 || (t->sources[src].flags & PW_DOMAIN_ESTIMATED)) return 0;
     if (pw_domain_averaged(t, se->first_domain)) return 0;   /* fitted over its windows */
     if (!strcmp(t->sources[src].name, "powermetrics")) return 0;   /* stamps its own samples */
+    if (se->t_err_ns) {   /* stamped by a locked recorder: its own uncertainty, if stated */
+        double sum = 0;
+        size_t known = 0;
+        for (size_t i = 0; i < se->n; i++)
+            if (se->t_err_ns[i] != PW_T_ERR_UNKNOWN) sum += se->t_err_ns[i], known++;
+        if (known == se->n) return sum / (double)known;
+    }
     const char *lock = source_meta(t, src, "lock");
     if (lock && (!strcmp(lock, "self-timed") || !strcmp(lock, "continuous"))) return 0;
     const char *grid = source_meta(t, src, "grid_period_ns");
