@@ -71,7 +71,7 @@ TEST(live_windows_add_up_to_what_report_attributes_to_the_whole_run)
     pw_trace *t = simulated(pw_scenario_builtin());   /* 2.3 s, 1 ms samples, nested phases */
     pw_attribution *a = NULL;
     CHECK_INT(pw_attribute(t, &a), PW_OK);
-    pw_live *l = pw_live_new(250000000, "test-host");   /* ~9 windows */
+    pw_live *l = pw_live_new(&(pw_live_config){.window_ns = 250000000, .host = "test-host"});  /* ~9 windows */
     pw_session_tap tap;
     pw_live_tap(l, &tap);
     replay(t, &tap);
@@ -87,6 +87,7 @@ TEST(live_windows_add_up_to_what_report_attributes_to_the_whole_run)
         CHECK_NEAR(p.seconds, n->duration_s, 1e-6);
         CHECK_INT(p.calls, n->calls);
         CHECK_NEAR(p.tokens + 1, n->tokens_incl + 1, 1e-12);
+        CHECK_STR(p.provenance, pw_provenance_name(n->provenance));
         checked++;
     }
     CHECK_INT(checked, 12);   /* every phase path of the built-in scenario */
@@ -105,7 +106,7 @@ TEST(live_windows_add_up_to_what_report_attributes_to_the_whole_run)
 TEST(live_metrics_escape_label_values_and_pass_promtool)
 {
     pw_trace *t = simulated("sample every=1ms\nphase a\\\"b\"c 5ms 10W\nphase new\\line 5ms 20W\n");
-    pw_live *l = pw_live_new(1000000000, "host \"one\"");
+    pw_live *l = pw_live_new(&(pw_live_config){.window_ns = 1000000000, .host = "host \"one\""});
     pw_session_tap tap;
     pw_live_tap(l, &tap);
     replay(t, &tap);
@@ -125,6 +126,186 @@ TEST(live_metrics_escape_label_values_and_pass_promtool)
     }
     pw_live_free(l);
     pw_trace_close(t);
+}
+
+/* ---- what hostile writers send, fed through the tap as the session would ------------------- */
+
+typedef struct feed { pw_live *l; pw_session_tap tap; uint64_t t, e; } feed;
+
+/* A live view (no thread: only pw_live_flush attributes) with one 10 W domain. */
+static feed feed_new(pw_live_config cfg)
+{
+    cfg.manual = 1;
+    cfg.host = "h";
+    feed f = {.l = pw_live_new(&cfg), .t = 1000000000ull};
+    CHECK(f.l != NULL);
+    pw_live_tap(f.l, &f.tap);
+    pw_source_desc src = {.name = "synthetic"};
+    pw_domain_desc dom = {.name = "package-0", .kind = PW_KIND_CPU, .parent = -1};
+    f.tap.domains(f.tap.ctx, &src, 1, &dom, 1);
+    return f;
+}
+
+static void feed_sample(feed *f)   /* 1 ms after the last, 10 mJ more */
+{
+    f->t += 1000000;
+    f->e += 10000;
+    f->tap.sample(f->tap.ctx, 0, f->t, &f->e, 0);
+}
+
+static void feed_event(feed *f, uint32_t track, uint32_t type, uint32_t id, uint64_t t_ns)
+{
+    pw_event ev = {.t_ns = t_ns, .id = id, .type = type};
+    f->tap.event(f->tap.ctx, track, &ev);
+}
+
+/* One call of phase id on track, inside the next reading's interval. */
+static void feed_call(feed *f, uint32_t track, uint32_t id)
+{
+    feed_event(f, track, PW_EV_BEGIN, id, f->t + 100000);
+    feed_event(f, track, PW_EV_END, id, f->t + 900000);
+    feed_sample(f);
+}
+
+static uint64_t calls_of(pw_live *l, const char *path)
+{
+    pw_live_phase p;
+    return pw_live_phase_totals(l, path, &p) == PW_OK ? p.calls : 0;
+}
+
+TEST(live_names_that_are_not_utf8_still_give_a_page_promtool_accepts)
+{
+    feed f = feed_new((pw_live_config){0});
+    const char *names[] = {"caf\xe9", "ok-\xc3\xa9", "\xf0\x28\x8c\x28", "cut\xe2\x82", "ctl\x01\x7f"};
+    feed_sample(&f);
+    for (uint32_t i = 0; i < 5; i++) {
+        f.tap.name(f.tap.ctx, i + 1, names[i]);
+        feed_call(&f, 1, i + 1);
+    }
+    CHECK_INT(pw_live_flush(f.l), PW_OK);
+    CHECK_INT(pw_live_series(f.l), 5);
+    char *m = pw_live_metrics(f.l, NULL);
+    CHECK(m != NULL);
+    CHECK_MSG(strstr(m, "phase=\"caf\xef\xbf\xbd\"") && strstr(m, "phase=\"ok-\xc3\xa9\"") &&
+              strstr(m, "phase=\"\xef\xbf\xbd(\xef\xbf\xbd(\"") && strstr(m, "phase=\"ctl??\""), "%s", m);
+    const char *file = tf_path("utf8.prom");
+    CHECK_INT(tf_write_file(file, m, strlen(m)), 0);
+    free(m);
+    char cmd[1024], *out = NULL, *err = NULL;
+    snprintf(cmd, sizeof cmd, "iconv -f UTF-8 -t UTF-8 %s >/dev/null", file);   /* an outside check */
+    CHECK_MSG(tf_run(cmd, NULL, &err) == 0, "not UTF-8: %s", err);
+    free(err), err = NULL;
+    if (tf_run("command -v promtool", NULL, NULL) == 0) {
+        snprintf(cmd, sizeof cmd, "promtool check metrics < %s", file);
+        int rc = tf_run(cmd, &out, &err);
+        CHECK_MSG(rc == 0 || (err && !strstr(err, "error")), "promtool: %s %s", out, err);
+    }
+    free(out), free(err);
+    pw_live_free(f.l);
+}
+
+TEST(live_rejects_and_counts_begins_stamped_far_outside_the_run)
+{
+    feed f = feed_new((pw_live_config){0});
+    f.tap.name(f.tap.ctx, 1, "a");
+    f.tap.name(f.tap.ctx, 2, "forged");
+    feed_sample(&f);
+    feed_event(&f, 1, PW_EV_BEGIN, 2, 1ull << 62);   /* and its END goes with it */
+    feed_event(&f, 1, PW_EV_END, 2, 1ull << 62);
+    feed_event(&f, 2, PW_EV_BEGIN, 2, 1);            /* long before the first reading */
+    feed_event(&f, 2, PW_EV_END, 2, 2);
+    feed_event(&f, 3, PW_EV_MARK, 2, 1ull << 62);
+    for (int i = 0; i < 10; i++) feed_call(&f, 1, 1);
+    CHECK_INT(pw_live_flush(f.l), PW_OK);
+    CHECK_INT(pw_live_lost(f.l, PW_LIVE_LOST_TIMESTAMP), 5);
+    CHECK_INT(calls_of(f.l, "a"), 10);
+    pw_live_phase p;
+    CHECK_INT(pw_live_phase_totals(f.l, "forged", &p), PW_ERR_NOT_FOUND);
+    char *m = pw_live_metrics(f.l, NULL);
+    CHECK_MSG(m && strstr(m, "phasewatt_lost_events_total{host=\"h\",reason=\"timestamp\"} 5\n"), "%s", m);
+    free(m);
+    pw_live_free(f.l);
+}
+
+TEST(live_cuts_nesting_deeper_than_pw_max_depth_and_counts_the_cut_events)
+{
+    feed f = feed_new((pw_live_config){0});
+    f.tap.name(f.tap.ctx, 1, "n");
+    feed_sample(&f);
+    const int deep = 15000;
+    for (int i = 0; i < deep; i++) feed_event(&f, 1, PW_EV_BEGIN, 1, f.t + 1000 + (uint64_t)i);
+    for (int i = 0; i < deep; i++) feed_event(&f, 1, PW_EV_END, 1, f.t + 500000 + (uint64_t)i);
+    feed_sample(&f);
+    feed_call(&f, 1, 1);   /* the thread's stack is whole again: a top-level call */
+    CHECK_INT(pw_live_flush(f.l), PW_OK);
+    CHECK_INT(pw_live_lost(f.l, PW_LIVE_LOST_DEPTH), 2 * (deep - PW_MAX_DEPTH));
+    CHECK_INT(pw_live_series(f.l), PW_MAX_DEPTH);
+    CHECK_INT(calls_of(f.l, "n"), 2);
+    char deepest[2 * PW_MAX_DEPTH + 1] = "n";
+    for (int i = 1; i < PW_MAX_DEPTH; i++) strcat(deepest, "/n");
+    CHECK_INT(calls_of(f.l, deepest), 1);
+    pw_live_free(f.l);
+}
+
+TEST(live_caps_series_threads_and_names_and_counts_the_excess)
+{
+    feed f = feed_new((pw_live_config){.max_series = 3, .max_tracks = 2, .max_names = 8});
+    for (uint32_t id = 1; id <= 5; id++) {
+        char name[8];
+        snprintf(name, sizeof name, "p%u", id);
+        f.tap.name(f.tap.ctx, id, name);
+    }
+    f.tap.name(f.tap.ctx, 9, "past-the-cap");
+    feed_sample(&f);
+    feed_event(&f, 1, PW_EV_BEGIN, 1, f.t + 1000);   /* two threads hold a phase open ... */
+    feed_event(&f, 2, PW_EV_BEGIN, 2, f.t + 1000);
+    feed_event(&f, 3, PW_EV_BEGIN, 3, f.t + 1000);   /* ... so a third is not followed */
+    feed_event(&f, 3, PW_EV_END, 3, f.t + 2000);
+    for (uint32_t id = 3; id <= 5; id++) feed_call(&f, 1, id);
+    feed_event(&f, 1, PW_EV_END, 1, f.t + 1000);
+    feed_event(&f, 2, PW_EV_END, 2, f.t + 1000);
+    feed_sample(&f);
+    CHECK_INT(pw_live_flush(f.l), PW_OK);
+    CHECK_INT(pw_live_lost(f.l, PW_LIVE_LOST_TRACKS), 2);
+    CHECK_INT(pw_live_lost(f.l, PW_LIVE_LOST_NAMES), 1);
+    CHECK_INT(pw_live_series(f.l), 3);
+    CHECK_INT(pw_live_lost(f.l, PW_LIVE_LOST_SERIES), 2);   /* 5 paths, room for 3 */
+    pw_live_free(f.l);
+}
+
+TEST(live_holds_no_more_events_than_its_budget_and_keeps_the_rest_balanced)
+{
+    feed f = feed_new((pw_live_config){.max_events = 100});
+    f.tap.name(f.tap.ctx, 1, "a");
+    feed_sample(&f);
+    for (int i = 0; i < 200; i++) {   /* nothing attributes them until the flush */
+        feed_event(&f, 1, PW_EV_BEGIN, 1, f.t + 1000 + 2 * (uint64_t)i);
+        feed_event(&f, 1, PW_EV_END, 1, f.t + 1001 + 2 * (uint64_t)i);
+    }
+    feed_sample(&f);
+    feed_sample(&f);
+    CHECK_INT(pw_live_flush(f.l), PW_OK);
+    uint64_t lost = pw_live_lost(f.l, PW_LIVE_LOST_QUEUE), calls = calls_of(f.l, "a");
+    CHECK_MSG(calls == 50 && lost == 300, "%llu calls, %llu lost", (unsigned long long)calls,
+              (unsigned long long)lost);
+    pw_live_free(f.l);
+}
+
+TEST(live_prunes_the_phase_paths_no_window_touches_any_more)
+{
+    feed f = feed_new((pw_live_config){.window_ns = 2000000, .idle_windows = 3});
+    f.tap.name(f.tap.ctx, 1, "old");
+    f.tap.name(f.tap.ctx, 2, "new");
+    feed_sample(&f);
+    feed_call(&f, 1, 1);
+    for (int i = 0; i < 20; i++) feed_call(&f, 1, 2);
+    f.tap.channel_loss(f.tap.ctx, 7);
+    CHECK_INT(pw_live_flush(f.l), PW_OK);
+    CHECK_INT(calls_of(f.l, "old"), 0);
+    CHECK_INT(calls_of(f.l, "new"), 20);
+    CHECK_INT(pw_live_series(f.l), 1);
+    CHECK_INT(pw_live_lost(f.l, PW_LIVE_LOST_CHANNEL), 7);
+    pw_live_free(f.l);
 }
 
 /* ---- the agent over HTTP ---------------------------------------------------------------------- */
