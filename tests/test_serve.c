@@ -321,18 +321,33 @@ static int port_for(int offset)
     return 20000 + (int)(getpid() % 20000) + offset;
 }
 
-/* GET path on loopback:port; the whole response, or NULL when nobody answers. */
-static char *http_get(int port, const char *path)
+/* A connection to loopback:port from the loopback address src (NULL: any); -1 if refused. */
+static int connect_from(const char *src, int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        if (fd >= 0) close(fd);
-        return NULL;
+    struct sockaddr_in from = {.sin_family = AF_INET};
+    if (fd >= 0 && src && (inet_pton(AF_INET, src, &from.sin_addr) != 1 ||
+                           bind(fd, (struct sockaddr *)&from, sizeof from) != 0)) {
+        close(fd);
+        return -1;
     }
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Sends request (or a GET of path) from src; the whole response, or NULL when nobody answers. */
+static char *http_ask(const char *src, int port, const char *path, const char *request)
+{
+    int fd = connect_from(src, port);
+    if (fd < 0) return NULL;
     char req[256];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", path);
+    int n = request ? snprintf(req, sizeof req, "%s", request)
+                    : snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", path);
     if (write(fd, req, (size_t)n) != n) {
         close(fd);
         return NULL;
@@ -346,6 +361,11 @@ static char *http_get(int port, const char *path)
     close(fd);
     if (buf) buf[len] = '\0';
     return buf;
+}
+
+static char *http_get(int port, const char *path)
+{
+    return http_ask(NULL, port, path, NULL);
 }
 
 /* A client that asks, reads a few bytes and resets the connection mid-response. */
@@ -364,13 +384,13 @@ static void rude_client(int port)
     close(fd);
 }
 
-static agent start_agent(int port, const char *extra_out)
+static agent start_agent_on(const char *address, int port, const char *extra_out)
 {
     agent g = {.port = port};
     snprintf(g.channel, sizeof g.channel, "%s", tf_path("channel.txt"));
     unlink(g.channel);
     char listen[64], log[600];
-    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    snprintf(listen, sizeof listen, "%s:%d", address, port);
     snprintf(log, sizeof log, "%s", tf_path("serve.log"));
     g.pid = fork();
     if (g.pid == 0) {
@@ -400,6 +420,11 @@ static agent start_agent(int port, const char *extra_out)
     char *l = tf_read_file(log, NULL);
     CHECK_MSG(0, "phasewatt serve did not start: %s", l ? l : "(no log)");
     return g;
+}
+
+static agent start_agent(int port, const char *extra_out)
+{
+    return start_agent_on("127.0.0.1", port, extra_out);
 }
 
 static int stop_agent(agent *g)
@@ -584,5 +609,85 @@ TEST(serve_closes_the_phases_of_a_process_killed_mid_phase)
     CHECK_MSG(a > 0.005 && a < 0.5 && b == a, "post-inference open for %.3f s, then %.3f s", a, b);
     free(first);
     free(second);
+    CHECK_INT(stop_agent(&g), 0);
+}
+
+TEST(serve_listen_takes_only_a_numeric_address_and_a_port_in_range)
+{
+    const char *bad[] = {"0:9464", "0x0:9464", "localhost:9464", "127.0.0.1:99999", "127.0.0.1:0",
+                         "127.0.0.1:", "[::]", ":9464", "127.0.0.1:+80", "127.1:9464"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char cmd[256], *err = NULL;
+        snprintf(cmd, sizeof cmd, "\"$PW\" serve --listen '%s' --source synthetic", bad[i]);
+        int rc = tf_run(cmd, NULL, &err);
+        CHECK_MSG(rc == 2 && err && strstr(err, "--listen wants a numeric ADDRESS:PORT") &&
+                  strstr(err, bad[i]) && !strchr(strchr(err, '\n') + 1, '\n'),
+                  "--listen %s: exit %d, %s", bad[i], rc, err);
+        free(err);
+    }
+}
+
+TEST(serve_prints_what_it_bound_warns_beyond_loopback_and_answers_post_with_405)
+{
+    agent g = start_agent_on("0.0.0.0", port_for(4), NULL);
+    char *r = http_ask(NULL, g.port, NULL, "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+                                           "Connection: close\r\n\r\n");
+    CHECK_MSG(r && strstr(r, " 405 ") && strstr(r, "Allow: GET, HEAD"), "%s", r ? r : "(no answer)");
+    free(r);
+    r = http_ask(NULL, g.port, NULL, "PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    CHECK_MSG(r && strstr(r, " 405 "), "%s", r ? r : "(no answer)");
+    free(r);
+    CHECK_INT(stop_agent(&g), 0);
+    char *log = tf_read_file(tf_path("serve.log"), NULL), want[128], warning[128];
+    snprintf(want, sizeof want, "metrics at http://0.0.0.0:%d/metrics", g.port);
+    snprintf(warning, sizeof warning, "warning: listening on 0.0.0.0:%d, not loopback", g.port);
+    CHECK_MSG(log && strstr(log, want) && strstr(log, warning), "%s", log ? log : "(no log)");
+    free(log);
+}
+
+/* 1 once the agent has closed fd (read sees the end, or the connection was reset). */
+static int closed_by_peer(int fd)
+{
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+TEST(serve_cuts_clients_that_trickle_their_headers_and_keeps_room_for_other_addresses)
+{
+    agent g = start_agent(port_for(5), NULL);
+    enum { SLOW = 64 };
+    int fd[SLOW], open_now = SLOW;
+    for (int i = 0; i < SLOW; i++) {
+        fd[i] = connect_from("127.0.0.1", g.port);
+        CHECK(fd[i] >= 0);
+        CHECK(send(fd[i], "G", 1, MSG_NOSIGNAL) == 1);
+    }
+    /* another address always finds a slot: one address holds at most its share */
+    int probe = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in second = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000002)};
+    int have_second = probe >= 0 && bind(probe, (struct sockaddr *)&second, sizeof second) == 0;
+    if (probe >= 0) close(probe);
+    char *r = have_second ? http_ask("127.0.0.2", g.port, "/metrics", NULL) : NULL;
+    CHECK_MSG(!have_second || (r && strstr(r, "200 OK") && strstr(r, "phasewatt_lost_events_total{")),
+              "a scrape from 127.0.0.2 during the trickle: %s", r ? r : "(no answer)");
+    free(r);
+    /* a byte every 0.5 s resets any idle timeout: only the header deadline ends them (the
+     * bound on rounds is there to fail, not to time anything) */
+    for (int round = 0; round < 120 && open_now; round++) {
+        sleep_ms(500);
+        open_now = 0;
+        for (int i = 0; i < SLOW; i++)
+            if (fd[i] >= 0 && (closed_by_peer(fd[i]) || send(fd[i], "E", 1, MSG_NOSIGNAL) != 1)) {
+                close(fd[i]);
+                fd[i] = -1;
+            } else if (fd[i] >= 0) {
+                open_now++;
+            }
+    }
+    CHECK_MSG(open_now == 0, "%d trickling clients still connected after 60 s", open_now);
+    r = http_get(g.port, "/metrics");
+    CHECK(r && strstr(r, "200 OK"));
+    free(r);
     CHECK_INT(stop_agent(&g), 0);
 }
