@@ -482,7 +482,11 @@ TEST(serve_survives_10000_scrapes_and_clients_leaving_mid_response_with_flat_mem
         free(r);
     }
     long after = rss_kb(g.pid);
-    CHECK_INT(ok, 10000);
+    if (ok != 10000) {
+        char *r = http_get(g.port, "/metrics"), *log = tf_read_file(tf_path("serve.log"), NULL);
+        CHECK_MSG(0, "%d of 10000 scrapes answered with phase figures; now: %.3000s\nlog: %s", ok,
+                  r ? r : "(no answer)", log ? log : "(none)");
+    }
 #if defined(__SANITIZE_ADDRESS__)
     (void)before, (void)after;   /* ASan's quarantine holds freed memory: RSS says nothing */
 #else

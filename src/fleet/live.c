@@ -23,10 +23,12 @@
 
 typedef struct id_index { size_t *slots; size_t cap; } id_index;   /* index + 1, 0 = empty */
 
-static size_t id_slot(const id_index *x, const uint32_t *ids, size_t stride, uint32_t id)
+/* The slot of id among entries (each stride bytes, its id the first field), or the empty slot
+ * where it would go. */
+static size_t id_slot(const id_index *x, const void *entries, size_t stride, uint32_t id)
 {
     size_t h = (id * 2654435761u) & (x->cap - 1);
-    while (x->slots[h] && *(const uint32_t *)((const char *)ids + (x->slots[h] - 1) * stride) != id)
+    while (x->slots[h] && *(const uint32_t *)((const char *)entries + (x->slots[h] - 1) * stride) != id)
         h = (h + 1) & (x->cap - 1);
     return h;
 }
@@ -103,6 +105,7 @@ struct pw_live {
     queue q;
     _Atomic uint64_t lost[PW_LIVE_LOST_COUNT];
     _Atomic size_t held;            /* events pending or in the window (the live thread's) */
+    _Atomic int stopping;           /* pw_live_free has begun */
     pthread_t thread; int threaded;
 
     pthread_mutex_t lock;           /* everything below: the live thread and flush */
@@ -232,7 +235,7 @@ static char *label_of(const char *key, const char *value)
 static admit_track *admit_track_of(pw_live *l, uint32_t id)
 {
     queue *q = &l->q;
-    size_t h = q->by_id.cap ? id_slot(&q->by_id, &q->tracks[0].id, sizeof *q->tracks, id) : 0;
+    size_t h = q->by_id.cap ? id_slot(&q->by_id, q->tracks, sizeof *q->tracks, id) : 0;
     if (q->by_id.cap && q->by_id.slots[h]) return &q->tracks[q->by_id.slots[h] - 1];
     if (q->ntracks >= l->cfg.max_tracks) {
         size_t keep = 0;
@@ -400,7 +403,7 @@ void pw_live_tap(pw_live *l, pw_session_tap *out)
 
 static track_state *track_of(pw_live *l, uint32_t id)
 {
-    size_t h = l->track_by_id.cap ? id_slot(&l->track_by_id, &l->tracks[0].id, sizeof *l->tracks, id) : 0;
+    size_t h = l->track_by_id.cap ? id_slot(&l->track_by_id, l->tracks, sizeof *l->tracks, id) : 0;
     if (l->track_by_id.cap && l->track_by_id.slots[h]) return &l->tracks[l->track_by_id.slots[h] - 1];
     track_state *t = realloc(l->tracks, (l->ntracks + 1) * sizeof *t);
     if (!t) return NULL;
@@ -642,6 +645,11 @@ static void take_name(pw_live *l, item *it)
     if (!l->names[it->a]) l->names[it->a] = it->blob, it->blob = NULL;
 }
 
+static void free_item(item *it)
+{
+    if (it->kind != ITEM_EVENT) free(it->blob);
+}
+
 static void take_item(pw_live *l, item *it)
 {
     if (it->kind == ITEM_SAMPLE) take_sample(l, it);
@@ -651,7 +659,7 @@ static void take_item(pw_live *l, item *it)
         if (p) l->pending = p, p[l->npending++] = *it;
         else lose(l, PW_LIVE_LOST_QUEUE, 1);
     }
-    if (it->kind != ITEM_EVENT) free(it->blob);
+    free_item(it);
 }
 
 /* Takes everything queued so far, in order. */
@@ -664,7 +672,13 @@ static void drain(pw_live *l)
     atomic_fetch_add(&l->held, l->q.events);   /* held until taken, not forgotten */
     l->q.n = l->q.events = 0;
     pthread_mutex_unlock(&l->q.lock);
-    for (size_t i = 0; i < n; i++) take_item(l, &batch[i]);
+    /* on the way out (SIGTERM) the rest is dropped, not attributed: the agent ends promptly */
+    int stopping = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!stopping && i % 4096 == 0) stopping = atomic_load(&l->stopping);
+        if (stopping) free_item(&batch[i]);
+        else take_item(l, &batch[i]);
+    }
     l->batch = batch, l->batch_cap = cap;
     atomic_store(&l->held, l->npending + l->win_events);
 }
@@ -832,8 +846,8 @@ int pw_live_flush(pw_live *l)
 static void defaults(pw_live_config *c)
 {
     if (!c->window_ns) c->window_ns = 5000000000ull;
-    if (!c->max_events) c->max_events = 524288;
-    if (!c->window_events) c->window_events = 131072;
+    if (!c->max_events) c->max_events = 131072;
+    if (!c->window_events) c->window_events = 32768;
     if (!c->max_series) c->max_series = 4096;
     if (!c->max_names) c->max_names = 65536;
     if (!c->max_tracks) c->max_tracks = 4096;
@@ -861,27 +875,33 @@ pw_live *pw_live_new(const pw_live_config *cfg)
     return l;
 }
 
-static void free_items(item *it, size_t n)
+int pw_live_stop(pw_live *l, uint64_t wait_ns)
 {
-    for (size_t i = 0; i < n; i++)
-        if (it[i].kind != ITEM_EVENT) free(it[i].blob);
+    if (!l->threaded) return 0;
+    atomic_store(&l->stopping, 1);
+    pthread_mutex_lock(&l->q.lock);
+    l->q.stop = 1;
+    pthread_cond_signal(&l->q.ready);
+    pthread_mutex_unlock(&l->q.lock);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)(wait_ns / 1000000000ull);
+    until.tv_nsec += (long)(wait_ns % 1000000000ull);
+    if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+    if (pthread_timedjoin_np(l->thread, NULL, &until) != 0) return -1;
+    l->threaded = 0;
+    return 0;
 }
 
 void pw_live_free(pw_live *l)
 {
     if (!l) return;
-    if (l->threaded) {
-        pthread_mutex_lock(&l->q.lock);
-        l->q.stop = 1;
-        pthread_cond_signal(&l->q.ready);
-        pthread_mutex_unlock(&l->q.lock);
-        pthread_join(l->thread, NULL);
-    }
+    if (pw_live_stop(l, 0) != 0) pthread_join(l->thread, NULL);
     for (size_t i = 0; i < l->nsrc; i++) free(l->src[i].name);
     for (size_t i = 0; i < l->ndom; i++) free(l->dom[i].name), free(l->dom_label[i]);
     for (size_t i = 0; i < l->nnames; i++) free(l->names[i]);
     for (size_t i = 0; i < l->ntotals; i++) free_total(&l->totals[i]);
-    free_items(l->q.in, l->q.n);
+    for (size_t i = 0; i < l->q.n; i++) free_item(&l->q.in[i]);
     free(l->q.in), free(l->q.tracks), free(l->q.by_id.slots), free(l->batch);
     free(l->src), free(l->dom), free(l->src_first), free(l->dom_label), free(l->names);
     free(l->tracks), free(l->track_by_id.slots), free(l->totals), free(l->slots);

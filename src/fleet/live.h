@@ -16,10 +16,10 @@ typedef struct pw_live pw_live;
 typedef struct pw_live_config {
     uint64_t window_ns;      /* run per attribution (5 s): the metrics lag by up to that */
     const char *host;        /* the value of every series' host label */
-    size_t max_events;       /* events held at once, queued or in a window (524 288) */
-    size_t window_events;    /* a window holding this many closes at the next reading (131 072) */
+    size_t max_events;       /* events held at once, queued or in a window (131 072) */
+    size_t window_events;    /* a window holding this many closes at the next reading (32 768) */
     size_t max_series;       /* distinct phase paths with figures (4 096) */
-    size_t max_names;        /* name ids kept; a phase named past it shows as #ID (65 536) */
+    size_t max_names;        /* name ids kept; a phase named past it shows as #ID (32 768) */
     size_t max_tracks;       /* threads followed at once (4 096) */
     uint64_t skew_ns;        /* a BEGIN this far outside the readings is rejected (1 s) */
     uint64_t idle_windows;   /* a phase path untouched this many windows is pruned (1 h) */
@@ -27,7 +27,11 @@ typedef struct pw_live_config {
 } pw_live_config;
 
 pw_live *pw_live_new(const pw_live_config *cfg);
-void pw_live_free(pw_live *l);
+/* Asks the live thread to stop and waits up to wait_ns: what is queued is dropped, but a
+ * window's attribution is not left midway. 0 once it has stopped (pw_live_free is then
+ * prompt); -1 while it still attributes. */
+int pw_live_stop(pw_live *l, uint64_t wait_ns);
+void pw_live_free(pw_live *l);   /* waits for the live thread */
 
 /* The callbacks a session feeds it through (pw_session_set_tap). They only copy what
  * arrives into a bounded queue: attribution runs on the live view's own thread. */
