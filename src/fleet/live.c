@@ -18,6 +18,7 @@
 #include "trace/format.h"
 
 #define RENDER_EVERY_NS 100000000ull   /* the page's domain figures are this fresh */
+#define LIVE_NAME_BYTES (4u << 20)      /* names kept, as much as the channel's name log */
 
 /* ---- an id -> index hash (tracks on both sides of the queue) ------------------------------ */
 
@@ -114,7 +115,7 @@ struct pw_live {
     pw_domain_desc *dom; size_t ndom;
     size_t *src_first, *src_count;  /* [nsrc] each source's domains */
     char **dom_label;               /* [ndom] host,domain,kind,parent,source labels */
-    char **names; size_t nnames;
+    char **names; size_t nnames, name_bytes;
     track_state *tracks; size_t ntracks; id_index track_by_id;
     uint64_t *last_t, *last_e;      /* [nsrc], [ndom] the last readings, 0 before one */
     double *domain_j, *power_w;     /* [ndom] since the start; over the last interval */
@@ -634,6 +635,11 @@ static void take_sample(pw_live *l, const item *it)
 
 static void take_name(pw_live *l, item *it)
 {
+    size_t bytes = strlen(it->blob) + 1;
+    if (l->name_bytes + bytes > LIVE_NAME_BYTES) {   /* a phase named past it shows as #ID */
+        lose(l, PW_LIVE_LOST_NAMES, 1);
+        return;
+    }
     if (it->a >= l->nnames) {
         size_t n = it->a + 1;
         char **names = realloc(l->names, n * sizeof *names);
@@ -642,7 +648,7 @@ static void take_name(pw_live *l, item *it)
         l->names = names;
         l->nnames = n;
     }
-    if (!l->names[it->a]) l->names[it->a] = it->blob, it->blob = NULL;
+    if (!l->names[it->a]) l->names[it->a] = it->blob, it->blob = NULL, l->name_bytes += bytes;
 }
 
 static void free_item(item *it)

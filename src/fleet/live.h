@@ -19,7 +19,7 @@ typedef struct pw_live_config {
     size_t max_events;       /* events held at once, queued or in a window (131 072) */
     size_t window_events;    /* a window holding this many closes at the next reading (32 768) */
     size_t max_series;       /* distinct phase paths with figures (4 096) */
-    size_t max_names;        /* name ids kept; a phase named past it shows as #ID (32 768) */
+    size_t max_names;        /* name ids kept (65 536, and 4 MB of text); past it, #ID */
     size_t max_tracks;       /* threads followed at once (4 096) */
     uint64_t skew_ns;        /* a BEGIN this far outside the readings is rejected (1 s) */
     uint64_t idle_windows;   /* a phase path untouched this many windows is pruned (1 h) */
