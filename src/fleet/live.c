@@ -56,6 +56,30 @@ static int id_reindex(id_index *x, const void *entries, size_t stride, size_t n)
     return 0;
 }
 
+/* The entry of id among entries, or NULL. */
+static void *id_find(const id_index *x, void *entries, size_t stride, uint32_t id)
+{
+    size_t slot = x->cap ? x->slots[id_slot(x, entries, stride, id)] : 0;
+    return slot ? (char *)entries + (slot - 1) * stride : NULL;
+}
+
+/* Appends a zeroed entry for id to the array *entries_ptr (a pointer to the array pointer)
+ * of *n entries and indexes it; -1 when out of memory (nothing added). */
+static int id_append(id_index *x, void *entries_ptr, size_t *n, size_t stride, uint32_t id)
+{
+    char *e;
+    memcpy(&e, entries_ptr, sizeof e);
+    e = realloc(e, (*n + 1) * stride);
+    if (!e) return -1;
+    memcpy(entries_ptr, &e, sizeof e);
+    memset(e + *n * stride, 0, stride);
+    memcpy(e + *n * stride, &id, sizeof id);
+    if (x->cap && 2 * (*n + 2) <= x->cap) x->slots[id_slot(x, e, stride, id)] = *n + 1;
+    else if (id_reindex(x, e, stride, *n + 1) != 0) return -1;   /* the old index still holds */
+    (*n)++;
+    return 0;
+}
+
 /* ---- state ---------------------------------------------------------------------------------- */
 
 typedef struct admit_track {        /* a thread as the tap admits its events */
@@ -236,8 +260,8 @@ static char *label_of(const char *key, const char *value)
 static admit_track *admit_track_of(pw_live *l, uint32_t id)
 {
     queue *q = &l->q;
-    size_t h = q->by_id.cap ? id_slot(&q->by_id, q->tracks, sizeof *q->tracks, id) : 0;
-    if (q->by_id.cap && q->by_id.slots[h]) return &q->tracks[q->by_id.slots[h] - 1];
+    admit_track *known = id_find(&q->by_id, q->tracks, sizeof *q->tracks, id);
+    if (known) return known;
     if (q->ntracks >= l->cfg.max_tracks) {
         size_t keep = 0;
         for (size_t i = 0; i < q->ntracks; i++)
@@ -247,12 +271,8 @@ static admit_track *admit_track_of(pw_live *l, uint32_t id)
             keep >= l->cfg.max_tracks)
             return NULL;
     }
-    admit_track *t = realloc(q->tracks, (q->ntracks + 1) * sizeof *t);
-    if (!t) return NULL;
-    q->tracks = t;
-    t[q->ntracks] = (admit_track){.id = id};
-    if (id_reindex(&q->by_id, q->tracks, sizeof *q->tracks, q->ntracks + 1) != 0) return NULL;
-    return &q->tracks[q->ntracks++];
+    if (id_append(&q->by_id, &q->tracks, &q->ntracks, sizeof *q->tracks, id) != 0) return NULL;
+    return &q->tracks[q->ntracks - 1];
 }
 
 static int push(queue *q, const item *it)
@@ -404,14 +424,10 @@ void pw_live_tap(pw_live *l, pw_session_tap *out)
 
 static track_state *track_of(pw_live *l, uint32_t id)
 {
-    size_t h = l->track_by_id.cap ? id_slot(&l->track_by_id, l->tracks, sizeof *l->tracks, id) : 0;
-    if (l->track_by_id.cap && l->track_by_id.slots[h]) return &l->tracks[l->track_by_id.slots[h] - 1];
-    track_state *t = realloc(l->tracks, (l->ntracks + 1) * sizeof *t);
-    if (!t) return NULL;
-    l->tracks = t;
-    t[l->ntracks] = (track_state){.id = id};
-    if (id_reindex(&l->track_by_id, l->tracks, sizeof *l->tracks, l->ntracks + 1) != 0) return NULL;
-    return &l->tracks[l->ntracks++];
+    track_state *known = id_find(&l->track_by_id, l->tracks, sizeof *l->tracks, id);
+    if (known) return known;
+    if (id_append(&l->track_by_id, &l->tracks, &l->ntracks, sizeof *l->tracks, id) != 0) return NULL;
+    return &l->tracks[l->ntracks - 1];
 }
 
 static int name_into(pw_live *l, pw_trace *t, uint32_t id)
@@ -445,7 +461,7 @@ static int reindex_totals(pw_live *l)
     free(l->slots);
     l->slots = slots;
     l->nslots = n;
-    for (size_t i = 0; i < l->ntotals; i++) l->slots[total_slot(l, l->totals[i].path)] = i + 1;
+    for (size_t i = 0; l->totals && i < l->ntotals; i++) l->slots[total_slot(l, l->totals[i].path)] = i + 1;
     return PW_OK;
 }
 

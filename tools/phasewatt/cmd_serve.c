@@ -116,23 +116,23 @@ static int parse_listen(const char *spec, struct sockaddr_storage *out)
 /* The address a socket is bound to, as ADDRESS:PORT; returns 1 when it is loopback. */
 static int bound_address(int fd, char *out, size_t cap)
 {
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
+    union { struct sockaddr sa; struct sockaddr_in in; struct sockaddr_in6 in6;
+            struct sockaddr_storage any; } u;
+    memset(&u, 0, sizeof u);
+    socklen_t len = sizeof u;
     char ip[INET6_ADDRSTRLEN] = "?";
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+    if (getsockname(fd, &u.sa, &len) != 0) {
         snprintf(out, cap, "?");
         return 0;
     }
-    if (ss.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
-        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
-        snprintf(out, cap, "[%s]:%u", ip, ntohs(a->sin6_port));
-        return IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
+    if (u.sa.sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &u.in6.sin6_addr, ip, sizeof ip);
+        snprintf(out, cap, "[%s]:%u", ip, ntohs(u.in6.sin6_port));
+        return IN6_IS_ADDR_LOOPBACK(&u.in6.sin6_addr);
     }
-    const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
-    inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
-    snprintf(out, cap, "%s:%u", ip, ntohs(a->sin_port));
-    return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+    inet_ntop(AF_INET, &u.in.sin_addr, ip, sizeof ip);
+    snprintf(out, cap, "%s:%u", ip, ntohs(u.in.sin_port));
+    return (ntohl(u.in.sin_addr.s_addr) >> 24) == 127;
 }
 
 /* ---- HTTP ---------------------------------------------------------------------------------- */
