@@ -1,12 +1,13 @@
 """serve.py — benchmark of `phasewatt serve`: scrape rate and resident memory over 10 000
 scrapes with clients resetting mid-response; scrapes answered within 1 s while 64 slow
 clients trickle header bytes; peak RSS, scrape latency (p50/p99) and losses while two
-threads tag flat out, and how long SIGTERM takes then; and, when Prometheus is installed,
+threads tag flat out, and how long SIGTERM takes then; the same under a hostile writer that
+nests 15 000 deep or stamps BEGINs 2^62 ns; and, when Prometheus is installed,
 per-phase energy as Prometheus stores it next to `phasewatt report` on the same run.
 
-Usage: python3 bench/serve.py [BUILD_DIR] [--attack S] [--tag S] [--quick]
-  (default: build, after `make tests`; --attack 40 s, --tag 60 s; --quick: 10 s each, no
-  10 000 scrapes, no Prometheus)
+Usage: python3 bench/serve.py [BUILD_DIR] [--attack S] [--tag S] [--hostile S] [--quick]
+  (default: build, after `make tests`; --attack 40 s, --tag 60 s, --hostile 20 s per shape;
+  --quick: 10 s each, no 10 000 scrapes, no Prometheus)
 Prints one "name value" line per figure."""
 import argparse
 import json
@@ -27,10 +28,12 @@ ARGS = argparse.ArgumentParser()
 ARGS.add_argument("build", nargs="?", default="build")
 ARGS.add_argument("--attack", type=float, default=40.0, help="seconds of slow-client attack")
 ARGS.add_argument("--tag", type=float, default=60.0, help="seconds of flat-out tagging")
+ARGS.add_argument("--hostile", type=float, default=20.0, help="seconds of each hostile writer")
 ARGS.add_argument("--quick", action="store_true")
 OPTS = ARGS.parse_args()
 if OPTS.quick:
-    OPTS.attack, OPTS.tag = min(OPTS.attack, 10.0), min(OPTS.tag, 10.0)
+    OPTS.attack, OPTS.tag, OPTS.hostile = (min(OPTS.attack, 10.0), min(OPTS.tag, 10.0),
+                                           min(OPTS.hostile, 10.0))
 CLI = os.path.join(ROOT, OPTS.build, "bin", "phasewatt")
 TAGGER = os.path.join(ROOT, OPTS.build, "progs", "tagger")
 PORT = 20000 + os.getpid() % 20000
@@ -275,6 +278,94 @@ def prometheus_vs_report(tmp, proc, channel, trace):
                   f"diff {100 * (got[path] - joules) / joules:+.3f}%")
 
 
+# A hostile writer: it claims a ring of the agent's channel through the library's own
+# internals and writes events the API would never produce (15 000-deep nesting, BEGINs
+# stamped 2^62 ns), as the red team's reproducers did. Compiled against this tree's headers.
+HOSTILE_C = r"""
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "core/channel.h"
+#include "core/clock.h"
+#include "core/core.h"
+
+static void put(pw_ring *r, uint64_t t, uint32_t id, uint32_t type)
+{
+    uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+    while (h - atomic_load_explicit(&r->tail, memory_order_acquire) > r->mask) {
+        struct timespec ts = {0, 200000};   /* the agent drains every tick */
+        nanosleep(&ts, NULL);
+    }
+    r->slots[h & r->mask] = (pw_event){.t_ns = t, .id = id, .type = type};
+    atomic_store_explicit(&r->head, h + 1, memory_order_release);
+}
+
+int main(int argc, char **argv)
+{
+    double seconds = atof(argv[2]);
+    pw_ring *r = pw_channel_claim_ring();
+    if (!r) return 2;
+    pw_channel_publish_name(1, "deep");
+    pw_channel_publish_name(2, "forged");
+    uint64_t end = pw_now_ns() + (uint64_t)(seconds * 1e9);
+    while (pw_now_ns() < end) {
+        uint64_t t = pw_now_ns();
+        if (!strcmp(argv[1], "deep")) {
+            for (int i = 0; i < 15000; i++) put(r, t + (uint64_t)i, 1, PW_EV_BEGIN);
+            for (int i = 0; i < 15000; i++) put(r, t + 15000 + (uint64_t)i, 1, PW_EV_END);
+        } else {
+            for (int i = 0; i < 1000; i++) put(r, (1ull << 62) + (uint64_t)i, 2, PW_EV_BEGIN);
+            for (int i = 0; i < 1000; i++) put(r, (1ull << 62) + (uint64_t)i, 2, PW_EV_END);
+        }
+    }
+    return 0;
+}
+"""
+
+
+def build_hostile(tmp):
+    src, exe = os.path.join(tmp, "hostile.c"), os.path.join(tmp, "hostile")
+    with open(src, "w") as f:
+        f.write(HOSTILE_C)
+    lib = os.path.join(ROOT, OPTS.build, "lib", "libphasewatt.a")
+    r = subprocess.run(["cc", "-std=c11", "-D_GNU_SOURCE", "-O2", "-I", os.path.join(ROOT, "include"),
+                        "-I", os.path.join(ROOT, "src"), src, lib, "-lm", "-ldl", "-pthread", "-o", exe],
+                       capture_output=True, text=True)
+    if r.returncode:
+        print(f"hostile writer did not build (the channel's internals changed?): {r.stderr[:300]}")
+        return None
+    return exe
+
+
+def hostile(tmp, exe, shape):
+    proc, channel = start_serve(tmp, "/dev/null", window="5")
+    try:
+        writer = subprocess.Popen([exe, shape, str(OPTS.hostile)],
+                                  env=dict(os.environ, PHASEWATT_CHANNEL=channel))
+        times, n = [], 0
+        while writer.poll() is None:
+            took = timed_scrape(PORT)
+            n += 1
+            if took is not None:
+                times.append(took)
+            time.sleep(0.25)
+        hwm = hwm_kb(proc.pid)
+        try:
+            lost = lost_by_reason(scrape(PORT, timeout=5))
+        except OSError:
+            lost = {}
+        t0 = time.perf_counter()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        print(f"hostile_{shape} scrapes_within_1s {len(times)}/{n} p99_ms "
+              f"{1e3 * percentile(times, 0.99):.2f} VmHWM_kb {hwm} sigterm_exit_s "
+              f"{time.perf_counter() - t0:.3f} lost " +
+              " ".join(f"{k} {v}" for k, v in sorted(lost.items()) if v))
+    finally:
+        stop(proc)
+
+
 def stop(proc):
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -293,6 +384,9 @@ def main():
             flat_out(proc, channel)
         finally:
             stop(proc)
+        exe = build_hostile(tmp)
+        for shape in ("deep", "future") if exe else ():
+            hostile(tmp, exe, shape)
         if OPTS.quick:
             return
         trace = os.path.join(tmp, "served.pwt")

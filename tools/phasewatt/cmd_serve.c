@@ -350,6 +350,7 @@ static int serve(serve_args *a, pw_live *live, const struct sockaddr_storage *ad
             fprintf(stderr, "phasewatt serve: metrics at http://%s/metrics; tag from any process "
                     "with PHASEWATT_CHANNEL=%s\n", bound, pw_channel_path(ch));
         run_until_signal(&h, live);
+        pw_live_stop(live, 0);   /* it winds down while the rest closes */
         MHD_stop_daemon(http);
     }
     pthread_mutex_destroy(&h.lock);
@@ -386,7 +387,7 @@ static int run(int argc, char **argv)
     if (!live) return cli_error("serve", CLI_FAILED, "out of memory");
     rc = serve(&a, live, &addr);
     /* SIGTERM ends the agent within a second: a window still being attributed is not
-     * waited for past 0.3 s (its memory goes back with the process) */
-    if (pw_live_stop(live, 300000000ull) == 0) pw_live_free(live);
+     * waited for past 0.2 s more (its memory goes back with the process) */
+    if (pw_live_stop(live, 200000000ull) == 0) pw_live_free(live);
     return rc;
 }
