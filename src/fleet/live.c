@@ -285,9 +285,11 @@ static int push(queue *q, const item *it)
     return 0;
 }
 
+/* Before the first reading, the clock itself bounds what can be stamped. */
 static int outside_run(const queue *q, uint64_t t, uint64_t skew)
 {
-    return q->last_t && (t > q->last_t + skew || t + skew < q->first_t);
+    if (!q->last_t) return t > pw_now_ns() + skew;
+    return t > q->last_t + skew || t + skew < q->first_t;
 }
 
 /* Why ev must be dropped (a pw_live_loss), or -1 to queue it. A BEGIN that is dropped cuts
@@ -307,8 +309,9 @@ static int admit(pw_live *l, admit_track *t, pw_event *ev)
             : outside_run(q, ev->t_ns, l->cfg.skew_ns) ? PW_LIVE_LOST_TIMESTAMP : -1;
     if (ev->type != PW_EV_BEGIN) return why;
     if (t->cut || t->depth >= PW_MAX_DEPTH || why >= 0) {
-        if (!t->cut++) t->cut_reason = (uint8_t)(why >= 0 ? why : PW_LIVE_LOST_DEPTH);
-        return t->cut_reason;
+        int reason = why >= 0 ? why : t->cut ? t->cut_reason : PW_LIVE_LOST_DEPTH;
+        if (!t->cut++) t->cut_reason = (uint8_t)reason;
+        return reason;
     }
     t->depth++;
     return -1;
@@ -360,6 +363,9 @@ static void on_sample(void *ctx, uint32_t source, uint64_t t_ns, const uint64_t 
 {
     pw_live *l = ctx;
     if (source >= l->nsrc) return;   /* the description came first, on this same thread */
+    /* a source that takes its time from phase events (the synthetic one) can be led past
+     * the clock by a forged stamp: such a reading would open the run to any stamp */
+    if (t_ns > pw_now_ns() + l->cfg.skew_ns) return lose(l, PW_LIVE_LOST_TIMESTAMP, 1);
     size_t n = l->src_count[source];
     uint64_t *e = malloc((n + 1) * sizeof *e);
     if (!e) return;                  /* the next reading covers the interval */
@@ -829,6 +835,8 @@ char *pw_live_metrics(pw_live *l, size_t *len)
 
 /* ---- the live thread and its lifetime ---------------------------------------------------- */
 
+/* Takes the queue as it fills and re-renders the page at least every RENDER_EVERY_NS, so the
+ * loss counters stay fresh even when nothing is admitted. */
 static void *live_thread(void *arg)
 {
     pw_live *l = arg;
@@ -840,7 +848,6 @@ static void *live_thread(void *arg)
             until.tv_nsec += 50000000;
             if (until.tv_nsec >= 1000000000) until.tv_sec++, until.tv_nsec -= 1000000000;
             pthread_cond_timedwait(&l->q.ready, &l->q.lock, &until);
-            continue;
         }
         pthread_mutex_unlock(&l->q.lock);
         pthread_mutex_lock(&l->lock);
