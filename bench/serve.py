@@ -137,6 +137,24 @@ def lost_by_reason(page):
     return lost
 
 
+def end_under_load(proc):
+    """The agent's peak RSS and losses, then how long SIGTERM takes to end it."""
+    hwm = hwm_kb(proc.pid)
+    try:
+        lost = lost_by_reason(scrape(PORT, timeout=5))
+    except OSError:
+        lost = {}
+    t0 = time.perf_counter()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+        return hwm, lost, f"{time.perf_counter() - t0:.3f}"
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return hwm, lost, "over 30"
+
+
 def flat_out(proc, channel):
     """Two tagging threads (two flood processes) as fast as they can, then SIGTERM under load."""
     env = dict(os.environ, PHASEWATT_CHANNEL=channel)
@@ -151,20 +169,7 @@ def flat_out(proc, channel):
             times.append(took)
         peak = max(peak, rss_kb(proc.pid))
         time.sleep(0.25)
-    hwm = hwm_kb(proc.pid)
-    try:
-        lost = lost_by_reason(scrape(PORT, timeout=5))
-    except OSError:
-        lost = {}
-    t0 = time.perf_counter()
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-        sigterm = f"{time.perf_counter() - t0:.3f}"
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        sigterm = "over 30"
+    hwm, lost, sigterm = end_under_load(proc)
     for t in taggers:
         t.kill()
         t.wait()
@@ -350,17 +355,10 @@ def hostile(tmp, exe, shape):
             if took is not None:
                 times.append(took)
             time.sleep(0.25)
-        hwm = hwm_kb(proc.pid)
-        try:
-            lost = lost_by_reason(scrape(PORT, timeout=5))
-        except OSError:
-            lost = {}
-        t0 = time.perf_counter()
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
+        hwm, lost, sigterm = end_under_load(proc)
         print(f"hostile_{shape} scrapes_within_1s {len(times)}/{n} p99_ms "
               f"{1e3 * percentile(times, 0.99):.2f} VmHWM_kb {hwm} sigterm_exit_s "
-              f"{time.perf_counter() - t0:.3f} lost " +
+              f"{sigterm} lost " +
               " ".join(f"{k} {v}" for k, v in sorted(lost.items()) if v))
     finally:
         stop(proc)
