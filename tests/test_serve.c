@@ -71,7 +71,7 @@ TEST(live_windows_add_up_to_what_report_attributes_to_the_whole_run)
     pw_trace *t = simulated(pw_scenario_builtin());   /* 2.3 s, 1 ms samples, nested phases */
     pw_attribution *a = NULL;
     CHECK_INT(pw_attribute(t, &a), PW_OK);
-    pw_live *l = pw_live_new(250000000, "test-host");   /* ~9 windows */
+    pw_live *l = pw_live_new(&(pw_live_config){.window_ns = 250000000, .host = "test-host"});  /* ~9 windows */
     pw_session_tap tap;
     pw_live_tap(l, &tap);
     replay(t, &tap);
@@ -87,6 +87,7 @@ TEST(live_windows_add_up_to_what_report_attributes_to_the_whole_run)
         CHECK_NEAR(p.seconds, n->duration_s, 1e-6);
         CHECK_INT(p.calls, n->calls);
         CHECK_NEAR(p.tokens + 1, n->tokens_incl + 1, 1e-12);
+        CHECK_STR(p.provenance, pw_provenance_name(n->provenance));
         checked++;
     }
     CHECK_INT(checked, 12);   /* every phase path of the built-in scenario */
@@ -105,7 +106,7 @@ TEST(live_windows_add_up_to_what_report_attributes_to_the_whole_run)
 TEST(live_metrics_escape_label_values_and_pass_promtool)
 {
     pw_trace *t = simulated("sample every=1ms\nphase a\\\"b\"c 5ms 10W\nphase new\\line 5ms 20W\n");
-    pw_live *l = pw_live_new(1000000000, "host \"one\"");
+    pw_live *l = pw_live_new(&(pw_live_config){.window_ns = 1000000000, .host = "host \"one\""});
     pw_session_tap tap;
     pw_live_tap(l, &tap);
     replay(t, &tap);
@@ -127,6 +128,190 @@ TEST(live_metrics_escape_label_values_and_pass_promtool)
     pw_trace_close(t);
 }
 
+/* ---- what hostile writers send, fed through the tap as the session would ------------------- */
+
+typedef struct feed { pw_live *l; pw_session_tap tap; uint64_t t, e; } feed;
+
+/* A live view (no thread: only pw_live_flush attributes) with one 10 W domain. */
+static feed feed_new(pw_live_config cfg)
+{
+    cfg.manual = 1;
+    cfg.host = "h";
+    feed f = {.l = pw_live_new(&cfg), .t = 1000000000ull};
+    CHECK(f.l != NULL);
+    pw_live_tap(f.l, &f.tap);
+    pw_source_desc src = {.name = "synthetic"};
+    pw_domain_desc dom = {.name = "package-0", .kind = PW_KIND_CPU, .parent = -1};
+    f.tap.domains(f.tap.ctx, &src, 1, &dom, 1);
+    return f;
+}
+
+static void feed_sample(feed *f)   /* 1 ms after the last, 10 mJ more */
+{
+    f->t += 1000000;
+    f->e += 10000;
+    f->tap.sample(f->tap.ctx, 0, f->t, &f->e, 0);
+}
+
+static void feed_event(feed *f, uint32_t track, uint32_t type, uint32_t id, uint64_t t_ns)
+{
+    pw_event ev = {.t_ns = t_ns, .id = id, .type = type};
+    f->tap.event(f->tap.ctx, track, &ev);
+}
+
+/* One call of phase id on track, inside the next reading's interval. */
+static void feed_call(feed *f, uint32_t track, uint32_t id)
+{
+    feed_event(f, track, PW_EV_BEGIN, id, f->t + 100000);
+    feed_event(f, track, PW_EV_END, id, f->t + 900000);
+    feed_sample(f);
+}
+
+static uint64_t calls_of(pw_live *l, const char *path)
+{
+    pw_live_phase p;
+    return pw_live_phase_totals(l, path, &p) == PW_OK ? p.calls : 0;
+}
+
+TEST(live_names_that_are_not_utf8_still_give_a_page_promtool_accepts)
+{
+    feed f = feed_new((pw_live_config){0});
+    const char *names[] = {"caf\xe9", "ok-\xc3\xa9", "\xf0\x28\x8c\x28", "cut\xe2\x82", "ctl\x01\x7f"};
+    feed_sample(&f);
+    for (uint32_t i = 0; i < 5; i++) {
+        f.tap.name(f.tap.ctx, i + 1, names[i]);
+        feed_call(&f, 1, i + 1);
+    }
+    CHECK_INT(pw_live_flush(f.l), PW_OK);
+    CHECK_INT(pw_live_series(f.l), 5);
+    char *m = pw_live_metrics(f.l, NULL);
+    CHECK(m != NULL);
+    CHECK_MSG(strstr(m, "phase=\"caf\xef\xbf\xbd\"") && strstr(m, "phase=\"ok-\xc3\xa9\"") &&
+              strstr(m, "phase=\"\xef\xbf\xbd(\xef\xbf\xbd(\"") && strstr(m, "phase=\"ctl??\""), "%s", m);
+    const char *file = tf_path("utf8.prom");
+    CHECK_INT(tf_write_file(file, m, strlen(m)), 0);
+    free(m);
+    char cmd[1024], *out = NULL, *err = NULL;
+    snprintf(cmd, sizeof cmd, "iconv -f UTF-8 -t UTF-8 %s >/dev/null", file);   /* an outside check */
+    CHECK_MSG(tf_run(cmd, NULL, &err) == 0, "not UTF-8: %s", err);
+    free(err), err = NULL;
+    if (tf_run("command -v promtool", NULL, NULL) == 0) {
+        snprintf(cmd, sizeof cmd, "promtool check metrics < %s", file);
+        int rc = tf_run(cmd, &out, &err);
+        CHECK_MSG(rc == 0 || (err && !strstr(err, "error")), "promtool: %s %s", out, err);
+    }
+    free(out), free(err);
+    pw_live_free(f.l);
+}
+
+TEST(live_rejects_and_counts_begins_stamped_far_outside_the_run)
+{
+    feed f = feed_new((pw_live_config){0});
+    f.tap.name(f.tap.ctx, 1, "a");
+    f.tap.name(f.tap.ctx, 2, "forged");
+    feed_sample(&f);
+    feed_event(&f, 1, PW_EV_BEGIN, 2, 1ull << 62);   /* and its END goes with it */
+    feed_event(&f, 1, PW_EV_END, 2, 1ull << 62);
+    feed_event(&f, 2, PW_EV_BEGIN, 2, 1);            /* long before the first reading */
+    feed_event(&f, 2, PW_EV_END, 2, 2);
+    feed_event(&f, 3, PW_EV_MARK, 2, 1ull << 62);
+    uint64_t forged = 1ull << 62;   /* a reading led past the clock opens nothing */
+    f.tap.sample(f.tap.ctx, 0, forged, &f.e, 0);
+    feed_event(&f, 1, PW_EV_BEGIN, 2, forged - 5);
+    feed_event(&f, 1, PW_EV_END, 2, forged - 4);
+    for (int i = 0; i < 10; i++) feed_call(&f, 1, 1);
+    CHECK_INT(pw_live_flush(f.l), PW_OK);
+    CHECK_INT(pw_live_lost(f.l, PW_LIVE_LOST_TIMESTAMP), 8);
+    CHECK_INT(calls_of(f.l, "a"), 10);
+    pw_live_phase p;
+    CHECK_INT(pw_live_phase_totals(f.l, "forged", &p), PW_ERR_NOT_FOUND);
+    char *m = pw_live_metrics(f.l, NULL);
+    CHECK_MSG(m && strstr(m, "phasewatt_lost_events_total{host=\"h\",reason=\"timestamp\"} 8\n"), "%s", m);
+    free(m);
+    pw_live_free(f.l);
+}
+
+TEST(live_cuts_nesting_deeper_than_pw_max_depth_and_counts_the_cut_events)
+{
+    feed f = feed_new((pw_live_config){0});
+    f.tap.name(f.tap.ctx, 1, "n");
+    feed_sample(&f);
+    const int deep = 15000;
+    for (int i = 0; i < deep; i++) feed_event(&f, 1, PW_EV_BEGIN, 1, f.t + 1000 + (uint64_t)i);
+    for (int i = 0; i < deep; i++) feed_event(&f, 1, PW_EV_END, 1, f.t + 500000 + (uint64_t)i);
+    feed_sample(&f);
+    feed_call(&f, 1, 1);   /* the thread's stack is whole again: a top-level call */
+    CHECK_INT(pw_live_flush(f.l), PW_OK);
+    CHECK_INT(pw_live_lost(f.l, PW_LIVE_LOST_DEPTH), 2 * (deep - PW_MAX_DEPTH));
+    CHECK_INT(pw_live_series(f.l), PW_MAX_DEPTH);
+    CHECK_INT(calls_of(f.l, "n"), 2);
+    char deepest[2 * PW_MAX_DEPTH + 1] = "n";
+    for (int i = 1; i < PW_MAX_DEPTH; i++) strcat(deepest, "/n");
+    CHECK_INT(calls_of(f.l, deepest), 1);
+    pw_live_free(f.l);
+}
+
+TEST(live_caps_series_threads_and_names_and_counts_the_excess)
+{
+    feed f = feed_new((pw_live_config){.max_series = 3, .max_tracks = 2, .max_names = 8});
+    for (uint32_t id = 1; id <= 5; id++) {
+        char name[8];
+        snprintf(name, sizeof name, "p%u", id);
+        f.tap.name(f.tap.ctx, id, name);
+    }
+    f.tap.name(f.tap.ctx, 9, "past-the-cap");
+    feed_sample(&f);
+    feed_event(&f, 1, PW_EV_BEGIN, 1, f.t + 1000);   /* two threads hold a phase open ... */
+    feed_event(&f, 2, PW_EV_BEGIN, 2, f.t + 1000);
+    feed_event(&f, 3, PW_EV_BEGIN, 3, f.t + 1000);   /* ... so a third is not followed */
+    feed_event(&f, 3, PW_EV_END, 3, f.t + 2000);
+    for (uint32_t id = 3; id <= 5; id++) feed_call(&f, 1, id);
+    feed_event(&f, 1, PW_EV_END, 1, f.t + 1000);
+    feed_event(&f, 2, PW_EV_END, 2, f.t + 1000);
+    feed_sample(&f);
+    CHECK_INT(pw_live_flush(f.l), PW_OK);
+    CHECK_INT(pw_live_lost(f.l, PW_LIVE_LOST_TRACKS), 2);
+    CHECK_INT(pw_live_lost(f.l, PW_LIVE_LOST_NAMES), 1);
+    CHECK_INT(pw_live_series(f.l), 3);
+    CHECK_INT(pw_live_lost(f.l, PW_LIVE_LOST_SERIES), 2);   /* 5 paths, room for 3 */
+    pw_live_free(f.l);
+}
+
+TEST(live_holds_no_more_events_than_its_budget_and_keeps_the_rest_balanced)
+{
+    feed f = feed_new((pw_live_config){.max_events = 100});
+    f.tap.name(f.tap.ctx, 1, "a");
+    feed_sample(&f);
+    for (int i = 0; i < 200; i++) {   /* nothing attributes them until the flush */
+        feed_event(&f, 1, PW_EV_BEGIN, 1, f.t + 1000 + 2 * (uint64_t)i);
+        feed_event(&f, 1, PW_EV_END, 1, f.t + 1001 + 2 * (uint64_t)i);
+    }
+    feed_sample(&f);
+    feed_sample(&f);
+    CHECK_INT(pw_live_flush(f.l), PW_OK);
+    uint64_t lost = pw_live_lost(f.l, PW_LIVE_LOST_QUEUE), calls = calls_of(f.l, "a");
+    CHECK_MSG(calls == 50 && lost == 300, "%llu calls, %llu lost", (unsigned long long)calls,
+              (unsigned long long)lost);
+    pw_live_free(f.l);
+}
+
+TEST(live_prunes_the_phase_paths_no_window_touches_any_more)
+{
+    feed f = feed_new((pw_live_config){.window_ns = 2000000, .idle_windows = 3});
+    f.tap.name(f.tap.ctx, 1, "old");
+    f.tap.name(f.tap.ctx, 2, "new");
+    feed_sample(&f);
+    feed_call(&f, 1, 1);
+    for (int i = 0; i < 20; i++) feed_call(&f, 1, 2);
+    f.tap.channel_loss(f.tap.ctx, 7);
+    CHECK_INT(pw_live_flush(f.l), PW_OK);
+    CHECK_INT(calls_of(f.l, "old"), 0);
+    CHECK_INT(calls_of(f.l, "new"), 20);
+    CHECK_INT(pw_live_series(f.l), 1);
+    CHECK_INT(pw_live_lost(f.l, PW_LIVE_LOST_CHANNEL), 7);
+    pw_live_free(f.l);
+}
+
 /* ---- the agent over HTTP ---------------------------------------------------------------------- */
 
 typedef struct agent {
@@ -140,18 +325,33 @@ static int port_for(int offset)
     return 20000 + (int)(getpid() % 20000) + offset;
 }
 
-/* GET path on loopback:port; the whole response, or NULL when nobody answers. */
-static char *http_get(int port, const char *path)
+/* A connection to loopback:port from the loopback address src (NULL: any); -1 if refused. */
+static int connect_from(const char *src, int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        if (fd >= 0) close(fd);
-        return NULL;
+    struct sockaddr_in from = {.sin_family = AF_INET};
+    if (fd >= 0 && src && (inet_pton(AF_INET, src, &from.sin_addr) != 1 ||
+                           bind(fd, (struct sockaddr *)&from, sizeof from) != 0)) {
+        close(fd);
+        return -1;
     }
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Sends request (or a GET of path) from src; the whole response, or NULL when nobody answers. */
+static char *http_ask(const char *src, int port, const char *path, const char *request)
+{
+    int fd = connect_from(src, port);
+    if (fd < 0) return NULL;
     char req[256];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", path);
+    int n = request ? snprintf(req, sizeof req, "%s", request)
+                    : snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", path);
     if (write(fd, req, (size_t)n) != n) {
         close(fd);
         return NULL;
@@ -165,6 +365,11 @@ static char *http_get(int port, const char *path)
     close(fd);
     if (buf) buf[len] = '\0';
     return buf;
+}
+
+static char *http_get(int port, const char *path)
+{
+    return http_ask(NULL, port, path, NULL);
 }
 
 /* A client that asks, reads a few bytes and resets the connection mid-response. */
@@ -183,13 +388,13 @@ static void rude_client(int port)
     close(fd);
 }
 
-static agent start_agent(int port, const char *extra_out)
+static agent start_agent_on(const char *address, int port, const char *extra_out)
 {
     agent g = {.port = port};
     snprintf(g.channel, sizeof g.channel, "%s", tf_path("channel.txt"));
     unlink(g.channel);
     char listen[64], log[600];
-    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    snprintf(listen, sizeof listen, "%s:%d", address, port);
     snprintf(log, sizeof log, "%s", tf_path("serve.log"));
     g.pid = fork();
     if (g.pid == 0) {
@@ -219,6 +424,11 @@ static agent start_agent(int port, const char *extra_out)
     char *l = tf_read_file(log, NULL);
     CHECK_MSG(0, "phasewatt serve did not start: %s", l ? l : "(no log)");
     return g;
+}
+
+static agent start_agent(int port, const char *extra_out)
+{
+    return start_agent_on("127.0.0.1", port, extra_out);
 }
 
 static int stop_agent(agent *g)
@@ -276,7 +486,11 @@ TEST(serve_survives_10000_scrapes_and_clients_leaving_mid_response_with_flat_mem
         free(r);
     }
     long after = rss_kb(g.pid);
-    CHECK_INT(ok, 10000);
+    if (ok != 10000) {
+        char *r = http_get(g.port, "/metrics"), *log = tf_read_file(tf_path("serve.log"), NULL);
+        CHECK_MSG(0, "%d of 10000 scrapes answered with phase figures; now: %.3000s\nlog: %s", ok,
+                  r ? r : "(no answer)", log ? log : "(none)");
+    }
 #if defined(__SANITIZE_ADDRESS__)
     (void)before, (void)after;   /* ASan's quarantine holds freed memory: RSS says nothing */
 #else
@@ -403,5 +617,85 @@ TEST(serve_closes_the_phases_of_a_process_killed_mid_phase)
     CHECK_MSG(a > 0.005 && a < 0.5 && b == a, "post-inference open for %.3f s, then %.3f s", a, b);
     free(first);
     free(second);
+    CHECK_INT(stop_agent(&g), 0);
+}
+
+TEST(serve_listen_takes_only_a_numeric_address_and_a_port_in_range)
+{
+    const char *bad[] = {"0:9464", "0x0:9464", "localhost:9464", "127.0.0.1:99999", "127.0.0.1:0",
+                         "127.0.0.1:", "[::]", ":9464", "127.0.0.1:+80", "127.1:9464"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char cmd[256], *err = NULL;
+        snprintf(cmd, sizeof cmd, "\"$PW\" serve --listen '%s' --source synthetic", bad[i]);
+        int rc = tf_run(cmd, NULL, &err);
+        CHECK_MSG(rc == 2 && err && strstr(err, "--listen wants a numeric ADDRESS:PORT") &&
+                  strstr(err, bad[i]) && !strchr(strchr(err, '\n') + 1, '\n'),
+                  "--listen %s: exit %d, %s", bad[i], rc, err);
+        free(err);
+    }
+}
+
+TEST(serve_prints_what_it_bound_warns_beyond_loopback_and_answers_post_with_405)
+{
+    agent g = start_agent_on("0.0.0.0", port_for(4), NULL);
+    char *r = http_ask(NULL, g.port, NULL, "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+                                           "Connection: close\r\n\r\n");
+    CHECK_MSG(r && strstr(r, " 405 ") && strstr(r, "Allow: GET, HEAD"), "%s", r ? r : "(no answer)");
+    free(r);
+    r = http_ask(NULL, g.port, NULL, "PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    CHECK_MSG(r && strstr(r, " 405 "), "%s", r ? r : "(no answer)");
+    free(r);
+    CHECK_INT(stop_agent(&g), 0);
+    char *log = tf_read_file(tf_path("serve.log"), NULL), want[128], warning[128];
+    snprintf(want, sizeof want, "metrics at http://0.0.0.0:%d/metrics", g.port);
+    snprintf(warning, sizeof warning, "warning: listening on 0.0.0.0:%d, not loopback", g.port);
+    CHECK_MSG(log && strstr(log, want) && strstr(log, warning), "%s", log ? log : "(no log)");
+    free(log);
+}
+
+/* 1 once the agent has closed fd (read sees the end, or the connection was reset). */
+static int closed_by_peer(int fd)
+{
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+TEST(serve_cuts_clients_that_trickle_their_headers_and_keeps_room_for_other_addresses)
+{
+    agent g = start_agent(port_for(5), NULL);
+    enum { SLOW = 64 };
+    int fd[SLOW], open_now = SLOW;
+    for (int i = 0; i < SLOW; i++) {
+        fd[i] = connect_from("127.0.0.1", g.port);
+        CHECK(fd[i] >= 0);
+        CHECK(send(fd[i], "G", 1, MSG_NOSIGNAL) == 1);
+    }
+    /* another address always finds a slot: one address holds at most its share */
+    int probe = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in second = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000002)};
+    int have_second = probe >= 0 && bind(probe, (struct sockaddr *)&second, sizeof second) == 0;
+    if (probe >= 0) close(probe);
+    char *r = have_second ? http_ask("127.0.0.2", g.port, "/metrics", NULL) : NULL;
+    CHECK_MSG(!have_second || (r && strstr(r, "200 OK") && strstr(r, "phasewatt_lost_events_total{")),
+              "a scrape from 127.0.0.2 during the trickle: %s", r ? r : "(no answer)");
+    free(r);
+    /* a byte every 0.5 s resets any idle timeout: only the header deadline ends them (the
+     * bound on rounds is there to fail, not to time anything) */
+    for (int round = 0; round < 120 && open_now; round++) {
+        sleep_ms(500);
+        open_now = 0;
+        for (int i = 0; i < SLOW; i++)
+            if (fd[i] >= 0 && (closed_by_peer(fd[i]) || send(fd[i], "E", 1, MSG_NOSIGNAL) != 1)) {
+                close(fd[i]);
+                fd[i] = -1;
+            } else if (fd[i] >= 0) {
+                open_now++;
+            }
+    }
+    CHECK_MSG(open_now == 0, "%d trickling clients still connected after 60 s", open_now);
+    r = http_get(g.port, "/metrics");
+    CHECK(r && strstr(r, "200 OK"));
+    free(r);
     CHECK_INT(stop_agent(&g), 0);
 }

@@ -189,6 +189,7 @@ static void poll_channel(session *s)
 {
     pw_channel_sink sink = {record_track, record_event, record_loss, s};
     if (s->channel) pw_channel_poll(s->channel, &sink);
+    if (s->channel && s->tap.channel_loss) s->tap.channel_loss(s->tap.ctx, pw_channel_lost(s->channel));
 }
 
 typedef struct { uint64_t t_ns; size_t index; } timed_index;

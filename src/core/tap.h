@@ -19,6 +19,8 @@ typedef struct pw_session_tap {
     void (*loss)(void *ctx, uint32_t track, uint64_t lost_total);
     void (*sample)(void *ctx, uint32_t source, uint64_t t_ns, const uint64_t *energy_uj,
                    uint8_t flags);
+    /* After each drain of a recorder's channel: its pw_channel_lost() so far. */
+    void (*channel_loss)(void *ctx, uint64_t lost_total);
     void *ctx;
 } pw_session_tap;
 
