@@ -6,7 +6,7 @@
 #include <string.h>
 
 #define LEARN_READS_PER_PERIOD 64u   /* learning brackets an update to 1/64 of a period */
-#define LEARN_UPDATES 16u            /* updates seen before the grid is fitted */
+#define LEARN_UPDATES 24u            /* updates seen before the grid is fitted */
 #define LEARN_PERIODS 128u           /* learning gives up after this many nominal periods */
 #define CONTINUOUS_MIN_READS 16u
 #define MISSES_TO_RELEARN 8u         /* bursts in a row without a change */
@@ -127,11 +127,11 @@ uint64_t pw_gridlock_phase_ns(const pw_gridlock *g)
     return (uint64_t)llround(grid_at(g, u->k));
 }
 
-/* Drops the updates off the first fit by more than an eighth of a period (a read delayed
- * by preemption), at most a quarter of them; the caller refits. */
+/* Drops the updates off the first fit by more than an eighth of a period (a read or an
+ * update delayed by preemption), at most a third of them; the caller refits. */
 static void drop_outliers(pw_gridlock *g)
 {
-    unsigned kept = 0, limit = g->nfit / 4, dropped = 0;
+    unsigned kept = 0, limit = g->nfit / 3, dropped = 0;
     for (unsigned i = 0; i < g->nfit; i++) {
         double r = fabs((double)g->fit[i].t_ns - grid_at(g, g->fit[i].k));
         if (r > g->period_ns / 8 && dropped < limit) dropped++;

@@ -15,7 +15,7 @@
  *
  * States (pw_gridlock_state_name):
  *   learning    reading fast (about 64 reads per nominal period, never closer than
- *               min_spacing_ns) until 16 updates are seen;
+ *               min_spacing_ns) until 24 updates are seen;
  *   locked      the updates fall on a regular grid: each read is a short burst that starts
  *               just before the predicted update and ends at the first change; a reading is
  *               stamped at the update instant (the change's bracket, or the grid where the
