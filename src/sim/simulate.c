@@ -5,12 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/gridlock.h"
 #include "sim/scenario.h"
 #include "sources/counter.h"
 #include "trace/format.h"
 
 #define SIM_START_NS 1000000000ull   /* a fixed monotonic start: runs are reproducible */
 #define SIM_TRACK 1
+#define SIM_READ_COST_NS 2000ull     /* virtual time one sensor read takes (the poll spacing) */
+#define SIM_SPIN_NS 50000ull         /* the recorder spins through shorter waits, as session.c */
 
 /* Where a span starts: the true energy there and the power until the next breakpoint. */
 typedef struct breakpoint { uint64_t t_ns; double e_j, w; } breakpoint;
@@ -30,8 +33,10 @@ typedef struct sim {
     const pw_scenario *s;
     pw_writer *w;
     pw_meter meter;
-    uint64_t next_sample_ns;             /* the sampling thread's next deadline */
-    uint64_t next_read_ns;               /* when it actually reads: deadline + jitter */
+    uint64_t next_read_ns;               /* when the recorder reads next */
+    pw_gridlock lock;                    /* the recorder's locker, as in session.c */
+    uint64_t last_read_uj;               /* the previous read, for "changed" */
+    int reads;
     double e_j;                          /* true energy from the start to the walk's time */
     breakpoint *hist; size_t head, n, cap;   /* [head, n): spans a sensor read may look into */
     double *self_j, *truth_s;            /* per path index: true self energy, inclusive time */
@@ -81,13 +86,33 @@ static double energy_at(void *ctx, uint64_t t_ns)
     return b->e_j + b->w * (double)(t_ns - b->t_ns) * 1e-9;
 }
 
-/* One recorder read: raw register, wraparound undone as for hardware, scaled to µJ (or
- * averaged power integrated). */
+/* One recorder read at t_ns: raw register, wraparound undone as for hardware, scaled to µJ
+ * (or averaged power integrated), fed to the same grid locker the session uses, and written
+ * where it says, at its stamp. The value is the one at t_ns exactly; the read's cost,
+ * SIM_READ_COST_NS, only spaces the reads. */
 static int sample(sim *m, uint64_t t_ns)
 {
+    if (!m->reads)
+        pw_gridlock_init(&m->lock, m->s->sensor.period_ns, SIM_READ_COST_NS,
+                         m->s->sample_interval_ns);
     uint64_t energy_uj = pw_meter_read_uj(&m->meter, energy_at, m, t_ns);
     forget_before_read(m, t_ns);
-    return pw_writer_sample(m->w, 0, t_ns, &energy_uj, 0);
+    int changed = m->reads++ && energy_uj != m->last_read_uj;
+    m->last_read_uj = energy_uj;
+    pw_grid_stamp st = pw_gridlock_feed(&m->lock, t_ns, t_ns, changed);
+    return st.record ? pw_writer_sample_stamped(m->w, 0, st.t_ns, st.err_ns, &energy_uj, 0)
+                     : PW_OK;
+}
+
+/* When the recorder reads next: the locker's time, after the read it just made. A sleep
+ * ends late by the jitter, except before a locked sensor's burst, which the session wakes
+ * early for and spins to; shorter waits are spun. */
+static uint64_t next_read(sim *m, uint64_t read_ns)
+{
+    uint64_t after = read_ns + SIM_READ_COST_NS, due = pw_gridlock_next_read(&m->lock);
+    if (due <= after) return after;
+    if (due - after <= SIM_SPIN_NS || pw_gridlock_state(&m->lock) == PW_LOCK_LOCKED) return due;
+    return due + pw_sensor_jitter(&m->meter.sensor);
 }
 
 /* ---- the walk ------------------------------------------------------------------------------ */
@@ -97,11 +122,9 @@ static int on_span(void *ctx, uint64_t t0_ns, uint64_t t1_ns, double watts, uint
     sim *m = ctx;
     (void)path_ix;   /* phase truth comes from begin/end; spans carry only energy */
     int rc = remember(m, t0_ns, watts);
-    /* The sampling thread wakes up late by the jitter; its deadlines stay on the grid. */
     while (rc == PW_OK && m->next_read_ns < t1_ns) {
         rc = sample(m, m->next_read_ns);
-        m->next_sample_ns += m->s->sample_interval_ns;
-        m->next_read_ns = m->next_sample_ns + pw_sensor_jitter(&m->meter.sensor);
+        m->next_read_ns = next_read(m, m->next_read_ns);
     }
     m->e_j += watts * (double)(t1_ns - t0_ns) * 1e-9;
     return rc;
@@ -308,7 +331,7 @@ int pw_simulate(const pw_scenario *s, const char *out_path, char *err, size_t er
     if (!err || !errlen) err = none, errlen = sizeof none;
     err[0] = '\0';
     if (!s || !out_path || !s->sample_interval_ns || s->npaths == 0) return PW_ERR_INVALID;
-    sim m = {.s = s, .next_sample_ns = SIM_START_NS, .next_read_ns = SIM_START_NS,
+    sim m = {.s = s, .next_read_ns = SIM_START_NS,
              .nruns = 1 + s->ntracks, .streaming = s->ntracks == 0,
              .rng = s->sensor.seed ^ 0xbb67ae8584caa73bull};
     pw_meter_init(&m.meter, &s->sensor);
