@@ -207,12 +207,14 @@ TEST(simulate_builtin_against_its_truth)
     CHECK_INT(pw_trace_get_health(t, &h), PW_OK);
     CHECK(h.complete && !h.torn && h.corrupt_chunks == 0);
 
-    /* samples: every millisecond from the start through the end, lead time included */
+    /* samples: the locked recorder reads after each update, at most one sample interval
+     * apart, from the start through the end, lead time included; each stamped */
     uint64_t run_ns = pw_scenario_duration_ns(s) + 2 * s->lead_ns;
     const pw_series *ser = &t->series[0];
-    CHECK_INT(ser->n, run_ns / 1000000 + 1);
-    CHECK_INT(ser->t_ns[0], t->start_ns);
-    CHECK_INT(ser->t_ns[ser->n - 1], t->start_ns + run_ns);
+    CHECK(ser->n >= run_ns / 1000000 / 2 && ser->n <= run_ns / 1000000 + 2);
+    CHECK(ser->t_err_ns != NULL);
+    CHECK(ser->t_ns[0] <= t->start_ns + 1000000);
+    CHECK(ser->t_ns[ser->n - 1] + 1000000 >= t->start_ns + run_ns);
     for (size_t i = 1; i < ser->n; i++) CHECK(ser->energy_uj[i] >= ser->energy_uj[i - 1]);
 
     /* truth: the whole run equals the pieces; the last sample is within one quantum of it */

@@ -51,6 +51,11 @@ typedef struct sweep {
                             the timing term: a reading off by dt moves dt x step across a cut */
     uint8_t *mark;       /* [npieces * width] PW_FIG_* of what made the piece's energy */
     double cv2;          /* squared relative spread of a phase's power between its calls */
+    double cvb2;         /* ... and between phases: how wrong a split by time can be */
+    int64_t *pnode;      /* [npieces] the node of a piece one track has open (0 untagged),
+                            -1 shared */
+    uint32_t *group;     /* scratch: one straddling interval's ancestor nodes */
+    double *group_f, *group_q;
 } sweep;
 
 int pw_domain_estimated(const pw_trace *t, size_t domain)
@@ -123,6 +128,9 @@ double pw_series_energy_at(pw_series_cursor *c, size_t k, uint64_t t_ns)
 static int reads_repeat(const pw_trace *t, const pw_series *se)
 {
     if (se->source >= t->nsources || se->n < 2) return 0;
+    /* a locked recorder's reading that did not change saw no update since the last: its
+     * energy is still the last update's, so it says nothing about when energy was spent */
+    if (se->t_err_ns) return 1;
     double interval = (double)(se->t_ns[se->n - 1] - se->t_ns[0]) / (double)(se->n - 1);
     return (double)t->sources[se->source].period_ns > 1.5 * interval;
 }
@@ -188,6 +196,9 @@ static int alloc_energy(pw_attribution *a)
         n->incl_var = n->self_var + nd;
         n->self_step_w = n->incl_var + nd;
         n->incl_step_w = n->self_step_w + nd;
+        n->split_incl = n->incl_step_w + nd;
+        n->self_alloc = n->split_incl + nd;
+        n->incl_alloc = n->self_alloc + nd;
         n->self_mark = a->node_marks + i * 2 * nd;
         n->incl_mark = n->self_mark + nd;
         for (size_t d = 0; d < 2 * nd; d++) n->self_ci_j[d] = NAN;
@@ -229,6 +240,22 @@ static double part_weight(double est, double mean, uint64_t ns)
     return ns ? (double)ns * (est >= 0 ? est : mean) : 0.0;
 }
 
+/* Adds a part's share and squared error to an ancestor's group in this interval. */
+static size_t group_add(sweep *s, size_t n, uint32_t node, double f, double q)
+{
+    for (size_t g = 0; g < n; g++)
+        if (s->group[g] == node) {
+            s->group_f[g] += f;
+            s->group_q[g] += q;
+            return n;
+        }
+    if (n == (size_t)PW_MAX_DEPTH * 8) return n;   /* an interval across that many nodes: cut */
+    s->group[n] = node;
+    s->group_f[n] = f;
+    s->group_q[n] = q;
+    return n + 1;
+}
+
 /* Splits one domain's energy e (J) of a straddling interval over its parts. */
 static void split_domain(sweep *s, size_t d, double e, uint64_t t0, uint64_t t1, size_t from)
 {
@@ -245,16 +272,30 @@ static void split_domain(sweep *s, size_t d, double e, uint64_t t0, uint64_t t1,
         total = (double)(t1 - t0);
     }
     s->a->nodes[0].self_j[d] += e * root_w / total;
+    /* Each part's power errs relatively by c (the spread of powers between calls where it is
+     * known, between phases where it was split by time); a group of parts with share F and
+     * sum of f² c² Q_G then errs by e² ((1 - F)² Q_G + F² (Q - Q_G)): the interval's total is
+     * kept, so what one part gains the others lose. */
+    double f0 = root_w / total, c0 = s->root_est[d] >= 0 ? s->cv2 : s->cvb2, q = f0 * f0 * c0;
     for (size_t p = from; p < s->npieces && cut[p] < t1; p++) {
         size_t at = p * s->width + d;
         double f = part_weight(s->est[at], mean, overlap(s, p, t0, t1)) / total;
+        q += f * f * (s->est[at] >= 0 ? s->cv2 : s->cvb2);
+    }
+    size_t ngroup = 0;
+    for (size_t p = from; p < s->npieces && cut[p] < t1; p++) {
+        size_t at = p * s->width + d;
+        double f = part_weight(s->est[at], mean, overlap(s, p, t0, t1)) / total;
+        double qp = f * f * (s->est[at] >= 0 ? s->cv2 : s->cvb2);
         s->rows[at] += e * f;
         s->mark[at] |= PW_FIG_SPLIT | (s->est[at] >= 0 ? 0 : PW_FIG_BY_TIME);
-        /* a part whose power is a guess could hold anything from none to all of the
-         * interval's energy beyond its share; one whose power is known errs by the spread of
-         * that power from call to call, against the other parts' */
-        s->var[at] += s->est[at] >= 0 ? e * e * f * f * (1 - f) * (1 - f) * s->cv2
-                                      : e * e * f * (1 - f) / 3.0;
+        s->var[at] += e * e * ((1 - f) * (1 - f) * qp + f * f * (q - qp));
+        for (int64_t n = s->pnode[p]; n > 0; n = s->a->nodes[n].parent)   /* its ancestors */
+            ngroup = group_add(s, ngroup, (uint32_t)n, f, qp);
+    }
+    for (size_t g = 0; g < ngroup; g++) {
+        double F = s->group_f[g], qg = s->group_q[g];
+        s->a->nodes[s->group[g]].split_incl[d] += e * e * ((1 - F) * (1 - F) * qg + F * F * (q - qg));
     }
 }
 
@@ -342,7 +383,6 @@ static double ratio_or_nan(double e, double t) { return t > 0 ? e / t : NAN; }
 /* How much a phase's power differs between its stretches, relative to its mean, pooled over
  * every node with at least two pure intervals (their spread includes the sensor's noise);
  * PW_DEFAULT_CV when no node has two. */
-#define PW_DEFAULT_CV 0.15
 static double pooled_cv2(const purity *pu, size_t n)
 {
     double sum = 0, weight = 0;
@@ -365,13 +405,32 @@ static double hinted(const sweep *s, int64_t node, size_t d, double est)
     return w >= 0 ? w * 1e-3 : est;
 }
 
+/* How much phases' powers differ from one another, relative to their mean (time-weighted over
+ * every node with pure intervals): what splitting by time alone can get wrong; 0.5² when fewer
+ * than two nodes say. */
+static double between_cv2(const purity *pu, size_t n)
+{
+    double e = 0, t = 0, sq = 0;
+    size_t nodes = 0;
+    for (size_t k = 0; k < n; k++)
+        if (pu->node_t[k] > 0) e += pu->node_e[k], t += pu->node_t[k], nodes++;
+    if (nodes < 2 || !(e > 0)) return 0.25;
+    double mean = e / t;
+    for (size_t k = 0; k < n; k++)
+        if (pu->node_t[k] > 0) {
+            double p = pu->node_e[k] / pu->node_t[k] - mean;
+            sq += pu->node_t[k] * p * p;
+        }
+    return sq / t / (mean * mean);
+}
+
 static int estimate_powers(sweep *s)
 {
     size_t w = s->width, np = s->npieces, nn = s->a->nnodes;
     purity pu = {calloc(np * w + 1, sizeof(double)), calloc(np * w + 1, sizeof(double)),
                  calloc(nn * w + 1, sizeof(double)), calloc(nn * w + 1, sizeof(double)),
                  calloc(nn * w + 1, sizeof(double)), calloc(nn * w + 1, sizeof(double))};
-    int64_t *node = piece_nodes(s);
+    int64_t *node = s->pnode;
     /* a model's domain is split by time: its pure intervals are model output too, and a piece
      * weighted by one would get powers no model allows (docs/attribution.md) */
     unsigned char *by_time = calloc(w + 1, 1);
@@ -397,6 +456,7 @@ static int estimate_powers(sweep *s)
                                             : hinted(s, (int64_t)(k / w), k % w,
                                                      ratio_or_nan(pu.node_e[k], pu.node_t[k]));
         s->cv2 = pooled_cv2(&pu, nn * w);
+        s->cvb2 = between_cv2(&pu, nn * w);
     }
     free(by_time);
     free(pu.node_pp);
@@ -405,7 +465,6 @@ static int estimate_powers(sweep *s)
     free(pu.piece_t);
     free(pu.node_e);
     free(pu.node_t);
-    free(node);
     return rc;
 }
 
@@ -586,8 +645,8 @@ static int settle(sweep *s)
                 node->self_mark[d] |= s->mark[at];
                 if (open > 1) node->self_mark[d] |= PW_FIG_ALLOCATED | (equal ? PW_FIG_EQUAL : 0);
                 /* a share by rule could be anything from none of the piece to all of it */
-                if (open > 1) node->self_var[d] += s->rows[at] * s->rows[at] * f * (1 - f) / 3.0 *
-                                                   (equal ? 1.0 : s->cv2);
+                if (open > 1) node->self_alloc[d] += s->rows[at] * s->rows[at] * f * (1 - f) / 3.0 *
+                                                     (equal ? 1.0 : s->cv2);
             }
         }
         double peak = range_max(s, from, to);
@@ -613,8 +672,13 @@ static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc,
     s.var = calloc(s.npieces * s.width + 1, sizeof *s.var);
     s.tim = calloc(s.npieces * s.width + 1, sizeof *s.tim);
     s.mark = calloc(s.npieces * s.width + 1, 1);
+    s.pnode = piece_nodes(&s);
+    s.group = calloc((size_t)PW_MAX_DEPTH * 8, sizeof *s.group);
+    s.group_f = calloc((size_t)PW_MAX_DEPTH * 16, sizeof *s.group_f);
+    s.group_q = s.group_f ? s.group_f + (size_t)PW_MAX_DEPTH * 8 : NULL;
     int rc = s.rows && s.peak && s.block_peak && s.de && s.others && s.est && s.root_est &&
-             s.node_est && s.var && s.tim && s.mark ? PW_OK : PW_ERR_NOMEM;
+             s.node_est && s.var && s.tim && s.mark && s.pnode && s.group && s.group_f
+                 ? PW_OK : PW_ERR_NOMEM;
     if (rc == PW_OK) rc = estimate_powers(&s);
     if (rc == PW_OK) {
         for (size_t si = 0; si < t->nsources; si++) s.others[si].se = &t->series[si];
@@ -623,6 +687,9 @@ static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc,
         rc = settle(&s);
     }
     free(s.node_est);
+    free(s.pnode);
+    free(s.group);
+    free(s.group_f);
     free(s.var);
     free(s.tim);
     free(s.mark);
@@ -643,7 +710,7 @@ void pw_attribution_roll_up(pw_attribution *a)
     for (size_t i = 0; i < a->nnodes; i++) {
         pw_phase_node *n = &a->nodes[i];
         memcpy(n->incl_j, n->self_j, nd * sizeof(double));
-        memcpy(n->incl_var, n->self_var, nd * sizeof(double));
+        memcpy(n->incl_alloc, n->self_alloc, nd * sizeof(double));
         memcpy(n->incl_step_w, n->self_step_w, nd * sizeof(double));
         memcpy(n->incl_mark, n->self_mark, nd);
         n->tokens_incl = n->tokens_self;
@@ -655,12 +722,20 @@ void pw_attribution_roll_up(pw_attribution *a)
             if (isnan(c->incl_j[d])) p->incl_mark[d] |= PW_FIG_BY_TIME;   /* a part unseen */
             else p->incl_j[d] += c->incl_j[d];
         }
-        add_scaled(p->incl_var, c->incl_var, nd, 1.0);
+        add_scaled(p->incl_alloc, c->incl_alloc, nd, 1.0);
         add_scaled(p->incl_step_w, c->incl_step_w, nd, 1.0);   /* inner cuts cancel */
         for (size_t d = 0; d < nd; d++) p->incl_mark[d] |= c->incl_mark[d];
         p->tokens_incl += c->tokens_incl;
         if (c->peak_w > p->peak_w) p->peak_w = c->peak_w;
     }
+    /* a subtree's splits counted as a group (split_incl: the parts of one interval inside it
+     * err together); its own self splits where it has no descendants in them */
+    for (size_t i = 0; i < a->nnodes; i++)
+        for (size_t d = 0; d < nd; d++) {
+            pw_phase_node *n = &a->nodes[i];
+            double split = n->split_incl[d] > n->self_var[d] ? n->split_incl[d] : n->self_var[d];
+            n->incl_var[d] = split + n->incl_alloc[d];
+        }
 }
 
 int pw_attribute_exact(const pw_trace *t, const double *hint_w, size_t nhints,

@@ -35,7 +35,7 @@ enum {
     PW_FIG_EQUAL = 1u << 3,     /* ... in equal shares: the additive model had no powers */
     PW_FIG_FITTED = 1u << 4     /* the fit's powers made it */
 };
-#define PW_NODE_ARRAYS 8        /* per-domain double arrays per node */
+#define PW_NODE_ARRAYS 11       /* per-domain double arrays per node */
 
 /* One node of the phase tree: a phase path such as "decode/attention". nodes[0] is the
  * root: the whole run; its self energy is the energy of untagged time. */
@@ -58,6 +58,8 @@ typedef struct pw_phase_node {
      * which a reading instant off by dt turns into an error of dt x step. */
     double *self_var, *incl_var;
     double *self_step_w, *incl_step_w;
+    double *split_incl;     /* [ndomains] the splits' variance of the subtree as one group */
+    double *self_alloc, *incl_alloc;   /* [ndomains] the allocations' variance (J²) */
     uint8_t *self_mark, *incl_mark;   /* [ndomains] PW_FIG_* */
     uint32_t concurrency;   /* the most tracks it shared time with (1: never shared) */
     uint8_t marks;          /* PW_FIG_* of its top-level domains' figures, together */
@@ -112,6 +114,7 @@ const char *pw_method_name(pw_method m);   /* "auto", "exact", "disaggregate", "
 int pw_method_parse(const char *name, pw_method *out);   /* PW_ERR_NOT_FOUND if unknown */
 #define PW_SHORT_PERIODS 3.0
 #define PW_Z95 1.959963984540054   /* a normal's 95% two-sided quantile */
+#define PW_DEFAULT_CV 0.15         /* a phase's power from call to call, where no data say */
 #define PW_ESTIMATE_REL_CI 0.3   /* assumed 95% half-width of an estimate source's figures */
 
 int pw_attribute(const pw_trace *t, pw_attribution **out);   /* PW_METHOD_AUTO */

@@ -89,9 +89,22 @@ static grid grid_of(const pw_trace *t, const pw_series *se)
     return g;
 }
 
-/* When the value a read at t returns was current: the last update at or before t. */
-static uint64_t last_update(const grid *g, uint64_t t)
+/* When the value a read at t returns was current: the last update at or before t. A stamped
+ * series' readings are themselves updates, so without the recorder's grid the last update is
+ * counted on from the last reading at or before t, a period at a time. */
+static uint64_t last_update(const grid *g, const pw_series *se, uint64_t t)
 {
+    if (g->period && !g->known && se->t_err_ns && se->n) {
+        size_t lo = 0, hi = se->n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (se->t_ns[mid] <= t) lo = mid + 1;
+            else hi = mid;
+        }
+        if (lo == 0) return t;
+        uint64_t base = se->t_ns[lo - 1];
+        return base + (t - base) / g->period * g->period;
+    }
     if (!g->period || !g->known) return t;
     if (t < g->phase) return g->phase >= g->period ? g->phase - g->period : 0;
     return g->phase + (t - g->phase) / g->period * g->period;
@@ -111,7 +124,7 @@ static void windows_series(const pw_trace *t, const pw_attribution *a, const pw_
     pw_series_cursor c0 = {se, 0}, c1 = {se, 0};   /* each asked in time order per track */
     for (size_t i = 0; i < a->nsegments; i++) {
         const pw_segment *sg = &a->segments[i];
-        uint64_t u0 = last_update(&g, sg->t0_ns), u1 = last_update(&g, sg->t1_ns);
+        uint64_t u0 = last_update(&g, se, sg->t0_ns), u1 = last_update(&g, se, sg->t1_ns);
         for (size_t k = 0; k < n; k++) {
             double e1 = pw_series_energy_at(&c1, k, u1), e0 = pw_series_energy_at(&c0, k, u0);
             a->nodes[sg->node].self_j[first + k] += (e1 - e0) * 1e-6;

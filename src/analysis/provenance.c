@@ -139,6 +139,7 @@ static void fitted_energies(const pw_trace *t, pw_attribution *a, const pw_disag
             double e = p * g->self_s[k] - idle * g->shared_s[k];
             n->self_j[d] = p >= 0 ? (e > 0 ? e : 0) : g->self_s[k] > 0 ? NAN : 0;
             n->self_var[d] = n->self_step_w[d] = 0;   /* the fit's interval says it all */
+            n->split_incl[d] = n->self_alloc[d] = 0;
             n->self_mark[d] = 0;
             if (n->self_j[d] >= 0) phases += n->self_j[d];
         }
@@ -190,7 +191,35 @@ static pw_provenance from_marks(uint8_t mark)
 static double budget_ci(double var, double fit_ci, double step_w, double lag_s)
 {
     double fit = isfinite(fit_ci) ? fit_ci / PW_Z95 : 0, timing = step_w * lag_s;
+    if (getenv("PW_DEBUG_BUDGET"))
+        fprintf(stderr, "budget: split/alloc %.4g fit %.4g timing %.4g J\n", PW_Z95 * sqrt(var),
+                PW_Z95 * fit, timing);
     return sqrt(PW_Z95 * PW_Z95 * (var + fit * fit) + timing * timing);
+}
+
+/* The share of each period the domain's sensor sees (sensor.SOURCE.coverage), 1 if unsaid. */
+static double sensor_coverage(const pw_trace *t, size_t d)
+{
+    char key[160];
+    uint32_t src = t->domains[d].source;
+    if (src >= t->nsources) return 1;
+    snprintf(key, sizeof key, "sensor.%s.coverage", t->sources[src].name);
+    const char *v = pw_trace_meta(t, key);
+    double c = v ? strtod(v, NULL) : 1;
+    return c > 0 && c <= 1 ? c : 1;
+}
+
+/* A part-time sensor's fit learns a phase's power from the calls it saw, and the phase's
+ * energy extrapolates it to the calls it did not: those differ from call to call, so the
+ * figure errs by cv x energy x sqrt((1 - seen) / calls seen) beyond the fit's own interval. */
+static void part_time_ci(pw_phase_node *n, size_t d, double seen)
+{
+    double calls = (double)n->calls * seen > 1 ? (double)n->calls * seen : 1;
+    double rel = PW_DEFAULT_CV * sqrt((1 - seen) / calls) * PW_Z95;
+    double *ci[2] = {&n->self_ci_j[d], &n->incl_ci_j[d]};
+    double e[2] = {n->self_j[d], n->incl_j[d]};
+    for (int i = 0; i < 2; i++)
+        if (isfinite(*ci[i]) && isfinite(e[i])) *ci[i] = hypot(*ci[i], rel * e[i]);
 }
 
 /* One node's label and half-widths in a measured domain d. */
@@ -204,7 +233,8 @@ static void label_measured(pw_attribution *a, size_t k, size_t d, int top, doubl
     pw_provenance self = from_marks(n->self_mark[d]), incl = from_marks(n->incl_mark[d]);
     if (k == 0) incl = PW_PROV_MEASURED;   /* the run's total is read, never split */
     n->self_ci_j[d] = self == PW_PROV_MEASURED ? NAN
-                          : budget_ci(n->self_var[d], n->self_ci_j[d], n->self_step_w[d], lag_s);
+                          : budget_ci(n->self_var[d] + n->self_alloc[d], n->self_ci_j[d],
+                                      n->self_step_w[d], lag_s);
     n->incl_ci_j[d] = incl == PW_PROV_MEASURED ? NAN
                           : budget_ci(n->incl_var[d], n->incl_ci_j[d], n->incl_step_w[d], lag_s);
     if (top && incl > n->provenance) n->provenance = incl;
@@ -221,6 +251,8 @@ static int label(const pw_trace *t, pw_attribution *a, const pw_disaggregation *
     if (!tau) return PW_ERR_NOMEM;
     for (size_t d = 0; d < nd; d++) {
         int est = pw_domain_estimated(t, d), fit = g && g->domains[d].fitted && use;
+        int averaged = pw_domain_averaged(t, d);
+        double seen = sensor_coverage(t, d);
         int top = pw_trace_domain_is_top(t, d);
         uint32_t src = t->domains[d].source;
         double lag_s = src < t->nsources ? pw_series_lag_ns(t, &t->series[src]) * 1e-9 : 0;
@@ -236,6 +268,7 @@ static int label(const pw_trace *t, pw_attribution *a, const pw_disaggregation *
                 continue;
             }
             if (fit && k > 0) fitted_ci(a, g, use, k, d, tau);
+            if (fit && k > 0 && averaged) part_time_ci(n, d, seen);
             label_measured(a, k, d, top, lag_s);
         }
     }
@@ -298,6 +331,17 @@ static int disaggregate(const pw_trace *t, pw_attribution **a, pw_method m)
     return rc;
 }
 
+/* A baseline's figures are a simpler tool's rule, not what the data resolve: unresolved,
+ * with no interval of phasewatt's (only the run's measured total stands). */
+static void label_baseline(pw_attribution *a)
+{
+    for (size_t k = 1; k < a->nnodes; k++) {
+        pw_phase_node *n = &a->nodes[k];
+        for (size_t d = 0; d < a->ndomains; d++) n->self_ci_j[d] = n->incl_ci_j[d] = NAN;
+        if (n->provenance < PW_PROV_ESTIMATED) n->provenance = PW_PROV_UNRESOLVED;
+    }
+}
+
 /* A phase shorter than a sample interval can draw more than any interval's mean, so its
  * peak is at least its own mean power: peak W never reads below mean W. */
 static void raise_peaks(const pw_trace *t, pw_attribution *a)
@@ -323,11 +367,12 @@ int pw_attribute_with(const pw_trace *t, pw_method method, pw_attribution **out)
     }
     pw_attribution *a = NULL;
     rc = pw_attribute_exact(t, NULL, 0, &a);
-    if (rc == PW_OK && (method == PW_METHOD_NAIVE || method == PW_METHOD_WINDOWS))
-        rc = pw_attribute_baseline(t, method, a);
+    int baseline = method == PW_METHOD_NAIVE || method == PW_METHOD_WINDOWS;
+    if (rc == PW_OK && baseline) rc = pw_attribute_baseline(t, method, a);
     if (rc == PW_OK)
         rc = method == PW_METHOD_AUTO || method == PW_METHOD_DISAGGREGATE
                  ? disaggregate(t, &a, method) : label(t, a, NULL, NULL);
+    if (rc == PW_OK && baseline) label_baseline(a);
     if (rc != PW_OK) {
         pw_attribution_free(a);
         return rc;

@@ -15,18 +15,39 @@ static const char *source_meta(const pw_trace *t, uint32_t src, const char *what
     return pw_trace_meta(t, key);
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The typical stated uncertainty of a stamped series (its median: the few readings taken while
+ * the recorder was still learning the grid are far wider), or -1 when a row states none. */
+static double median_err_ns(const pw_series *se)
+{
+    uint32_t *v = malloc(se->n * sizeof *v);
+    if (!v) return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < se->n; i++)
+        if (se->t_err_ns[i] != PW_T_ERR_UNKNOWN) v[n++] = se->t_err_ns[i];
+    double m = -1;
+    if (n == se->n) {
+        qsort(v, n, sizeof *v, cmp_u32);
+        m = v[n / 2];
+    }
+    free(v);
+    return m;
+}
+
 double pw_series_lag_ns(const pw_trace *t, const pw_series *se)
 {
     uint32_t src = se->source;
     if (src >= t->nsources || se->n < 2 || (t->sources[src].flags & PW_DOMAIN_ESTIMATED)) return 0;
     if (pw_domain_averaged(t, se->first_domain)) return 0;   /* fitted over its windows */
     if (!strcmp(t->sources[src].name, "powermetrics")) return 0;   /* stamps its own samples */
-    if (se->t_err_ns) {   /* stamped by a locked recorder: its own uncertainty, if stated */
-        double sum = 0;
-        size_t known = 0;
-        for (size_t i = 0; i < se->n; i++)
-            if (se->t_err_ns[i] != PW_T_ERR_UNKNOWN) sum += se->t_err_ns[i], known++;
-        if (known == se->n) return sum / (double)known;
+    if (se->t_err_ns) {   /* stamped: the recorder's own uncertainty, where it says */
+        double typical = median_err_ns(se);
+        if (typical >= 0) return typical;
     }
     const char *lock = source_meta(t, src, "lock");
     if (lock && (!strcmp(lock, "self-timed") || !strcmp(lock, "continuous"))) return 0;
