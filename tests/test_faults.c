@@ -191,7 +191,7 @@ TEST(fault_machine_suspended_leaves_the_sleep_out_and_says_so)
 {
     const char *trace = tf_path("slept.pwt");
     char cmd[2048], *err = NULL;
-    snprintf(cmd, sizeof cmd, "ASAN_OPTIONS=verify_asan_link_order=0 LD_PRELOAD=%s/fakes/suspend.so PW_FAKE_SLEEP_AT_MS=300 "
+    snprintf(cmd, sizeof cmd, "ASAN_OPTIONS=verify_asan_link_order=0 LD_PRELOAD=%s/fakes/suspend.so PW_FAKE_SLEEP_AT_READ=50 "
              "PW_FAKE_SLEEP_MS=5000 \"$PW\" record --source synthetic --interval 1 -o %s -- "
              "sleep 0.6", PW_BUILD_DIR, trace);
     char *out = tf_run_expect(cmd, 0, &err);
