@@ -222,11 +222,12 @@ check-stress: tests
 	  (trap '' HUP INT QUIT; $(TESTS) $(T))
 
 # The main job: profile the reference inference engine, print the phase table and write
-# the HTML report with its plots (demo.html).
+# the HTML report with its plots (demo.html); the model's text goes to demo.txt.
 demo: all
-	$(LLM) -o demo.pwt
-	$(CLI) report demo.pwt --depth 2
-	$(CLI) plot demo.pwt -o demo.html
+	@$(LLM) -q --text demo.txt -o demo.pwt
+	@$(CLI) report demo.pwt --depth 2
+	@$(CLI) plot demo.pwt -o demo.html
+	@echo "wrote demo.pwt (the trace), demo.html (the report with its plots) and demo.txt (the model's text)"
 
 # Every architecture preset on the same prompt, then their comparison (the first is the
 # baseline).

@@ -94,3 +94,23 @@ TEST(check_fails_in_one_line_without_the_fuzzer_runtime_unless_skipped_by_name)
     CHECK_MSG(strstr(err, "unknown part 'nosuch'"), "%s", err);
     free(err);
 }
+
+/* make demo's first step: the model's text goes to --text's file, nothing to the terminal
+ * but what phasewatt says; the same text the engine prints without --text. */
+TEST(demo_engine_writes_its_text_to_a_file_and_prints_nothing)
+{
+    char *err = NULL;
+    char *out = tf_run_expect("\"" PW_BUILD_DIR "/bin/phasewatt-llm\" -q -n 8 --text demo.txt -o demo.pwt",
+                              0, &err);
+    CHECK_MSG(out && out[0] == '\0', "stdout: %s", out);
+    CHECK_MSG(!strstr(err, "phasewatt-llm:"), "the engine's statistics under -q: %s", err);
+    free(out);
+    free(err);
+    char *text = tf_read_file(tf_path("demo.txt"), NULL);
+    out = tf_run_expect("\"" PW_BUILD_DIR "/bin/phasewatt-llm\" -n 8", 0, NULL);
+    CHECK_MSG(text && text[0] != '\n' && strcmp(text, out) == 0, "file: %s; printed: %s", text, out);
+    free(text);
+    free(out);
+    free(tf_run_expect("\"" PW_BUILD_DIR "/bin/phasewatt-llm\" -q -n 2 --text /nonexistent/dir/t.txt 2>&1 | "
+                       "grep -q 'cannot write the text to /nonexistent/dir/t.txt'", 0, NULL));
+}
