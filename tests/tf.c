@@ -18,7 +18,8 @@
 #include <unistd.h>
 
 #define TF_EXIT_SKIP 77
-#define TF_TIMEOUT_S 120
+#define TF_TIMEOUT_S 120        /* TF_TIMEOUT_S in the environment overrides it */
+#define TF_SELFTEST "selftest_"  /* tests of the runner itself: run only when named */
 
 typedef struct { const char *name, *file; tf_fn fn; } tf_test;
 static tf_test *tests;          /* grows as constructors register: no test is ever dropped */
@@ -141,9 +142,10 @@ static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *
 
 static int matches(const tf_test *t, int npat, char **pat)
 {
-    if (npat == 0) return 1;
+    int selftest = strncmp(t->name, TF_SELFTEST, strlen(TF_SELFTEST)) == 0;
+    if (npat == 0) return !selftest;
     for (int i = 0; i < npat; i++)
-        if (strstr(t->name, pat[i]) || strstr(t->file, pat[i])) return 1;
+        if (strstr(t->name, pat[i]) || (!selftest && strstr(t->file, pat[i]))) return 1;
     return 0;
 }
 
@@ -158,6 +160,8 @@ typedef struct {
     double start, deadline;
     int timed_out;
 } tf_slot;
+
+static int timeout_s = TF_TIMEOUT_S;
 
 static double now_s(void)
 {
@@ -207,7 +211,7 @@ static int slot_start(tf_slot *s, const tf_test *t)
     s->t = t;
     s->timed_out = 0;
     s->start = now_s();
-    s->deadline = s->start + TF_TIMEOUT_S;
+    s->deadline = s->start + timeout_s;
     fflush(NULL);
     s->pid = fork();
     if (s->pid == 0) child_run(s);
@@ -233,7 +237,7 @@ static int slot_finish(tf_slot *s, int st)
     while ((n = read(s->log_fd, buf, sizeof buf)) > 0) fwrite(buf, 1, (size_t)n, stdout);
     close(s->log_fd);
     if (s->timed_out)
-        printf("    timed out after %d s: its process group was killed\n", TF_TIMEOUT_S);
+        printf("    timed out after %d s: its process group was killed\n", timeout_s);
     else if (WIFSIGNALED(st))
         printf("    killed by signal %d (%s)\n", WTERMSIG(st), strsignal(WTERMSIG(st)));
     nftw(s->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
@@ -261,15 +265,16 @@ static void catch_interrupts(void)
     }
 }
 
-static int parse_jobs(const char *v)
+/* A whole number from 1 to 100000 for what (-j, TF_JOBS, TF_TIMEOUT_S), else exit 2. */
+static int parse_count(const char *what, const char *v)
 {
     char *end;
-    long j = strtol(v, &end, 10);
-    if (*v == '\0' || *end != '\0' || j < 1 || j > 256) {
-        fprintf(stderr, "tf: -j wants a number of parallel tests from 1 to 256, not '%s'\n", v);
+    long n = strtol(v, &end, 10);
+    if (*v == '\0' || *end != '\0' || n < 1 || n > 100000) {
+        fprintf(stderr, "tf: %s wants a whole number from 1, not '%s'\n", what, v);
         exit(2);
     }
-    return (int)j;
+    return (int)n;
 }
 
 /* Options (-j N, -jN) out of argv; the rest are name patterns, compacted to the front. */
@@ -277,11 +282,13 @@ static int parse_args(int argc, char **argv, int *jobs, char ***pat)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     *jobs = cpus > 0 ? (int)cpus : 1;
-    if (getenv("TF_JOBS") && *getenv("TF_JOBS")) *jobs = parse_jobs(getenv("TF_JOBS"));
+    const char *env = getenv("TF_JOBS");
+    if (env && *env) *jobs = parse_count("TF_JOBS", env);
+    if ((env = getenv("TF_TIMEOUT_S")) && *env) timeout_s = parse_count("TF_TIMEOUT_S", env);
     int npat = 0;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-j") == 0 && i + 1 < argc) *jobs = parse_jobs(argv[++i]);
-        else if (strncmp(argv[i], "-j", 2) == 0) *jobs = parse_jobs(argv[i] + 2);
+        if (strcmp(argv[i], "-j") == 0 && i + 1 < argc) *jobs = parse_count("-j", argv[++i]);
+        else if (strncmp(argv[i], "-j", 2) == 0) *jobs = parse_count("-j", argv[i] + 2);
         else argv[1 + npat++] = argv[i];
     }
     *pat = argv + 1;

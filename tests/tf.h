@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Tests named selftest_* exercise the runner (tests/test_tf.c runs them as a program) and
+ * run only when a pattern on the command line names them. */
 typedef void (*tf_fn)(void);
 void tf_register(const char *name, const char *file, tf_fn fn);
 void tf_fail(const char *file, int line, const char *fmt, ...) __attribute__((noreturn, format(printf, 3, 4)));
