@@ -119,11 +119,13 @@ int cli_trace_error(const char *cmd, const char *path, int rc)
 {
     int saved = errno;
     struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+    if (stat(path, &st) != 0)
+        return cli_error(cmd, CLI_FAILED, "cannot read %s: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode))
         return cli_error(cmd, CLI_FAILED, "%s is a directory, not a trace file", path);
     if (rc == PW_ERR_IO)
         return cli_error(cmd, CLI_FAILED, "cannot read %s: %s", path, strerror(saved));
-    if (stat(path, &st) == 0 && st.st_size == 0)
+    if (st.st_size == 0)
         return cli_error(cmd, CLI_FAILED, "%s is empty: not a phasewatt trace", path);
     if (rc == PW_ERR_FORMAT && !has_trace_magic(path))
         return cli_error(cmd, CLI_FAILED, "%s is not a phasewatt trace", path);
