@@ -198,7 +198,8 @@ static void child_run(tf_slot *s)
 
 static int slot_start(tf_slot *s, const tf_test *t)
 {
-    const char *base = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    const char *base = getenv("TMPDIR");
+    if (!base || !*base) base = "/tmp";
     char log[300];
     snprintf(s->dir, sizeof s->dir, "%s/pwtest.XXXXXX", base);
     snprintf(log, sizeof log, "%s/pwtest-log.XXXXXX", base);
