@@ -2,6 +2,7 @@
  * phase tags at the chosen depth, optionally records a phasewatt trace of the run, and
  * benchmarks the cost of its own instrumentation. */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -415,8 +416,9 @@ int main(int argc, char **argv)
     args a;
     int rc = parse_args(argc, argv, &a);
     if (rc) return rc == 1 ? 0 : rc;
-    char bench_path[] = "/tmp/phasewatt-llm-bench-XXXXXX";
-    const char *trace = a.trace;
+    char bench_path[PATH_MAX];
+    const char *tmp = getenv("TMPDIR"), *trace = a.trace;
+    snprintf(bench_path, sizeof bench_path, "%s/phasewatt-llm-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (a.bench_rounds && !trace) {
         int fd = mkstemp(bench_path);   /* the benchmark records, so tags cost what they do */
         if (fd < 0) return fail("%s", "cannot create a temporary trace for the benchmark");
