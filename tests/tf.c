@@ -203,9 +203,13 @@ static int slot_start(tf_slot *s, const tf_test *t)
     char log[300];
     snprintf(s->dir, sizeof s->dir, "%s/pwtest.XXXXXX", base);
     snprintf(log, sizeof log, "%s/pwtest-log.XXXXXX", base);
-    if (!mkdtemp(s->dir) || (s->log_fd = mkstemp(log)) < 0) {
-        fprintf(stderr, "tf: cannot create a temporary directory or file under %s: %s\n", base,
-                strerror(errno));
+    if (!mkdtemp(s->dir)) {
+        fprintf(stderr, "tf: cannot create a directory under %s: %s\n", base, strerror(errno));
+        return -1;
+    }
+    if ((s->log_fd = mkostemp(log, O_CLOEXEC)) < 0) {   /* not inherited by the other tests */
+        fprintf(stderr, "tf: cannot create a file under %s: %s\n", base, strerror(errno));
+        rmdir(s->dir);
         return -1;
     }
     unlink(log);   /* read back through log_fd; nothing is left behind if the runner dies */
@@ -298,7 +302,7 @@ static int parse_args(int argc, char **argv, int *jobs, char ***pat)
 
 int main(int argc, char **argv)
 {
-    int jobs, passed = 0, failed = 0, skipped = 0, next = 0, running = 0;
+    int jobs, passed = 0, failed = 0, skipped = 0, next = 0, running = 0, broken = 0;
     char **pat;
     int npat = parse_args(argc, argv, &jobs, &pat);
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -306,10 +310,14 @@ int main(int argc, char **argv)
     tf_slot *slots = calloc((size_t)jobs, sizeof *slots);
     if (!slots) return 1;
     for (;;) {
-        for (int i = 0; i < jobs && !interrupted; i++) {
+        for (int i = 0; i < jobs && !interrupted && !broken; i++) {
             while (slots[i].pid == 0 && next < ntests && !matches(&tests[next], npat, pat)) next++;
             if (slots[i].pid != 0 || next >= ntests) continue;
-            if (slot_start(&slots[i], &tests[next++]) != 0) { failed++; interrupted = SIGTERM; break; }
+            if (slot_start(&slots[i], &tests[next++]) != 0) {
+                failed++;
+                broken = 1;   /* the machine cannot run more: end what runs, start nothing */
+                break;
+            }
             running++;
         }
         if (running == 0) break;
@@ -335,9 +343,10 @@ int main(int argc, char **argv)
     }
     free(slots);
     if (interrupted) printf("interrupted by signal %d: the remaining tests did not run\n", (int)interrupted);
+    if (broken) printf("the runner could not start a test: the remaining tests did not run\n");
     if (skipped)
         printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     else
         printf("%d passed, %d failed\n", passed, failed);
-    return failed || interrupted || passed == 0 ? 1 : 0;
+    return failed || interrupted || broken || passed == 0 ? 1 : 0;
 }
