@@ -40,6 +40,8 @@ TEST(cli_errors_are_one_line_with_exit_codes)
     expect_error("record --source nothing -o x.pwt --no-report", 2, "unknown source 'nothing'");
     expect_error("record --source synthetic,nothing -o x.pwt --no-report", 2, "'nothing'");
     expect_error("record --scenario a.txt -- true", 2, "not both");
+    /* the real error alone: no note about the sensors before it */
+    expect_error("record -o /nonexistent/dir/x.pwt -- true", 1, "cannot write /nonexistent/dir/x.pwt");
     expect_error("simulate --scenario /no/such/scenario", 1, "/no/such/scenario");
     expect_error("sources extra", 2, "unexpected argument");
 }
