@@ -39,6 +39,7 @@ TEST(cli_errors_are_one_line_with_exit_codes)
     expect_error("record --interval 0 -o x.pwt", 2, "--interval");
     expect_error("record --source nothing -o x.pwt --no-report", 2, "unknown source 'nothing'");
     expect_error("record --source synthetic,nothing -o x.pwt --no-report", 2, "'nothing'");
+    expect_error("serve --source nothing", 2, "unknown source 'nothing'");
     expect_error("record --scenario a.txt -- true", 2, "not both");
     /* the real error alone: no note about the sensors before it */
     expect_error("record -o /nonexistent/dir/x.pwt -- true", 1, "cannot write /nonexistent/dir/x.pwt");
