@@ -75,14 +75,14 @@ FAKES   := $(patsubst tests/fakes/%.c,$(BUILD)/fakes/%.so,$(FAKE_SRC))
 # the library like a user's program.
 PROGS   := $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(PROG_SRC))
 
-.PHONY: all deps lib cli llm tests bench test asan tsan clang lint check fuzz fuzzers demo compare-archs install clean
+.PHONY: all deps lib cli llm tests bench test asan tsan clang lint check check-stress fuzz fuzzers demo compare-archs install clean
 all: deps lib cli llm $(PC)
 
 # Debian packages the build needs (tools/install-deps installs them as root, else says how).
 deps:
 	@tools/install-deps build
 $(LIB_OBJ) $(CLI_OBJ): | deps
-lib: $(LIB_A) $(LIB_SO) $(NVTX_SO)
+lib: $(LIB_A) $(LIB_SO) $(if $(filter so,$(SO)),$(LIB_SO).0) $(NVTX_SO)
 cli: $(CLI)
 llm: $(LLM)
 tests: deps $(TESTS) $(CLI) $(LLM) $(LIB_SO) $(NVTX_SO) $(FAKES) $(PROGS)
@@ -108,6 +108,11 @@ $(LIB_A): $(LIB_OBJ)
 $(LIB_SO): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) -shared $(LDFLAGS) $(SONAME) -o $@ $^ $(LDLIBS)
+
+# The soname next to the library, so programs linked with -Lbuild/lib -lphasewatt start with
+# LD_LIBRARY_PATH=build/lib.
+$(LIB_SO).0: $(LIB_SO)
+	ln -sf libphasewatt.so $@
 
 $(NVTX_SO): $(BUILD)/obj/tools/nvtx/injection.o $(LIB_OBJ) tools/nvtx/exports.map
 	@mkdir -p $(dir $@)
@@ -199,26 +204,30 @@ lint:
 	@printf '%s\n' $(LINT_SRC) | xargs -P$(JOBS) -I{} clang-tidy --quiet {} -- \
 	  -std=c11 -Iinclude -Isrc $(LINT_DEFS) -pthread $(if $(NVTX_INCLUDE),-isystem $(NVTX_INCLUDE))
 
-# Everything CI runs: the plain tests, clang's build, the linters, every fuzzer for
-# FUZZ_SECONDS (30 by default), ASan+UBSan, then TSan (whose runner prints the closing line).
+# Everything CI runs (tools/check): the plain tests, clang's build, the linters, every fuzzer
+# for FUZZ_SECONDS (30 by default), ASan+UBSan, then TSan. A part that cannot run here fails
+# the check with a one-line reason unless skipped by name: SKIP=fuzz,browser,… (parts: test
+# clang lint fuzz asan tsan browser valgrind prometheus python). The last line lists what
+# ran and what was skipped. FUZZ_RUNTIME is the libFuzzer runtime the fuzz probe looks for.
+FUZZ_RUNTIME ?= $(shell clang --print-runtime-dir 2>/dev/null)/libclang_rt.fuzzer-$(shell uname -m).a
 check:
-	@tools/install-deps build && tools/install-deps test && tools/install-deps optional
-	$(MAKE) -j$(JOBS) test
-	@if command -v clang >/dev/null; then $(MAKE) clang; else echo "clang not installed: skipping the clang build"; fi
-	@if command -v cppcheck >/dev/null && command -v clang-tidy >/dev/null; then $(MAKE) lint; \
-	  else echo "cppcheck or clang-tidy not installed: skipping make lint"; fi
-	@if printf 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }\n' | \
-	    clang -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null; then $(MAKE) fuzz; \
-	  else echo "clang with libFuzzer is not installed: skipping the fuzzers"; fi
-	$(MAKE) asan
-	$(MAKE) tsan
+	@MAKE="$(MAKE)" CC="$(CC)" SKIP="$(SKIP)" FUZZ_RUNTIME="$(FUZZ_RUNTIME)" tools/check
+
+# The plain tests under two CPU hogs, started with SIGHUP, SIGINT and SIGQUIT ignored (as
+# under nohup or as a script's background job): nothing in the suite may depend on either.
+check-stress: tests
+	@echo "check-stress: the tests under 2 CPU hogs with SIGHUP, SIGINT and SIGQUIT ignored"
+	@hogs=; trap 'kill $$hogs 2>/dev/null' EXIT; \
+	  for i in 1 2; do sh -c 'while :; do :; done' & hogs="$$hogs $$!"; done; \
+	  (trap '' HUP INT QUIT; $(TESTS) $(T))
 
 # The main job: profile the reference inference engine, print the phase table and write
-# the HTML report with its plots (demo.html).
+# the HTML report with its plots (demo.html); the model's text goes to demo.txt.
 demo: all
-	$(LLM) -o demo.pwt
-	$(CLI) report demo.pwt --depth 2
-	$(CLI) plot demo.pwt -o demo.html
+	@$(LLM) -q --text demo.txt -o demo.pwt
+	@$(CLI) report demo.pwt --depth 2
+	@$(CLI) plot demo.pwt -o demo.html
+	@echo "wrote demo.pwt (the trace), demo.html (the report with its plots) and demo.txt (the model's text)"
 
 # Every architecture preset on the same prompt, then their comparison (the first is the
 # baseline).
@@ -229,15 +238,26 @@ compare-archs: all
 	  set -- "$$@" $(BUILD)/compare/$$arch.pwt; \
 	done; $(CLI) compare "$$@" && $(CLI) plot "$$@" -o $(BUILD)/compare/compare.html
 
+# The library under the system's names (LIB_NAMES: on Linux libphasewatt.so.VERSION, with
+# .so.0 and .so linked to it).
+# Into a directory the dynamic loader searches (/usr/local/lib, /usr/lib), ldconfig then
+# refreshes its cache so programs start at once; elsewhere (or with DESTDIR) it says which
+# LD_LIBRARY_PATH to set.
+LIBDIR = $(PREFIX)/lib
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/phasewatt.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/$(firstword $(LIB_NAMES))
-	for l in $(wordlist 2,9,$(LIB_NAMES)); do ln -sf $(firstword $(LIB_NAMES)) $(DESTDIR)$(PREFIX)/lib/$$l; done
-	install -m 755 $(NVTX_SO) $(DESTDIR)$(PREFIX)/lib/
-	sed 's|^prefix=.*|prefix=$(PREFIX)|' $(PC) > $(DESTDIR)$(PREFIX)/lib/pkgconfig/phasewatt.pc
+	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/$(firstword $(LIB_NAMES))
+	for l in $(wordlist 2,9,$(LIB_NAMES)); do ln -sf $(firstword $(LIB_NAMES)) $(DESTDIR)$(LIBDIR)/$$l; done
+	install -m 755 $(NVTX_SO) $(DESTDIR)$(LIBDIR)/
+	sed 's|^prefix=.*|prefix=$(PREFIX)|' $(PC) > $(DESTDIR)$(LIBDIR)/pkgconfig/phasewatt.pc
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
+	@if [ -z "$(DESTDIR)" ] && { ldconfig -v -N 2>/dev/null | sed -n 's|^\(/[^:]*\):.*|\1|p'; \
+	    echo /lib; echo /usr/lib; } | grep -qx '$(LIBDIR)'; then echo ldconfig; ldconfig; \
+	  else echo "note: ldconfig not run ($(if $(DESTDIR),staged under DESTDIR,$(LIBDIR) is not in the" \
+	    "dynamic loader's path)): run programs linked with -lphasewatt with" \
+	    "LD_LIBRARY_PATH=$(LIBDIR), or link libphasewatt.a"; fi
 
 # The Python package (docs/python.md) into $(PYTHON)'s site directory (PY_SITE overrides),
 # pointed at the library and CLI installed above; skipped, saying so, where pip is missing.

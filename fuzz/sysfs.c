@@ -2,6 +2,7 @@
  * use them. The input is cut at NUL bytes into the files of a fake sysfs tree (a powercap
  * zone with a subzone, an hwmon device) that the rapl and hwmon backends probe and read,
  * the same path a real machine takes. */
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,22 +26,35 @@ static const char *const files[] = {
 };
 #define NFILES (sizeof files / sizeof files[0])
 
+static char tree[256];
+
+static int remove_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(p);
+}
+
+static void remove_tree(void) { nftw(tree, remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+/* The fake tree, made once under $TMPDIR (else /tmp) and removed when the process exits. */
 static const char *tree_root(void)
 {
-    static char root[256];
-    if (!root[0]) {
-        snprintf(root, sizeof root, "/tmp/phasewatt-fuzz-sysfs-%d", (int)getpid());
-        static const char *const dirs[] = {"", "/sys", "/sys/class", "/sys/class/powercap",
+    if (!tree[0]) {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(tree, sizeof tree, "%s/phasewatt-fuzz-sysfs.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(tree)) return tree;   /* the backends then find no tree: nothing to read */
+        atexit(remove_tree);
+        static const char *const dirs[] = {"/sys", "/sys/class", "/sys/class/powercap",
                                            "/sys/class/powercap/intel-rapl:0",
                                            "/sys/class/powercap/intel-rapl:0:0",
                                            "/sys/class/hwmon", "/sys/class/hwmon/hwmon0"};
         for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
             char d[512];
-            snprintf(d, sizeof d, "%s%s", root, dirs[i]);
+            snprintf(d, sizeof d, "%s%s", tree, dirs[i]);
             mkdir(d, 0700);
         }
     }
-    return root;
+    return tree;
 }
 
 static void parse_directly(const char *text, size_t len)

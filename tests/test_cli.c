@@ -37,8 +37,12 @@ TEST(cli_errors_are_one_line_with_exit_codes)
     expect_error("report --depth -3 x.pwt", 2, "--depth");
     expect_error("report --bogus x.pwt", 2, "unknown option --bogus");
     expect_error("record --interval 0 -o x.pwt", 2, "--interval");
-    expect_error("record --source nothing -o x.pwt --no-report", 1, "nothing");
+    expect_error("record --source nothing -o x.pwt --no-report", 2, "unknown source 'nothing'");
+    expect_error("record --source synthetic,nothing -o x.pwt --no-report", 2, "'nothing'");
+    expect_error("serve --source nothing", 2, "unknown source 'nothing'");
     expect_error("record --scenario a.txt -- true", 2, "not both");
+    /* the real error alone: no note about the sensors before it */
+    expect_error("record -o /nonexistent/dir/x.pwt -- true", 1, "cannot write /nonexistent/dir/x.pwt");
     expect_error("simulate --scenario /no/such/scenario", 1, "/no/such/scenario");
     expect_error("sources extra", 2, "unexpected argument");
 }
@@ -46,7 +50,20 @@ TEST(cli_errors_are_one_line_with_exit_codes)
 TEST(cli_report_rejects_non_trace)
 {
     CHECK_INT(tf_write_file(tf_path("junk.pwt"), "hello, not a trace\n", 19), 0);
-    expect_error("report junk.pwt", 1, "junk.pwt");
+    CHECK_INT(tf_write_file(tf_path("empty.pwt"), "", 0), 0);
+    expect_error("report junk.pwt", 1, "junk.pwt is not a phasewatt trace");
+    expect_error("report /etc/passwd", 1, "/etc/passwd is not a phasewatt trace");
+    expect_error("report empty.pwt", 1, "empty.pwt is empty: not a phasewatt trace");
+    expect_error("report .", 1, ". is a directory, not a trace file");
+    expect_error("export . --format csv", 1, ". is a directory, not a trace file");
+    expect_error("plot junk.pwt -o x.html", 1, "junk.pwt is not a phasewatt trace");
+    /* a trace cut inside its header is a damaged trace, not a foreign file */
+    free(tf_run_expect("\"$PW\" simulate -o whole.pwt && head -c 12 whole.pwt > cut.pwt", 0, NULL));
+    char *out = NULL, *err = NULL;
+    CHECK_INT(tf_run("\"$PW\" report cut.pwt", &out, &err), 1);
+    CHECK_MSG(err && strstr(err, "cut.pwt") && !strstr(err, "not a phasewatt trace"), "%s", err);
+    free(out);
+    free(err);
 }
 
 TEST(cli_bad_scenario_names_the_line)

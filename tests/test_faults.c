@@ -77,31 +77,58 @@ TEST(fault_disk_full_stops_writing_cleanly_keeps_what_was_written_and_says_so)
 /* ---- signals to record ------------------------------------------------------------------- */
 
 /* Starts the CLI with argv (NULL-terminated, argv[0] included) in the background, its output
- * to log (or /dev/null); returns its pid. */
+ * to log (or /dev/null), with default dispositions for the signals the tests send (a suite
+ * run under nohup or as a background job inherits them ignored); returns its pid. */
 static pid_t spawn_cli(char *const argv[], const char *log)
 {
     pid_t pid = fork();
     if (pid == 0) {
         int fd = log ? open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600) : open("/dev/null", O_WRONLY);
         dup2(fd, 1), dup2(fd, 2);
+        const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE};
+        for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) signal(sigs[i], SIG_DFL);
         execv(tf_cli(), argv);
         _exit(127);
     }
     return pid;
 }
 
-/* Starts record on a shell that exits with a code of its own on INT, TERM and HUP, sends
- * sig to record, and returns record's exit status. */
+/* Whether pid catches every signal in sigs (its SigCgt mask in /proc/PID/status). */
+static int catches(pid_t pid, const int *sigs, size_t n)
+{
+    char path[64], *status;
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    if (!(status = tf_read_file(path, NULL))) return 0;
+    const char *cgt = strstr(status, "SigCgt:");
+    unsigned long long mask = cgt ? strtoull(cgt + 7, NULL, 16) : 0;
+    free(status);
+    for (size_t i = 0; i < n; i++)
+        if (!(mask & (1ull << (sigs[i] - 1)))) return 0;
+    return 1;
+}
+
+/* Starts record on a shell that exits with a code of its own on INT, TERM and HUP, waits
+ * (however long the machine's load makes it) until the shell has set its traps and record
+ * forwards the three signals, sends sig to record, and returns record's exit status. */
 static int record_and_signal(int sig, const char *trace, const char *log)
 {
+    const char *ready = tf_path("traps-set");
+    unlink(ready);
+    char script[700];
+    snprintf(script, sizeof script, "trap 'exit 7' INT; trap 'exit 8' TERM; trap 'exit 9' HUP; "
+             ": > '%s'; while :; do sleep 0.02; done", ready);
     char *const argv[] = {"phasewatt", "record", "--source", "synthetic", "--no-report", "-o",
-                          (char *)trace, "--", "sh", "-c",
-                          "trap 'exit 7' INT; trap 'exit 8' TERM; trap 'exit 9' HUP; "
-                          "while :; do sleep 0.02; done", NULL};
+                          (char *)trace, "--", "sh", "-c", script, NULL};
+    const int forwarded[] = {SIGINT, SIGTERM, SIGHUP};
     pid_t pid = spawn_cli(argv, log);
-    sleep_ms(400);
-    kill(pid, sig);
     int st = 0;
+    while (access(ready, F_OK) != 0 || !catches(pid, forwarded, 3)) {
+        CHECK_MSG(waitpid(pid, &st, WNOHANG) == 0, "record ended before the signal: %s",
+                  tf_read_file(log, NULL));
+        sleep_ms(10);
+    }
+    sleep_ms(100);   /* a few readings in the trace; how many does not matter */
+    kill(pid, sig);
     waitpid(pid, &st, 0);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
@@ -123,7 +150,7 @@ TEST(fault_sigint_sigterm_sighup_to_record_finalise_the_trace_and_reach_the_chil
         CHECK_MSG(h.complete && !h.torn, "signal %d: the trace was not finalised", sigs[i]);
         snprintf(want, sizeof want, "exited with code %d", codes[i]);
         CHECK_STR(pw_trace_meta(t, "command.status"), want);
-        CHECK(t->series[0].n > 10);
+        CHECK(t->series[0].n >= 2);   /* the readings that open and close the run at least */
         pw_trace_close(t);
     }
 }
@@ -164,7 +191,7 @@ TEST(fault_machine_suspended_leaves_the_sleep_out_and_says_so)
 {
     const char *trace = tf_path("slept.pwt");
     char cmd[2048], *err = NULL;
-    snprintf(cmd, sizeof cmd, "ASAN_OPTIONS=verify_asan_link_order=0 LD_PRELOAD=%s/fakes/suspend.so PW_FAKE_SLEEP_AT_MS=300 "
+    snprintf(cmd, sizeof cmd, "ASAN_OPTIONS=verify_asan_link_order=0 LD_PRELOAD=%s/fakes/suspend.so PW_FAKE_SLEEP_AT_READ=50 "
              "PW_FAKE_SLEEP_MS=5000 \"$PW\" record --source synthetic --interval 1 -o %s -- "
              "sleep 0.6", PW_BUILD_DIR, trace);
     char *out = tf_run_expect(cmd, 0, &err);

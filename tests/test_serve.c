@@ -320,9 +320,11 @@ typedef struct agent {
     char channel[600];
 } agent;
 
+/* Four ports per test process (offset 0..3), distinct for tests running in parallel (their
+ * pids differ) and below the kernel's ephemeral range. */
 static int port_for(int offset)
 {
-    return 20000 + (int)(getpid() % 20000) + offset;
+    return 20000 + (int)(getpid() % 3000) * 4 + offset;
 }
 
 /* A connection to loopback:port from the loopback address src (NULL: any); -1 if refused. */

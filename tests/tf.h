@@ -1,11 +1,15 @@
 /* tf.h — the tiny test framework: TEST() registers a test, CHECK*() fail it with a reason.
- * The runner (tf.c) forks each test, so a crash or a leaked global fails only that test. */
+ * The runner (tf.c) runs each test in a process (and process group) of its own, several at a
+ * time, so a crash, a leaked global or a stray child fails or affects only that test. Each
+ * test starts in its own temporary directory with default signal dispositions. */
 #ifndef PW_TF_H
 #define PW_TF_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+/* Tests named selftest_* exercise the runner (tests/test_tf.c runs them as a program) and
+ * run only when a pattern on the command line names them. */
 typedef void (*tf_fn)(void);
 void tf_register(const char *name, const char *file, tf_fn fn);
 void tf_fail(const char *file, int line, const char *fmt, ...) __attribute__((noreturn, format(printf, 3, 4)));
@@ -65,9 +69,10 @@ char *tf_read_file(const char *path, size_t *len);
  * Captures stdout and stderr (malloc'd, may be passed NULL). Returns the exit code,
  * or 128+signal. */
 int tf_run(const char *cmdline, char **out, char **err);
-/* The same, failing the test (with the command and its stderr) unless it exits want_rc;
- * returns its stdout; *err gets its stderr when err is not NULL. */
-char *tf_run_expect(const char *cmdline, int want_rc, char **err);
+/* The same, failing the test (with the command, its stderr and the caller's file:line)
+ * unless it exits want_rc; returns its stdout; *err gets its stderr when err is not NULL. */
+char *tf_run_expect_at(const char *file, int line, const char *cmdline, int want_rc, char **err);
+#define tf_run_expect(cmdline, want_rc, err) tf_run_expect_at(__FILE__, __LINE__, cmdline, want_rc, err)
 const char *tf_cli(void);   /* absolute path of the built phasewatt CLI */
 
 #endif

@@ -2,6 +2,7 @@
  * phase tags at the chosen depth, optionally records a phasewatt trace of the run, and
  * benchmarks the cost of its own instrumentation. */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,7 @@
 #define DEFAULT_PROMPT "Once upon a time, a small robot wanted to know where all the energy went."
 
 typedef struct args {
-    const char *arch, *checkpoint, *tokenizer, *prompt, *trace, *source;
+    const char *arch, *checkpoint, *tokenizer, *prompt, *trace, *source, *text_path;
     int tokens, threads, depth, print_ids, quiet, bench_rounds;
     double interval_ms;
     unsigned long long seed;
@@ -55,6 +56,7 @@ static const char usage[] =
     "  --source LIST        power sources for the trace (default: auto)\n"
     "  --interval MS        sampling period for the trace (default 10)\n"
     "  --print-ids          print the generated token ids, one line\n"
+    "  --text FILE          write the generated text into FILE instead of printing it\n"
     "  --bench-overhead N   N rounds alternating full instrumentation and none; prints tok/s\n"
     "  -q, --quiet          print no text or statistics\n"
     "  --list-archs         list the presets and exit\n";
@@ -109,7 +111,7 @@ static int parse_float(const char *s, float lo, float hi, float *out)
 }
 
 enum { OPT_ARCH = 256, OPT_CKPT, OPT_TOK, OPT_PROMPT, OPT_SEED, OPT_TEMP, OPT_TOPP, OPT_THREADS,
-       OPT_DEPTH, OPT_SOURCE, OPT_INTERVAL, OPT_IDS, OPT_BENCH, OPT_LIST, OPT_HELP };
+       OPT_DEPTH, OPT_SOURCE, OPT_INTERVAL, OPT_IDS, OPT_TEXT, OPT_BENCH, OPT_LIST, OPT_HELP };
 
 static const struct option long_options[] = {
     {"arch", 1, 0, OPT_ARCH},          {"checkpoint", 1, 0, OPT_CKPT},
@@ -119,6 +121,7 @@ static const struct option long_options[] = {
     {"threads", 1, 0, OPT_THREADS},    {"phase-depth", 1, 0, OPT_DEPTH},
     {"trace", 1, 0, 'o'},              {"source", 1, 0, OPT_SOURCE},
     {"interval", 1, 0, OPT_INTERVAL},  {"print-ids", 0, 0, OPT_IDS},
+    {"text", 1, 0, OPT_TEXT},
     {"bench-overhead", 1, 0, OPT_BENCH}, {"quiet", 0, 0, 'q'},
     {"list-archs", 0, 0, OPT_LIST},    {"help", 0, 0, OPT_HELP},
     {0, 0, 0, 0}};
@@ -143,6 +146,7 @@ static int take_option(args *a, int c, const char *v)
     case OPT_SOURCE: a->source = v; return 0;
     case OPT_INTERVAL: return parse_float(v, 0.01f, 60000, &f) ? (a->interval_ms = f, 0) : -1;
     case OPT_IDS: a->print_ids = 1; return 0;
+    case OPT_TEXT: a->text_path = v; return 0;
     case OPT_BENCH: return parse_int(v, 1, 1000, &a->bench_rounds) ? 0 : -1;
     case 'q': a->quiet = 1; return 0;
     case OPT_LIST: list_archs(); return 1;
@@ -304,19 +308,31 @@ static void record_meta(const engine *e, const args *a, const run_stats *st)
     set_meta_num("llm.decode_tokens_per_s", e->ngen / st->decode_s, "%.2f");
 }
 
-static void print_run(const engine *e, const args *a, const run_stats *st, const char *text)
+/* The generated text into --text's file (what a model with random weights writes is not
+ * for a terminal: ids outside the byte vocabulary and bytes that are not UTF-8). */
+static int write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    int ok = f && fprintf(f, "%s\n", text ? text : "") >= 0;
+    if (f && fclose(f) != 0) ok = 0;
+    return ok ? 0 : fail("cannot write the text to %s", path);
+}
+
+static int print_run(const engine *e, const args *a, const run_stats *st, const char *text)
 {
     if (a->print_ids) {
         for (int i = 0; i < e->ngen; i++) printf("%s%d", i ? " " : "", e->out[i]);
         printf("\n");
     }
-    if (a->quiet) return;
-    if (text && !a->print_ids) printf("%s\n", text);
+    if (a->text_path && write_text(a->text_path, text)) return 1;
+    if (a->quiet) return 0;
+    if (text && !a->print_ids && !a->text_path) printf("%s\n", text);
     fprintf(stderr, "phasewatt-llm: %s (%.2fM params, %d threads): prefill %d tokens in %.1f ms "
             "(%.1f tok/s), decode %d tokens in %.1f ms (%.1f tok/s)\n", e->arch,
             (double)llm_param_count(&e->cfg) / 1e6, a->threads, e->nprompt,
             st->prefill_s * 1e3, e->nprompt / st->prefill_s, e->ngen, st->decode_s * 1e3,
             e->ngen / st->decode_s);
+    return 0;
 }
 
 /* ---- sessions, the benchmark and main ------------------------------------------------- */
@@ -388,8 +404,9 @@ static int run(engine *e, const args *a)
     e->pool = NULL;
     e->state = NULL;
     llm_phase_end(&ph, 1);
-    print_run(e, a, &st, text);
+    rc = print_run(e, a, &st, text);
     free(text);
+    if (rc) return rc;
     if (a->trace) record_meta(e, a, &st);
     return 0;
 }
@@ -399,8 +416,9 @@ int main(int argc, char **argv)
     args a;
     int rc = parse_args(argc, argv, &a);
     if (rc) return rc == 1 ? 0 : rc;
-    char bench_path[] = "/tmp/phasewatt-llm-bench-XXXXXX";
-    const char *trace = a.trace;
+    char bench_path[PATH_MAX];
+    const char *tmp = getenv("TMPDIR"), *trace = a.trace;
+    snprintf(bench_path, sizeof bench_path, "%s/phasewatt-llm-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (a.bench_rounds && !trace) {
         int fd = mkstemp(bench_path);   /* the benchmark records, so tags cost what they do */
         if (fd < 0) return fail("%s", "cannot create a temporary trace for the benchmark");

@@ -61,6 +61,7 @@ typedef struct session {
     uint64_t slept_ns;                    /* boottime - monotonic at the last tick */
     uint64_t wake_slack_ns;               /* the sampler's sleeps end this early */
     uint64_t first_tick_ns;               /* the baseline tick: period k's deadline is k after */
+    int estimate_fallback;                /* auto found no sensor: the estimate stands in */
     uint64_t noted_jumps, noted_sleep;    /* what the trace's metadata says so far */
     int write_error;
 
@@ -573,9 +574,7 @@ static int add_auto_sources(session *s, const pw_source_config *cfg)
             (void)add_source(s, ops, cfg, 0);
     }
     if (s->nsrc) return PW_OK;
-    if (!s->opts.quiet)
-        fprintf(stderr, "phasewatt: no power sensor is readable here (see `phasewatt sources`); "
-                        "using the CPU-utilisation estimate: figures are ESTIMATED\n");
+    s->estimate_fallback = 1;             /* said once the recording has started */
     return add_source(s, &pw_source_estimate, cfg, 1);
 }
 
@@ -703,6 +702,9 @@ static int start(session *s)
         open_failed("cannot write %s: %s", s->output_path, strerror(errno));
         return rc;
     }
+    if (s->estimate_fallback && !s->opts.quiet)   /* a note after any real error, not before */
+        fprintf(stderr, "phasewatt: no power sensor is readable here (see `phasewatt sources`); "
+                        "using the CPU-utilisation estimate: figures are ESTIMATED\n");
     if ((rc = write_domains(s)) != PW_OK) return rc;
     write_run_meta(s);
     for (size_t k = 0; k < s->nsrc; k++)

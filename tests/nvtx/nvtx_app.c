@@ -1,9 +1,14 @@
 /* nvtx_app.c — an NVTX-annotated program with no phasewatt code, built by test_nvtx.c
- * against the CUDA toolkit's nvtx3 headers: every kind of range phasewatt turns into
+ * against the CUDA toolkit's nvtx3 headers where present, and always against the tests' own
+ * client side (nvtx_client.h, with PW_NVTX_OWN_CLIENT): every kind of range phasewatt turns into
  * phases (ASCII, wide, attributes, registered strings, domains, start/end), and a worker
  * thread named with nvtxNameOsThread whose track takes its name and its domain's. */
 #define _GNU_SOURCE
+#ifdef PW_NVTX_OWN_CLIENT
+#include "nvtx_client.h"
+#else
 #include <nvtx3/nvToolsExt.h>
+#endif
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <time.h>

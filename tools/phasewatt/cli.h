@@ -44,6 +44,11 @@ struct pw_attribution;
 typedef int (*cli_trace_fn)(FILE *out, const struct pw_trace *t, const struct pw_attribution *a,
                             void *ctx);
 int cli_with_trace(const char *cmd, const char *path, cli_trace_fn fn, void *ctx, FILE *out);
+/* --source LIST: "auto" or backends' names, else a usage error (exit 2). */
+int cli_check_sources(const char *cmd, const char *list);
+/* Says in one line why pw_trace_open(path) failed with rc (a directory, an empty or foreign
+ * file, a damaged trace, an I/O error in errno); returns the exit code. */
+int cli_trace_error(const char *cmd, const char *path, int rc);
 /* Reads and attributes one trace; returns 0 or an exit code, having said what failed. */
 int cli_open_trace(const char *cmd, const char *path, struct pw_trace **t,
                    struct pw_attribution **a);

@@ -119,8 +119,7 @@ static int load(inputs *in, const char *file)
     size_t i = in->n;
     int rc = pw_trace_open(file, &in->t[i]);
     if (rc != PW_OK)
-        return cli_error("merge", CLI_FAILED, "cannot read %s: %s%s%s", file, pw_strerror(rc),
-                         rc == PW_ERR_IO ? ": " : "", rc == PW_ERR_IO ? strerror(errno) : "");
+        return cli_trace_error("merge", file, rc);
     in->n++;
     /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): the caller stops at cli_error's nonzero code */
     const pw_trace_health *h = &in->t[i]->health;

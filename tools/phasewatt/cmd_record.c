@@ -126,7 +126,7 @@ static int parse(int argc, char **argv, record_args *a)
         return cli_error("record", CLI_USAGE, "give either --scenario or a command, not both");
     a->cmd = optind < argc ? argv + optind : NULL;
     if (!a->o.synthetic) a->o.synthetic = a->scenario;
-    return 0;
+    return cli_check_sources("record", a->o.sources);
 }
 
 static volatile sig_atomic_t child_pid;

@@ -85,8 +85,7 @@ static int run(int argc, char **argv)
     pw_trace *t = NULL;
     int rc = pw_trace_open(in, &t);
     if (rc != PW_OK)
-        return cli_error("recover", CLI_FAILED, "cannot read %s: %s%s%s", in, pw_strerror(rc),
-                         rc == PW_ERR_IO ? ": " : "", rc == PW_ERR_IO ? strerror(errno) : "");
+        return cli_trace_error("recover", in, rc);
     pw_trace_health h;
     pw_trace_get_health(t, &h);
     uint64_t closed = 0;

@@ -84,7 +84,7 @@ static int parse(int argc, char **argv, serve_args *a)
         }
     }
     if (optind != argc) return cli_error("serve", CLI_USAGE, "unexpected '%s'", argv[optind]);
-    return 0;
+    return cli_check_sources("serve", a->o.sources);
 }
 
 /* "127.0.0.1:9464" or "[::1]:9464" -> a socket address: numeric only (no name is looked up,

@@ -3,10 +3,13 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "analysis/attribute.h"
 #include "cli.h"
 #include "report/report.h"
+#include "sources/source.h"
+#include "trace/format.h"
 
 int cli_error(const char *cmd, int code, const char *fmt, ...)
 {
@@ -87,13 +90,53 @@ int cli_parse_format(const char *s, cli_format *out)
     return 0;
 }
 
+/* Whether the file opens with the trace magic: "malformed" means a damaged trace only then. */
+static int has_trace_magic(const char *path)
+{
+    char magic[PW_TRACE_MAGIC_LEN];
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    int yes = fread(magic, 1, sizeof magic, f) == sizeof magic &&
+              memcmp(magic, PW_TRACE_MAGIC, PW_TRACE_MAGIC_LEN) == 0;
+    fclose(f);
+    return yes;
+}
+
+int cli_check_sources(const char *cmd, const char *list)
+{
+    if (!list || !*list || strcmp(list, "auto") == 0) return 0;
+    char *copy = strdup(list), *save = NULL;
+    int code = 0;
+    for (char *name = copy ? strtok_r(copy, ",", &save) : NULL; name && !code;
+         name = strtok_r(NULL, ",", &save))
+        if (!pw_source_find(name))
+            code = cli_error(cmd, CLI_USAGE, "unknown source '%s' (see `phasewatt sources`)", name);
+    free(copy);
+    return code;
+}
+
+int cli_trace_error(const char *cmd, const char *path, int rc)
+{
+    int saved = errno;
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return cli_error(cmd, CLI_FAILED, "cannot read %s: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        return cli_error(cmd, CLI_FAILED, "%s is a directory, not a trace file", path);
+    if (rc == PW_ERR_IO)
+        return cli_error(cmd, CLI_FAILED, "cannot read %s: %s", path, strerror(saved));
+    if (st.st_size == 0)
+        return cli_error(cmd, CLI_FAILED, "%s is empty: not a phasewatt trace", path);
+    if (rc == PW_ERR_FORMAT && !has_trace_magic(path))
+        return cli_error(cmd, CLI_FAILED, "%s is not a phasewatt trace", path);
+    return cli_error(cmd, CLI_FAILED, "cannot read %s: %s", path, pw_strerror(rc));
+}
+
 int cli_open_trace(const char *cmd, const char *path, pw_trace **t, pw_attribution **a)
 {
     *a = NULL;
     int rc = pw_trace_open(path, t);
-    if (rc != PW_OK)
-        return cli_error(cmd, CLI_FAILED, "cannot read %s: %s%s%s", path, pw_strerror(rc),
-                         rc == PW_ERR_IO ? ": " : "", rc == PW_ERR_IO ? strerror(errno) : "");
+    if (rc != PW_OK) return cli_trace_error(cmd, path, rc);
     rc = pw_attribute(*t, a);
     if (rc != PW_OK) {
         pw_trace_close(*t);
