@@ -128,9 +128,10 @@ double pw_series_energy_at(pw_series_cursor *c, size_t k, uint64_t t_ns)
 static int reads_repeat(const pw_trace *t, const pw_series *se)
 {
     if (se->source >= t->nsources || se->n < 2) return 0;
-    /* a locked recorder's reading that did not change saw no update since the last: its
-     * energy is still the last update's, so it says nothing about when energy was spent */
-    if (se->t_err_ns) return 1;
+    /* a locked recorder's counter reading that did not change saw no update since the last:
+     * its energy is still the last update's, so it says nothing about when energy was spent
+     * (a self-timed or continuous source's unchanged reading does: no energy was spent) */
+    if (se->t_err_ns && !pw_series_exact_at_stamp(t, se)) return 1;
     double interval = (double)(se->t_ns[se->n - 1] - se->t_ns[0]) / (double)(se->n - 1);
     return (double)t->sources[se->source].period_ns > 1.5 * interval;
 }

@@ -164,6 +164,9 @@ size_t pw_series_next(const pw_trace *t, const pw_series *se, size_t i);
  * exact (continuous, self-timed, averaged power fitted over its windows, models). Attribution
  * widens its intervals by this lag times each figure's power steps (stamps.c). */
 double pw_series_lag_ns(const pw_trace *t, const pw_series *se);
+/* 1 when the series' readings are current at their stamps (a self-timed or continuous source,
+ * per the trace's sensor.SOURCE.lock): an unchanged reading then means no energy was spent. */
+int pw_series_exact_at_stamp(const pw_trace *t, const pw_series *se);
 
 /* The node index of the phase path, or -1. */
 int pw_attribution_find(const pw_attribution *a, const char *path);

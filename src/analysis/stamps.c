@@ -15,6 +15,13 @@ static const char *source_meta(const pw_trace *t, uint32_t src, const char *what
     return pw_trace_meta(t, key);
 }
 
+int pw_series_exact_at_stamp(const pw_trace *t, const pw_series *se)
+{
+    if (se->source >= t->nsources) return 0;
+    const char *lock = source_meta(t, se->source, "lock");
+    return lock && (!strcmp(lock, "self-timed") || !strcmp(lock, "continuous"));
+}
+
 static int cmp_u32(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
