@@ -495,7 +495,7 @@ static int reserve_in(const char *dir, layout *L, char *path, size_t cap, char *
                  mb((uint64_t)vfs.f_blocks * vfs.f_frsize));
     }
     for (;;) {
-        int err = L->size <= avail ? posix_fallocate(fd, 0, (off_t)L->size) : ENOSPC;
+        int err = L->size <= avail ? pw_reserve_file(fd, L->size) : ENOSPC;
         if (err == 0 && ftruncate(fd, (off_t)L->size) == 0) return fd;
         if (err != ENOSPC && err != EFBIG && err != 0) {
             errno = err;

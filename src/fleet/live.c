@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "platform/platform.h"
 #include "analysis/attribute.h"
 #include "core/clock.h"
 #include "fleet/live.h"
@@ -912,12 +913,7 @@ int pw_live_stop(pw_live *l, uint64_t wait_ns)
     l->q.stop = 1;
     pthread_cond_signal(&l->q.ready);
     pthread_mutex_unlock(&l->q.lock);
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)(wait_ns / 1000000000ull);
-    until.tv_nsec += (long)(wait_ns % 1000000000ull);
-    if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
-    if (pthread_timedjoin_np(l->thread, NULL, &until) != 0) return -1;
+    if (pw_join_within(l->thread, wait_ns) != 0) return -1;
     l->threaded = 0;
     return 0;
 }

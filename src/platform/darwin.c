@@ -6,7 +6,9 @@
 #include <fcntl.h>
 #include <mach-o/dyld.h>
 #include <mach/mach.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -54,6 +56,34 @@ int pw_pipe_cloexec(int fd[2])
 }
 
 char **pw_environ(void) { return *_NSGetEnviron(); }
+
+int pw_random_u64(uint64_t *out)
+{
+    arc4random_buf(out, sizeof *out);
+    return 0;
+}
+
+int pw_reserve_file(int fd, uint64_t size)
+{
+    fstore_t fs = {F_ALLOCATEALL, F_PEOFPOSMODE, 0, (off_t)size, 0};
+    if (fcntl(fd, F_PREALLOCATE, &fs) != 0) return errno == ENOSPC ? ENOSPC : errno;
+    return 0;
+}
+
+/* macOS has no timed join: the thread is asked to end, so wait for it in short steps, then
+ * let it go (it ends on its own) rather than block. */
+int pw_join_within(pthread_t t, uint64_t wait_ns)
+{
+    mach_port_t port = pthread_mach_thread_np(t);
+    for (uint64_t waited = 0; waited < wait_ns; waited += 1000000) {
+        thread_basic_info_data_t info;
+        mach_msg_type_number_t n = THREAD_BASIC_INFO_COUNT;
+        if (thread_info(port, THREAD_BASIC_INFO, (thread_info_t)&info, &n) != KERN_SUCCESS)
+            return pthread_join(t, NULL) == 0 ? 0 : -1;   /* it has ended */
+        usleep(1000);
+    }
+    return -1;
+}
 
 /* The RAPL PMU is Linux's: the probe stops at its missing sysfs directory first. */
 int pw_perf_event_open(uint32_t type, uint64_t config, int cpu)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -44,6 +45,23 @@ int pw_cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *mutex, uint64_t de
 }
 
 int pw_pipe_cloexec(int fd[2]) { return pipe2(fd, O_CLOEXEC); }
+
+int pw_random_u64(uint64_t *out)
+{
+    return getrandom(out, sizeof *out, GRND_NONBLOCK) == (ssize_t)sizeof *out ? 0 : -1;
+}
+
+int pw_reserve_file(int fd, uint64_t size) { return posix_fallocate(fd, 0, (off_t)size); }
+
+int pw_join_within(pthread_t t, uint64_t wait_ns)
+{
+    struct timespec until;   /* pthread_timedjoin_np's deadline is on CLOCK_REALTIME */
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)(wait_ns / 1000000000ull);
+    until.tv_nsec += (long)(wait_ns % 1000000000ull);
+    if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+    return pthread_timedjoin_np(t, NULL, &until) == 0 ? 0 : -1;
+}
 
 extern char **environ;
 char **pw_environ(void) { return environ; }

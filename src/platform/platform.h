@@ -43,6 +43,16 @@ char **pw_environ(void);
  * -1 with errno (ENOSYS where the system has no perf events). */
 int pw_perf_event_open(uint32_t type, uint64_t config, int cpu);
 
+/* 8 random bytes from the kernel without blocking; 0, or -1 when it has none yet. */
+int pw_random_u64(uint64_t *out);
+
+/* Makes every byte of [0, size) of fd exist on its file system (so a mapping of it never
+ * faults for want of space): 0, or an errno (ENOSPC where it does not fit). */
+int pw_reserve_file(int fd, uint64_t size);
+
+/* Joins thread t if it ends within wait_ns: 0, or -1 and the thread is left running. */
+int pw_join_within(pthread_t t, uint64_t wait_ns);
+
 /* This program's own path (for the libraries installed next to it); 0, or -1. */
 int pw_self_exe(char *out, size_t cap);
 

@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "platform/platform.h"
 #include "trace/hash.h"
 
 static pthread_once_t seeded = PTHREAD_ONCE_INIT;
@@ -12,7 +13,7 @@ static uint64_t seed;
 
 static void make_seed(void)
 {
-    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) == (ssize_t)sizeof seed) return;
+    if (pw_random_u64(&seed) == 0) return;
     struct timespec ts;   /* no entropy yet (early boot): still differs run to run */
     clock_gettime(CLOCK_MONOTONIC, &ts);
     seed = (uint64_t)ts.tv_nsec << 20 ^ (uint64_t)ts.tv_sec ^ (uint64_t)getpid() << 40;

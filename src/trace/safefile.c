@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "platform/platform.h"
 #include "phasewatt.h"
 #include "trace/safefile.h"
 
@@ -20,7 +21,7 @@
 static uint64_t random_bits(void)
 {
     uint64_t r;
-    if (getrandom(&r, sizeof r, GRND_NONBLOCK) == (ssize_t)sizeof r) return r;
+    if (pw_random_u64(&r) == 0) return r;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid() << 32 ^

@@ -154,7 +154,7 @@ static int run_command(char **cmd, const char *channel, const char *nvtx, pw_cha
                        int *status)
 {
     int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) != 0)
+    if (pw_pipe_cloexec(pipefd) != 0)
         return cli_error("record", CLI_FAILED, "pipe: %s", strerror(errno));
     pid_t pid = fork();
     if (pid < 0) {

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "platform/platform.h"
 #include "core/clock.h"
 #include "core/gridlock.h"
 
@@ -42,9 +43,7 @@ typedef struct probe_result {
 static void sleep_until(uint64_t deadline_ns)
 {
     if (deadline_ns > pw_now_ns() + 50000) {
-        uint64_t wake = deadline_ns - 50000;
-        struct timespec ts = {(time_t)(wake / 1000000000u), (long)(wake % 1000000000u)};
-        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+        pw_sleep_until(deadline_ns - 50000);
     }
     while (pw_now_ns() < deadline_ns) {}
 }
