@@ -40,7 +40,8 @@ static double median_err_ns(const pw_series *se)
     double m = -1;
     if (n == se->n) {
         qsort(v, n, sizeof *v, cmp_u32);
-        m = v[n / 2];
+        size_t mid = n / 2;
+        m = (double)v[mid];
     }
     free(v);
     return m;

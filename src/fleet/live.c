@@ -68,10 +68,10 @@ static void *id_find(const id_index *x, void *entries, size_t stride, uint32_t i
  * of *n entries and indexes it; -1 when out of memory (nothing added). */
 static int id_append(id_index *x, void *entries_ptr, size_t *n, size_t stride, uint32_t id)
 {
-    char *e;
-    memcpy(&e, entries_ptr, sizeof e);
-    e = realloc(e, (*n + 1) * stride);
-    if (!e) return -1;
+    char *old, *e;
+    memcpy(&old, entries_ptr, sizeof old);
+    e = realloc(old, (*n + 1) * stride);
+    if (!e) return -1;   /* the array keeps its old block */
     memcpy(entries_ptr, &e, sizeof e);
     memset(e + *n * stride, 0, stride);
     memcpy(e + *n * stride, &id, sizeof id);
@@ -84,6 +84,7 @@ static int id_append(id_index *x, void *entries_ptr, size_t *n, size_t stride, u
 /* ---- state ---------------------------------------------------------------------------------- */
 
 typedef struct admit_track {        /* a thread as the tap admits its events */
+    /* cppcheck-suppress unusedStructMember ; id_index reads and writes it as the first word */
     uint32_t id;
     uint32_t depth;                 /* BEGINs admitted and still open */
     uint32_t cut;                   /* BEGINs dropped and still open: their ENDs go too */
