@@ -150,10 +150,11 @@ lib: $(LLAMA_SO) $(BUILD)/lib/libphasewatt.so.0
 tests: $(LLAMA_SO) $(BUILD)/lib/libphasewatt.so.0
 $(BUILD)/lib/libphasewatt.so.0: $(LIB_SO)
 	ln -sf $(notdir $(LIB_SO)) $@
-$(LLAMA_SO): $(BUILD)/obj/tools/llama/shim.o $(LIB_OBJ) tools/llama/exports.map
+LLAMA_OBJ := $(call obj,$(sort $(wildcard tools/llama/*.c)))
+$(LLAMA_SO): $(LLAMA_OBJ) $(LIB_OBJ) tools/llama/exports.map
 	@mkdir -p $(dir $@)
 	$(CC) -shared $(LDFLAGS) -Wl,--version-script=tools/llama/exports.map -o $@ \
-	  $(BUILD)/obj/tools/llama/shim.o $(LIB_OBJ) $(LDLIBS)
+	  $(LLAMA_OBJ) $(LIB_OBJ) $(LDLIBS)
 $(BUILD)/fakes/libllama.so: CFLAGS += -Wl,-soname,libllama.so
 $(BUILD)/fakes/libllama.so: CPPFLAGS += -Itools/llama
 $(BUILD)/progs/llama_%: $(BUILD)/obj/tests/progs/llama_%.o $(LLAMA_FAKE)

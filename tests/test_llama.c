@@ -15,7 +15,7 @@
 #include "trace/trace.h"
 
 #define POWERS "pre-inference=20W,prefill=40W,decode=25W,mixed=35W,warmup=30W,sampling=10W," \
-               "post-inference=5W"
+               "post-inference=5W,embedding=15W,attention=30W,mlp=45W,lm_head=50W"
 
 static void plain_build_only(void)
 {
@@ -27,14 +27,20 @@ static void plain_build_only(void)
 }
 
 /* Records `llama_run MODE [ARG]` through --llama; returns its exit code, stderr in *err. */
+static int record_with(const char *flag, const char *mode, const char *arg, const char *path,
+                       const char *env, char **err)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s \"$PW\" record %s --no-report --quiet --source synthetic "
+             "--synthetic " POWERS " --interval 1ms -o %s -- %s/progs/llama_run %s %s",
+             env ? env : "", flag, path, PW_BUILD_DIR, mode, arg ? arg : "");
+    return tf_run(cmd, NULL, err);
+}
+
 static int record(const char *mode, const char *arg, const char *path, const char *env,
                   char **err)
 {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s \"$PW\" record --llama --no-report --quiet --source synthetic "
-             "--synthetic " POWERS " --interval 1ms -o %s -- %s/progs/llama_run %s %s",
-             env ? env : "", path, PW_BUILD_DIR, mode, arg ? arg : "");
-    return tf_run(cmd, NULL, err);
+    return record_with("--llama", mode, arg, path, env, err);
 }
 
 static const pw_phase_node *node(const pw_attribution *a, const char *path)
@@ -78,6 +84,31 @@ TEST(llama_cli_run_is_tagged_by_phase_with_the_shim_in_the_command_only)
              "%s/fakes/libllama.so\n", PW_BUILD_DIR, PW_BUILD_DIR);
     CHECK_STR(report, want);   /* the recorder (the parent) never maps the shim */
     free(report);
+    pw_attribution_free(a);
+    pw_trace_close(t);
+    free(err);
+}
+
+TEST(llama_ops_split_each_batch_by_the_weights_its_nodes_read_keeping_the_own_cb_eval)
+{
+    plain_build_only();
+    const char *path = tf_path("ops.pwt");
+    char *err = NULL;
+    /* llama_run exits 3 unless its own cb_eval still saw every graph's last node */
+    int rc = record_with("--llama-ops", "cli", NULL, path, NULL, &err);
+    CHECK_MSG(rc == 0, "exit %d: %s", rc, err);
+    pw_trace *t = NULL;
+    pw_attribution *a = NULL;
+    open_run(path, &t, &a);
+    CHECK_INT(node(a, "prefill/embedding")->calls, 1);
+    CHECK_INT(node(a, "prefill/attention")->calls, 2);   /* two layers */
+    CHECK_INT(node(a, "prefill/mlp")->calls, 2);
+    CHECK_INT(node(a, "prefill/lm_head")->calls, 1);
+    CHECK_INT(node(a, "decode/attention")->calls, 16);
+    CHECK_INT(node(a, "decode/lm_head")->calls, 8);
+    CHECK_INT(node(a, "prefill")->calls, 1);             /* the batches are still tagged */
+    const pw_phase_node *mlp = node(a, "decode/mlp");
+    CHECK_NEAR(pw_energy_total(t, mlp->incl_j) / mlp->duration_s, 45.0, 0.05);
     pw_attribution_free(a);
     pw_trace_close(t);
     free(err);

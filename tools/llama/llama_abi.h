@@ -33,6 +33,27 @@ typedef struct llama_batch {
     int8_t *logits;
 } llama_batch;
 
+/* The head of ggml's `struct ggml_tensor` (ggml/include/ggml.h, the same from early 2024 to
+ * late 2025: GGML_MAX_DIMS 4, GGML_MAX_OP_PARAMS 64, GGML_MAX_SRC 10, GGML_MAX_NAME 64), up to
+ * the name: what the per-op mode reads of a graph node. */
+struct ggml_tensor {
+    int32_t type;
+    void *buffer;
+    int64_t ne[4];
+    size_t nb[4];
+    int32_t op;
+    int32_t op_params[16];
+    int32_t flags;
+    struct ggml_tensor *src[10];
+    struct ggml_tensor *view_src;
+    size_t view_offs;
+    void *data;
+    char name[64];
+};
+/* ggml_backend_sched_eval_callback: asked (ask = true) for each node in order whether to
+ * stop after it; told (ask = false) once it is computed, returning false to stop the graph. */
+typedef bool (*pw_ggml_eval_cb)(struct ggml_tensor *t, bool ask, void *user_data);
+
 /* llama_model_params (72 bytes in b6500) and llama_context_params (120 bytes in b6500,
  * about 150 in the master of late 2025) are passed by value. The shim relays them as an opaque block at
  * least this large: on x86-64 and AArch64 a by-value struct this size lives in the caller's

@@ -13,6 +13,7 @@
 
 #include "phasewatt.h"
 #include "llama_abi.h"
+#include "ops.h"
 
 #define EXPORT __attribute__((visibility("default")))
 #define SEQ_MAX 256           /* sequences tracked per request; llama-server's are slot ids */
@@ -205,7 +206,9 @@ static int32_t run_batch(real_fn *r, struct llama_context *ctx, llama_batch b)
     batch_fn f = (batch_fn)real(r);
     if (!f) return -1;
     int begun = begin_batch(&b);
+    pw_llama_ops_batch(begun);
     int32_t rc = f(ctx, b);
+    pw_llama_ops_batch(0);
     end(begun);
     return rc;
 }
@@ -236,6 +239,26 @@ REAL(llama_model_load_from_file);
 REAL(llama_load_model_from_file);
 REAL(llama_init_from_model);
 REAL(llama_new_context_with_model);
+REAL(llama_context_default_params);
+
+/* --llama-ops: our eval callback in front of the program's, in the context's parameters. */
+static void chain_ops(pw_llama_params *p)
+{
+    static atomic_int said;
+    char why[160];
+    pw_llama_params (*defaults)(void) =
+        (pw_llama_params (*)(void))real(&r_llama_context_default_params);
+    if (!defaults) return;
+    pw_llama_params d = defaults();
+    if (pw_llama_ops_chain(p, &d, why, sizeof why) != 0)
+        say_once(&said, "per-op mode off: %s; the batches are still tagged", why);
+}
+
+static void *new_context(real_fn *r, struct llama_model *m, pw_llama_params p)
+{
+    if (pw_llama_ops_wanted() && !atomic_load(&tagging_off)) chain_ops(&p);
+    return pre_inference(r, m, p);
+}
 EXPORT struct llama_model *llama_model_load_from_file(const char *path, pw_llama_params p)
 {
     return pre_inference(&r_llama_model_load_from_file, path, p);
@@ -246,12 +269,12 @@ EXPORT struct llama_model *llama_load_model_from_file(const char *path, pw_llama
 }
 EXPORT struct llama_context *llama_init_from_model(struct llama_model *m, pw_llama_params p)
 {
-    return pre_inference(&r_llama_init_from_model, m, p);
+    return new_context(&r_llama_init_from_model, m, p);
 }
 EXPORT struct llama_context *llama_new_context_with_model(struct llama_model *m,
                                                           pw_llama_params p)
 {
-    return pre_inference(&r_llama_new_context_with_model, m, p);
+    return new_context(&r_llama_new_context_with_model, m, p);
 }
 
 /* llama-cli's warmup (common_init_from_params) brackets its decode with llama_set_warmup. */

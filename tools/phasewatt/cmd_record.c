@@ -59,6 +59,9 @@ const cli_command cli_record = {
     "                    environment, ahead of any the user set): pre-inference, prefill,\n"
     "                    decode, sampling, post-inference and per-request tokens\n"
     "                    (docs/llama.md)\n"
+    "  --llama-ops       --llama, and each batch split into embedding, attention, mlp,\n"
+    "                    experts and lm_head by the weights its graph nodes read (stops\n"
+    "                    the graph after every node: slower, costly on GPU backends)\n"
     "With CMD, phasewatt records power while CMD runs and exits with CMD's exit code.\n"
     "CMD's phases (and those of its children) reach the trace through a shared-memory\n"
     "channel named in PHASEWATT_CHANNEL: any program linked with libphasewatt, or using\n"
@@ -70,7 +73,7 @@ typedef struct record_args {
     pw_options o;
     const char *scenario;
     cli_format fmt;
-    int depth, report, nvtx, llama;
+    int depth, report, nvtx, llama, llama_ops;
     uint32_t rings;
     char **cmd;
 } record_args;
@@ -84,7 +87,7 @@ static int parse(int argc, char **argv, record_args *a)
         {"depth", required_argument, 0, 'd'},    {"format", required_argument, 0, 'f'},
         {"no-report", no_argument, 0, 'n'},      {"quiet", no_argument, 0, 'q'},
         {"nvtx", no_argument, 0, 'N'},           {"rings", required_argument, 0, 'R'},
-        {"llama", no_argument, 0, 'L'},
+        {"llama", no_argument, 0, 'L'},         {"llama-ops", no_argument, 0, 'P'},
         {0, 0, 0, 0}};
     unsigned long long v;
     int ch;
@@ -99,6 +102,7 @@ static int parse(int argc, char **argv, record_args *a)
         case 'q': a->o.quiet = 1; break;
         case 'N': a->nvtx = 1; break;
         case 'L': a->llama = 1; break;
+        case 'P': a->llama = a->llama_ops = 1; break;
         case 'i':
             if (cli_parse_interval("record", optarg, &a->o.interval_ns)) return CLI_USAGE;
             break;
@@ -158,6 +162,7 @@ static int exec_failed(int fd)
 /* The tool libraries CMD gets: paths, or NULL for none. */
 typedef struct tool_libs {
     const char *nvtx, *llama;
+    int llama_ops;            /* the llama shim's per-op mode */
 } tool_libs;
 
 /* The llama shim goes into CMD's LD_PRELOAD only, ahead of what the user preloads (kept):
@@ -197,6 +202,7 @@ static int run_command(char **cmd, const char *channel, const tool_libs *libs, p
         if (channel) setenv(PW_CHANNEL_ENV, channel, 1);
         if (libs->nvtx) setenv("NVTX_INJECTION64_PATH", libs->nvtx, 1);
         if (libs->llama) preload_in_child(libs->llama);
+        if (libs->llama_ops) setenv("PHASEWATT_LLAMA_OPS", "1", 1);
         execvp(cmd[0], cmd);
         int err = errno;
         fprintf(stderr, "phasewatt record: cannot run '%s': %s\n", cmd[0], strerror(err));
@@ -336,7 +342,7 @@ static int run(int argc, char **argv)
     if (a.llama &&
         (rc = find_tool_library("llama", "PHASEWATT_LLAMA_LIBRARY", llama, sizeof llama)))
         return rc;
-    tool_libs libs = {a.nvtx ? nvtx : NULL, a.llama ? llama : NULL};
+    tool_libs libs = {a.nvtx ? nvtx : NULL, a.llama ? llama : NULL, a.llama_ops};
     char *command = a.cmd ? join_command(a.cmd) : NULL;
     a.o.command = command ? command : "phasewatt record (built-in workload)";
     char staging[PATH_MAX + 32];
