@@ -13,6 +13,7 @@
 #include "report/requests.h"
 #include "tf.h"
 #include "trace/trace.h"
+#include "trace_fixture.h"
 
 #define POWERS "pre-inference=20W,prefill=40W,decode=25W,mixed=35W,warmup=30W,sampling=10W," \
                "post-inference=5W,embedding=15W,attention=30W,mlp=45W,lm_head=50W"
@@ -199,6 +200,56 @@ TEST(llama_server_run_gives_per_request_energy_within_1_percent_of_the_truth)
     pw_attribution_free(a);
     pw_trace_close(t);
     free(err);
+}
+
+/* The rule on a hand-built trace at 10 W (runs under the sanitizers too): a pure prefill
+ * batch (10 prompt tokens, 0.1 J) and a pure decode one (1 token, 0.1 J) give 0.01 and 0.1 J
+ * a token; a mixed batch of 4 prompt tokens of sequence 0 and 1 generated of sequence 1
+ * (0.1 J) then gives sequence 0 0.04 / 0.14 of it and sequence 1 0.1 / 0.14. */
+TEST(llama_requests_share_a_mixed_batch_by_prompt_and_generated_tokens)
+{
+    pw_trace *t = pw_trace_new();
+    fx_constant(t, "pkg", PW_KIND_CPU, 10.0, 0, FX_MS, 40 * FX_MS);
+    enum { MIXED = 1, PREFILL, DECODE, P0, G1, P2, G0, END0, END1 };
+    static const char *const names[] = {"", "mixed", "prefill", "decode", "llama.seq.0.prompt",
+        "llama.seq.1.generated", "llama.seq.2.prompt", "llama.seq.0.generated",
+        "llama.seq.0.end", "llama.seq.1.end"};
+    for (uint32_t i = 1; i < sizeof names / sizeof names[0]; i++) fx_name(t, i, names[i]);
+    fx_begin(t, 1, 5 * FX_MS, MIXED);
+    fx_event(t, 1, 5 * FX_MS, PW_EV_COUNT, P0, 4);
+    fx_event(t, 1, 5 * FX_MS, PW_EV_COUNT, G1, 1);
+    fx_end(t, 1, 15 * FX_MS, MIXED);
+    fx_event(t, 1, 15 * FX_MS, PW_EV_MARK, END1, 0);
+    fx_begin(t, 1, 15 * FX_MS, PREFILL);
+    fx_event(t, 1, 15 * FX_MS, PW_EV_COUNT, P2, 10);
+    fx_end(t, 1, 25 * FX_MS, PREFILL);
+    fx_begin(t, 1, 25 * FX_MS, DECODE);
+    fx_event(t, 1, 25 * FX_MS, PW_EV_COUNT, G0, 1);
+    fx_end(t, 1, 35 * FX_MS, DECODE);
+    fx_event(t, 1, 35 * FX_MS, PW_EV_MARK, END0, 0);
+    pw_attribution *a = NULL;
+    CHECK_INT(pw_attribute(t, &a), PW_OK);
+    pw_request *r = NULL;
+    size_t n = 0;
+    pw_request_weights w;
+    CHECK_INT(pw_requests(t, a, &r, &n, &w), PW_OK);
+    CHECK_INT(n, 3);
+    CHECK_NEAR(w.prompt_j, 0.01, 1e-6);
+    CHECK_NEAR(w.generated_j, 0.1, 1e-6);
+    CHECK_INT(r[0].seq, 0);
+    CHECK_NEAR(r[0].prompt_j, 0.1 * 0.04 / 0.14, 1e-6);
+    CHECK_NEAR(r[0].energy_j, 0.1 * 0.04 / 0.14 + 0.1, 1e-6);
+    CHECK_INT(r[0].generated_tokens, 1);
+    CHECK_INT(r[1].seq, 1);
+    CHECK_NEAR(r[1].energy_j, 0.1 * 0.1 / 0.14, 1e-6);
+    CHECK_INT(r[1].provenance, PW_PROV_ALLOCATED);
+    CHECK_INT(r[2].seq, 2);
+    CHECK_NEAR(r[2].energy_j, 0.1, 1e-6);
+    CHECK_INT(r[2].ended, 0);                     /* never left the cache */
+    CHECK_INT(r[2].provenance, a->nodes[pw_attribution_find(a, "prefill")].provenance);
+    free(r);
+    pw_attribution_free(a);
+    pw_trace_free(t);
 }
 
 /* One line on stderr, and the program goes on. */

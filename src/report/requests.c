@@ -38,22 +38,26 @@ static void *grow(void *p, size_t *cap, size_t need, size_t size)
     return q;
 }
 
+/* Appends one element of size bytes to *arr (n used, cap allocated). */
+static int append(void *arr, size_t *n, size_t *cap, const void *elem, size_t size)
+{
+    void **p = arr;
+    void *q = grow(*p, cap, *n + 1, size);
+    if (!q) return PW_ERR_NOMEM;
+    *p = q;
+    memcpy((char *)q + *n * size, elem, size);
+    (*n)++;
+    return PW_OK;
+}
+
 static int push_item(walk *w, item it)
 {
-    item *p = grow(w->items, &w->cap_items, w->nitems + 1, sizeof *p);
-    if (!p) return PW_ERR_NOMEM;
-    w->items = p;
-    w->items[w->nitems++] = it;
-    return PW_OK;
+    return append(&w->items, &w->nitems, &w->cap_items, &it, sizeof it);
 }
 
 static int push_entry(walk *w, entry e)
 {
-    entry *p = grow(w->entries, &w->cap_entries, w->nentries + 1, sizeof *p);
-    if (!p) return PW_ERR_NOMEM;
-    w->entries = p;
-    w->entries[w->nentries++] = e;
-    return PW_OK;
+    return append(&w->entries, &w->nentries, &w->cap_entries, &e, sizeof e);
 }
 
 static int is_batch(const char *name)

@@ -104,7 +104,9 @@ static long cb_eval_offset(const pw_llama_params *defaults)
 {
     static const float yarn[4] = {-1.0f, 1.0f, 32.0f, 1.0f};
     for (size_t off = 0; off + 16 + 8 + 16 + 8 <= 256; off += 4) {
-        if (memcmp(defaults->bytes + off, yarn, sizeof yarn)) continue;
+        float f[4];
+        memcpy(f, defaults->bytes + off, sizeof f);
+        if (f[0] != yarn[0] || f[1] != yarn[1] || f[2] != yarn[2] || f[3] != yarn[3]) continue;
         size_t cb = (off + 24 + 7) & ~(size_t)7;
         void *p[2];
         memcpy(p, defaults->bytes + cb, sizeof p);
