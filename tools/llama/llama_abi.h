@@ -1,11 +1,12 @@
 /* llama_abi.h — the parts of llama.cpp's public C API (include/llama.h) that the phasewatt
  * shim reads, declared here as facts about that ABI; no llama.cpp header is needed.
  *
- * Checked against llama.h of llama.cpp b4500 (Jan 2025), b5500 (May 2025), b6500 (Sep 2025)
- * and the master of late 2025: `llama_batch` has had this layout since the batch API
- * appeared (b1400, Oct 2023). The parameter structs (`llama_model_params`,
- * `llama_context_params`) change between releases; the shim never reads them, it only passes
- * them through (see PW_LLAMA_PARAMS_MAX). */
+ * Read against include/llama.h of llama.cpp's master at commit 0011438e (late 2025);
+ * `llama_batch` has had this layout since the batch API appeared (b1400, Oct 2023). The
+ * parameter structs (`llama_model_params`, `llama_context_params`) gain fields between
+ * releases (flash_attn_type in b6xxx; n_rs_seq, n_outputs_max, ctx_type later): the shim
+ * never reads them at fixed offsets, it relays them (see PW_LLAMA_PARAMS_MAX), and the
+ * per-op mode finds cb_eval from the library's defaults (ops.c). */
 #ifndef PW_LLAMA_ABI_H
 #define PW_LLAMA_ABI_H
 
