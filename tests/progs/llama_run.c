@@ -1,7 +1,8 @@
 /* llama_run.c — a program written against llama.cpp's C API only (no phasewatt), linked
  * with the tests' fake libllama, for `phasewatt record --llama`: `cli` runs like llama-cli
  * (warmup, a prompt, greedy decoding), `server` like llama-server's continuous batching
- * (requests on interleaved sequences in shared batches), `bad` hands llama_decode a batch no
+ * (requests on interleaved sequences in shared batches), `reuse` two requests on one
+ * sequence that keeps its prompt prefix cached, `bad` hands llama_decode a batch no
  * llama.cpp accepts, `missing` calls a wrapped function the library lacks. With a file
  * after the mode, it writes there whether the shim is mapped into it and into its parent
  * (the recorder), and its LD_PRELOAD. */
@@ -127,6 +128,23 @@ static int run_server(struct llama_context *ctx, struct llama_sampler *smpl)
     return done == NREQ ? 0 : 1;
 }
 
+/* Two requests on sequence 0 as llama-server runs them with prompt caching: the second keeps
+ * the first's 12-token prompt in the cache (a cut to the end at 12) and brings 5 more. */
+static int run_reuse(struct llama_context *ctx, struct llama_sampler *smpl)
+{
+    llama_token prompt[12];
+    for (int i = 0; i < 12; i++) prompt[i] = 100 + i;
+    for (int r = 0; r < 2; r++) {
+        if (llama_decode(ctx, llama_batch_get_one(prompt, r ? 5 : 12))) return 1;
+        for (int i = 0; i < (r ? 3 : 4); i++) {
+            llama_token t = llama_sampler_sample(smpl, ctx, -1);
+            if (llama_decode(ctx, llama_batch_get_one(&t, 1))) return 1;
+        }
+        if (!r) llama_memory_seq_rm(llama_get_memory(ctx), 0, 12, -1);
+    }
+    return 0;
+}
+
 static int run_bad(struct llama_context *ctx)
 {
     llama_token prompt[4] = {1, 2, 3, 4};
@@ -154,6 +172,7 @@ int main(int argc, char **argv)
     struct llama_sampler *smpl = llama_sampler_init_greedy();
     int rc = !strcmp(mode, "server") ? run_server(ctx, smpl)
            : !strcmp(mode, "bad")    ? run_bad(ctx)
+           : !strcmp(mode, "reuse")  ? run_reuse(ctx, smpl)
            : !strcmp(mode, "missing") ? run_missing()
                                       : run_cli(ctx, smpl);
     llama_sampler_free(smpl);

@@ -79,6 +79,7 @@ static void end(int begun)
 typedef struct seq_state {
     llama_pos next_pos;
     int active;
+    int generating;           /* it has had a generated token since its last prompt tokens */
     pw_id prompt_id, generated_id, end_id;
     int32_t in_batch, prompt, generated;   /* this batch's tokens */
 } seq_state;
@@ -101,19 +102,25 @@ static void seq_end(int s)
         if (!q->end_id) q->end_id = seq_name(s, "end");
         pw_mark(q->end_id);
     }
-    q->active = 0;
+    q->active = q->generating = 0;
     q->next_pos = 0;
 }
 
 /* A removal of positions [p0, p1) of sequence s (s < 0: all), p1 < 0 meaning to the end:
- * the whole sequence gone ends its request; a cut keeps it and moves its next position. */
+ * the whole sequence gone ends its request. So does a cut to the end after generated tokens:
+ * llama-server keeps a slot's common prompt prefix for its next request (prompt caching);
+ * the next position is then the cut. A cut inside (a context shift) changes nothing. */
 static void seq_removed(llama_seq_id s, llama_pos p0, llama_pos p1)
 {
     pthread_mutex_lock(&seq_lock);
     for (int i = 0; i < SEQ_MAX; i++) {
         if (s >= 0 && i != s) continue;
-        if (p0 <= 0 && p1 < 0) seq_end(i);
-        else if (p1 < 0 && p0 < seqs[i].next_pos) seqs[i].next_pos = p0;
+        if (p0 <= 0 && p1 < 0) {
+            seq_end(i);
+        } else if (p1 < 0 && p0 < seqs[i].next_pos) {
+            if (seqs[i].generating) seq_end(i);
+            seqs[i].next_pos = p0;
+        }
     }
     pthread_mutex_unlock(&seq_lock);
 }
@@ -171,6 +178,7 @@ static void count_sequences(const llama_batch *b, int counting)
             if (q->prompt) pw_count(q->prompt_id, q->prompt);
             if (q->generated) pw_count(q->generated_id, q->generated);
             q->active = 1;
+            q->generating = q->prompt ? 0 : q->generating || q->generated;
         }
         q->in_batch = q->prompt = q->generated = 0;
     }
