@@ -142,6 +142,34 @@ $(BUILD)/fakes/%.so: tests/fakes/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(filter-out $(SAN),$(CFLAGS)) -shared -o $@ $< -ldl
 
+# ---- libphasewatt-llama: the llama.cpp shim `record --llama` preloads (docs/llama.md) ----
+# The library's objects plus tools/llama, exporting only the llama.cpp functions it wraps.
+# Its tests drive a fake libllama (tests/fakes/libllama.c) from programs linked with it
+# like a llama.cpp program (tests/progs/llama_*.c), built without sanitizers like the fakes.
+# Linux only (GNU ld's version script, LD_PRELOAD). build/lib also gets the SONAME link
+# libphasewatt.so.0, so that programs linked with -lphasewatt from the tree start.
+ifneq ($(SO),dylib)
+LLAMA_SO := $(BUILD)/lib/libphasewatt-llama.$(SO)
+LLAMA_FAKE := $(BUILD)/fakes/libllama.$(SO)
+lib: $(LLAMA_SO) $(BUILD)/lib/libphasewatt.so.0
+tests: $(LLAMA_SO) $(BUILD)/lib/libphasewatt.so.0
+$(BUILD)/lib/libphasewatt.so.0: $(LIB_SO)
+	ln -sf $(notdir $(LIB_SO)) $@
+LLAMA_OBJ := $(call obj,$(sort $(wildcard tools/llama/*.c)))
+$(LLAMA_SO): $(LLAMA_OBJ) $(LIB_OBJ) tools/llama/exports.map
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(LDFLAGS) -Wl,--version-script=tools/llama/exports.map -o $@ \
+	  $(LLAMA_OBJ) $(LIB_OBJ) $(LDLIBS)
+$(BUILD)/fakes/libllama.so: CFLAGS += -Wl,-soname,libllama.so
+$(BUILD)/fakes/libllama.so: CPPFLAGS += -Itools/llama
+$(BUILD)/progs/llama_%: $(BUILD)/obj/tests/progs/llama_%.o $(LLAMA_FAKE)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< -Wl,-rpath,$(abspath $(BUILD)/fakes) $(LLAMA_FAKE)
+$(BUILD)/obj/tests/progs/llama_%.o: tests/progs/llama_%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(filter-out $(SAN),$(CFLAGS)) -Itools/llama -c $< -o $@
+endif
+
 $(BUILD)/bin/bench-%: $(BUILD)/obj/bench/%.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "report/common.h"
+#include "report/requests.h"
 
 /* An object being written: commas go between members. */
 typedef struct jobj {
@@ -195,7 +196,9 @@ int pw_report_json(FILE *out, const pw_trace *t, const pw_attribution *a,
     fputs(",\n\"phases\":[", out);
     c.items = 0;
     pw_report_walk(t, a, o, phase_object, &c);
-    fputs("],\n\"warnings\":[", out);
+    fputc(']', out);
+    pw_report_requests_json(out, t, a);
+    fputs(",\n\"warnings\":[", out);
     c.items = 0;
     pw_report_warnings(t, a, warning_item, &c);
     fputs("]}\n", out);

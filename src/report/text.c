@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "report/common.h"
+#include "report/requests.h"
 
 #define PHASE_MIN 11     /* "(whole run)" */
 #define PHASE_MAX 29     /* longer indented names are cut, keeping the tables narrow */
@@ -229,5 +230,6 @@ int pw_report_text(FILE *out, const pw_trace *t, const pw_attribution *a,
     pw_report_walk(t, a, o, power_row, &c);
     energy_title(&c);
     pw_report_walk(t, a, o, energy_row, &c);
+    pw_report_requests_text(out, t, a);
     return pw_report_finish(out);
 }

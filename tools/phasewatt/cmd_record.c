@@ -54,6 +54,14 @@ const cli_command cli_record = {
     "  --quiet           no notes on stderr\n"
     "  --nvtx            also turn CMD's NVTX ranges and marks into phases (loads\n"
     "                    libphasewatt-nvtx.so through NVTX_INJECTION64_PATH)\n"
+    "  --llama           tag an unmodified llama.cpp program: preloads\n"
+    "                    libphasewatt-llama.so into CMD only (LD_PRELOAD in CMD's\n"
+    "                    environment, ahead of any the user set): pre-inference, prefill,\n"
+    "                    decode, sampling, post-inference and per-request tokens\n"
+    "                    (docs/llama.md)\n"
+    "  --llama-ops       --llama, and each batch split into embedding, attention, mlp,\n"
+    "                    experts and lm_head by the weights its graph nodes read (stops\n"
+    "                    the graph after every node: slower, costly on GPU backends)\n"
     "With CMD, phasewatt records power while CMD runs and exits with CMD's exit code.\n"
     "CMD's phases (and those of its children) reach the trace through a shared-memory\n"
     "channel named in PHASEWATT_CHANNEL: any program linked with libphasewatt, or using\n"
@@ -65,7 +73,7 @@ typedef struct record_args {
     pw_options o;
     const char *scenario;
     cli_format fmt;
-    int depth, report, nvtx;
+    int depth, report, nvtx, llama, llama_ops;
     uint32_t rings;
     char **cmd;
 } record_args;
@@ -79,6 +87,7 @@ static int parse(int argc, char **argv, record_args *a)
         {"depth", required_argument, 0, 'd'},    {"format", required_argument, 0, 'f'},
         {"no-report", no_argument, 0, 'n'},      {"quiet", no_argument, 0, 'q'},
         {"nvtx", no_argument, 0, 'N'},           {"rings", required_argument, 0, 'R'},
+        {"llama", no_argument, 0, 'L'},         {"llama-ops", no_argument, 0, 'P'},
         {0, 0, 0, 0}};
     unsigned long long v;
     int ch;
@@ -92,6 +101,8 @@ static int parse(int argc, char **argv, record_args *a)
         case 'n': a->report = 0; break;
         case 'q': a->o.quiet = 1; break;
         case 'N': a->nvtx = 1; break;
+        case 'L': a->llama = 1; break;
+        case 'P': a->llama = a->llama_ops = 1; break;
         case 'i':
             if (cli_parse_interval("record", optarg, &a->o.interval_ns)) return CLI_USAGE;
             break;
@@ -120,8 +131,9 @@ static int parse(int argc, char **argv, record_args *a)
     if (optind < argc && strcmp(argv[optind - 1], "--") != 0)
         return cli_error("record", CLI_USAGE, "unexpected '%s': put the command after --",
                          argv[optind]);
-    if (a->nvtx && optind >= argc)
-        return cli_error("record", CLI_USAGE, "--nvtx wants a command after --");
+    if ((a->nvtx || a->llama) && optind >= argc)
+        return cli_error("record", CLI_USAGE, "--%s wants a command after --",
+                         a->nvtx ? "nvtx" : "llama");
     if (optind < argc && a->scenario)
         return cli_error("record", CLI_USAGE, "give either --scenario or a command, not both");
     a->cmd = optind < argc ? argv + optind : NULL;
@@ -147,10 +159,33 @@ static int exec_failed(int fd)
     return n == (ssize_t)sizeof err;
 }
 
+/* The tool libraries CMD gets: paths, or NULL for none. */
+typedef struct tool_libs {
+    const char *nvtx, *llama;
+    int llama_ops;            /* the llama shim's per-op mode */
+} tool_libs;
+
+/* The llama shim goes into CMD's LD_PRELOAD only, ahead of what the user preloads (kept):
+ * the recorder itself never loads it. Called in the child between fork and exec. */
+static void preload_in_child(const char *lib)
+{
+    const char *old = getenv("LD_PRELOAD");
+    if (!old || !*old) {
+        setenv("LD_PRELOAD", lib, 1);
+        return;
+    }
+    size_t n = strlen(lib) + strlen(old) + 2;
+    char *v = malloc(n);
+    if (!v) return;
+    snprintf(v, n, "%s:%s", lib, old);
+    setenv("LD_PRELOAD", v, 1);
+    free(v);
+}
+
 /* Runs CMD as a child with the channel in its environment, forwarding INT/TERM/HUP to
  * it; returns its wait status in *status, CANNOT_START if it could not start (said), or
  * another exit code. */
-static int run_command(char **cmd, const char *channel, const char *nvtx, pw_channel *ch,
+static int run_command(char **cmd, const char *channel, const tool_libs *libs, pw_channel *ch,
                        int *status)
 {
     int pipefd[2];
@@ -165,7 +200,9 @@ static int run_command(char **cmd, const char *channel, const char *nvtx, pw_cha
     if (pid == 0) {
         close(pipefd[0]);
         if (channel) setenv(PW_CHANNEL_ENV, channel, 1);
-        if (nvtx) setenv("NVTX_INJECTION64_PATH", nvtx, 1);
+        if (libs->nvtx) setenv("NVTX_INJECTION64_PATH", libs->nvtx, 1);
+        if (libs->llama) preload_in_child(libs->llama);
+        if (libs->llama_ops) setenv("PHASEWATT_LLAMA_OPS", "1", 1);
         execvp(cmd[0], cmd);
         int err = errno;
         fprintf(stderr, "phasewatt record: cannot run '%s': %s\n", cmd[0], strerror(err));
@@ -201,25 +238,25 @@ static void finish_command(int st, uint64_t end_ns)
     pw_set_meta("command.closed_phases", buf);
 }
 
-/* CMD under a channel: its phases are recorded; returns CMD's exit code (128+signal). */
-/* libphasewatt-nvtx.so: PHASEWATT_NVTX_LIBRARY, else ../lib/ next to this executable
- * (the build tree and `make install` both lay it out so). */
-static int find_nvtx_library(char *path, size_t cap)
+/* A tool library (libphasewatt-TOOL.so): the environment variable env_name, else ../lib/
+ * next to this executable (the build tree and `make install` both lay it out so). */
+static int find_tool_library(const char *tool, const char *env_name, char *path, size_t cap)
 {
-    const char *env = getenv("PHASEWATT_NVTX_LIBRARY");
+    const char *env = getenv(env_name);
     if (env && *env) {
         snprintf(path, cap, "%s", env);
     } else {
         char exe[PATH_MAX];
-        if (pw_self_exe(exe, sizeof exe) != 0) return cli_error("record", CLI_FAILED, "--nvtx: cannot find this program's "
-                                     "directory; set PHASEWATT_NVTX_LIBRARY");
+        if (pw_self_exe(exe, sizeof exe) != 0)
+            return cli_error("record", CLI_FAILED, "--%s: cannot find this program's "
+                             "directory; set %s", tool, env_name);
         char *slash = strrchr(exe, '/');
         if (slash) *slash = '\0';
-        snprintf(path, cap, "%s/../lib/libphasewatt-nvtx" PW_SHLIB_SUFFIX, exe);
+        snprintf(path, cap, "%s/../lib/libphasewatt-%s" PW_SHLIB_SUFFIX, exe, tool);
     }
     if (access(path, R_OK) != 0)
-        return cli_error("record", CLI_FAILED, "--nvtx: cannot read %s: %s (build it with "
-                         "`make`, or set PHASEWATT_NVTX_LIBRARY)", path, strerror(errno));
+        return cli_error("record", CLI_FAILED, "--%s: cannot read %s: %s (build it with "
+                         "`make`, or set %s)", tool, path, strerror(errno), env_name);
     return 0;
 }
 
@@ -240,13 +277,15 @@ static pw_channel *open_channel(uint32_t rings, uint32_t ring_events)
     return ch;
 }
 
-static int record_command(char **cmd, const record_args *a, const char *nvtx, pw_channel **out)
+/* CMD under a channel: its phases are recorded; returns CMD's exit code (128+signal). */
+static int record_command(char **cmd, const record_args *a, const tool_libs *libs,
+                          pw_channel **out)
 {
     pw_channel *ch = open_channel(a->rings, a->o.ring_events);
     *out = ch;
     if (ch) pw_session_attach_channel(ch);
     int st = 0;
-    int code = run_command(cmd, ch ? pw_channel_path(ch) : NULL, nvtx, ch, &st);
+    int code = run_command(cmd, ch ? pw_channel_path(ch) : NULL, libs, ch, &st);
     if (!code) {
         finish_command(st, pw_now_ns());
         code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
@@ -297,8 +336,13 @@ static int run(int argc, char **argv)
     pw_options_init(&a.o);
     int rc = parse(argc, argv, &a);
     if (rc) return rc;
-    char nvtx[PATH_MAX + 64];
-    if (a.nvtx && (rc = find_nvtx_library(nvtx, sizeof nvtx))) return rc;
+    char nvtx[PATH_MAX + 64], llama[PATH_MAX + 64];
+    if (a.nvtx && (rc = find_tool_library("nvtx", "PHASEWATT_NVTX_LIBRARY", nvtx, sizeof nvtx)))
+        return rc;
+    if (a.llama &&
+        (rc = find_tool_library("llama", "PHASEWATT_LLAMA_LIBRARY", llama, sizeof llama)))
+        return rc;
+    tool_libs libs = {a.nvtx ? nvtx : NULL, a.llama ? llama : NULL, a.llama_ops};
     char *command = a.cmd ? join_command(a.cmd) : NULL;
     a.o.command = command ? command : "phasewatt record (built-in workload)";
     char staging[PATH_MAX + 32];
@@ -314,7 +358,7 @@ static int run(int argc, char **argv)
                          a.o.output_path, why);
     }
     pw_channel *ch = NULL;
-    int status = a.cmd ? record_command(a.cmd, &a, a.nvtx ? nvtx : NULL, &ch)
+    int status = a.cmd ? record_command(a.cmd, &a, &libs, &ch)
                        : run_scenario(a.scenario);
     free(command);
     rc = pw_close();
