@@ -151,10 +151,8 @@ $(BUILD)/fakes/%.so: tests/fakes/%.c
 ifneq ($(SO),dylib)
 LLAMA_SO := $(BUILD)/lib/libphasewatt-llama.$(SO)
 LLAMA_FAKE := $(BUILD)/fakes/libllama.$(SO)
-lib: $(LLAMA_SO) $(BUILD)/lib/libphasewatt.so.0
-tests: $(LLAMA_SO) $(BUILD)/lib/libphasewatt.so.0
-$(BUILD)/lib/libphasewatt.so.0: $(LIB_SO)
-	ln -sf $(notdir $(LIB_SO)) $@
+lib: $(LLAMA_SO)
+tests: $(LLAMA_SO)
 LLAMA_OBJ := $(call obj,$(sort $(wildcard tools/llama/*.c)))
 $(LLAMA_SO): $(LLAMA_OBJ) $(LIB_OBJ) tools/llama/exports.map
 	@mkdir -p $(dir $@)
@@ -279,6 +277,7 @@ install: all
 	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/$(firstword $(LIB_NAMES))
 	for l in $(wordlist 2,9,$(LIB_NAMES)); do ln -sf $(firstword $(LIB_NAMES)) $(DESTDIR)$(LIBDIR)/$$l; done
 	install -m 755 $(NVTX_SO) $(DESTDIR)$(LIBDIR)/
+	$(if $(LLAMA_SO),install -m 755 $(LLAMA_SO) $(DESTDIR)$(LIBDIR)/)
 	sed 's|^prefix=.*|prefix=$(PREFIX)|' $(PC) > $(DESTDIR)$(LIBDIR)/pkgconfig/phasewatt.pc
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
 	@if [ -z "$(DESTDIR)" ] && { ldconfig -v -N 2>/dev/null | sed -n 's|^\(/[^:]*\):.*|\1|p'; \
