@@ -191,9 +191,6 @@ static pw_provenance from_marks(uint8_t mark)
 static double budget_ci(double var, double fit_ci, double step_w, double lag_s)
 {
     double fit = isfinite(fit_ci) ? fit_ci / PW_Z95 : 0, timing = step_w * lag_s;
-    if (getenv("PW_DEBUG_BUDGET"))
-        fprintf(stderr, "budget: split/alloc %.4g fit %.4g timing %.4g J\n", PW_Z95 * sqrt(var),
-                PW_Z95 * fit, timing);
     return sqrt(PW_Z95 * PW_Z95 * (var + fit * fit) + timing * timing);
 }
 
