@@ -261,15 +261,6 @@ static struct MHD_Daemon *start_http(const struct sockaddr_storage *addr, http_s
 
 /* ---- the agent ---------------------------------------------------------------------------- */
 
-static int write_channel_file(const char *file, const char *path)
-{
-    int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) return -1;
-    size_t n = strlen(path);
-    int ok = write(fd, path, n) == (ssize_t)n && write(fd, "\n", 1) == 1;
-    return close(fd) == 0 && ok ? 0 : -1;
-}
-
 /* A line when events have been lost since the last one (at most one per 10 s), with the
  * count of each reason: loss is never silent. */
 static void say_losses(pw_live *live, uint64_t *said, uint64_t *said_ns)
@@ -316,9 +307,13 @@ static int serve(serve_args *a, pw_live *live, const struct sockaddr_storage *ad
     if (pw_channel_create(128, 1u << 16, &ch, why, sizeof why) != PW_OK)
         return cli_error("serve", CLI_FAILED, "cannot create the phase channel: %s", why);
     pw_channel_set_reaping(ch, 1);
-    if (a->channel_file && write_channel_file(a->channel_file, pw_channel_path(ch)) != 0) {
+    /* a private file renamed over F: a file another user prepared there is replaced, never
+     * written into (docs/reliability.md) */
+    why[0] = '\0';
+    if (a->channel_file &&
+        pw_channel_publish_path(a->channel_file, pw_channel_path(ch), why, sizeof why) != PW_OK) {
         pw_channel_destroy(ch);
-        return cli_error("serve", CLI_FAILED, "cannot write %s: %s", a->channel_file, strerror(errno));
+        return cli_error("serve", CLI_FAILED, "%s", why[0] ? why : "cannot write the channel file");
     }
     pw_session_tap tap;
     pw_live_tap(live, &tap);
