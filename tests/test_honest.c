@@ -267,3 +267,33 @@ TEST(windows_baseline_reads_the_counter_at_every_boundary_like_a_begin_end_tool)
         pw_scenario_free(s);
     }
 }
+
+/* ---- bounded work --------------------------------------------------------------------- */
+
+/* 8 000 tracks open all run long, each with a short phase inside: the additive model would
+ * visit every piece of every segment (and the fit hold every track in every piece), so the
+ * allocation falls back to equal shares, linear in the pieces, and says so. */
+TEST(eight_thousand_overlapping_tracks_fall_back_to_equal_shares_and_say_so)
+{
+    pw_trace *t = pw_trace_new();
+    const fx_step steps[] = {{FX_FOREVER, 20.0}};
+    fx_source(t, "rapl", PW_KIND_CPU, 0, steps, 0, FX_MS, 2000 * FX_MS);
+    fx_name(t, 1, "op");
+    fx_name(t, 2, "long");
+    for (uint32_t tr = 1; tr <= 8000; tr++) {
+        uint64_t at = FX_MS + (uint64_t)(tr * 237 % 1900) * FX_MS + tr;
+        fx_begin(t, tr, tr, 2);
+        fx_begin(t, tr, at, 1);
+        fx_end(t, tr, at + 20000, 1);
+        fx_end(t, tr, 1999 * FX_MS - tr, 2);
+    }
+    pw_attribution *a = NULL;
+    CHECK_INT(pw_attribute(t, &a), PW_OK);
+    double phases = pw_energy_total(t, node_of(a, "long")->incl_j);
+    CHECK_NEAR(phases + pw_energy_total(t, a->nodes[0].self_j), 40.0, 1e-9);   /* kept whole */
+    const pw_phase_node *op = node_of(a, "long/op");
+    CHECK(op->marks & PW_FIG_ALLOCATED && op->marks & PW_FIG_EQUAL);
+    CHECK(op->provenance >= PW_PROV_ALLOCATED);   /* allocated, or less direct still */
+    pw_attribution_free(a);
+    pw_trace_free(t);
+}

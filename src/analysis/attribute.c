@@ -610,17 +610,68 @@ static double track_share(const sweep *s, const shares *sh, uint32_t node, size_
 
 /* Gives each segment its pieces' energy: all of a piece only it has open; of a shared piece, its
  * additive-model share (equal where the model has no powers), marked as an allocation. */
+/* Pieces covered by all segments together: how much sharing by the additive model costs. */
+static uint64_t segment_span(const sweep *s)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < s->a->nsegments; i++)
+        n += s->pc->seg_cut[2 * i + 1] - s->pc->seg_cut[2 * i];
+    return n;
+}
+
+/* Equal shares in time linear in the pieces, for traces where thousands of tracks overlap
+ * (the additive model visits every piece of every segment): each row becomes the running sum,
+ * up to its cut, of one open track's share, and a segment takes the difference of two rows. */
+static void settle_equal(sweep *s)
+{
+    size_t w = s->width, ncuts = s->pc->ncuts;
+    pw_phase_node *root = &s->a->nodes[0];
+    double *run = s->de;
+    uint8_t all = PW_FIG_ALLOCATED | PW_FIG_EQUAL;
+    memset(run, 0, w * sizeof *run);
+    for (size_t p = 0; p < ncuts; p++) {
+        uint32_t open = p < s->npieces ? s->pc->open[p] : 0;
+        for (size_t d = 0; d < w; d++) {
+            double *row = &s->rows[p * w + d], e = *row;
+            if (p < s->npieces) all |= s->mark[p * w + d];
+            *row = run[d];
+            if (open) run[d] += e / open;
+            else root->self_j[d] += e;
+        }
+    }
+    for (size_t i = 0; i < s->a->nsegments; i++) {
+        pw_phase_node *node = &s->a->nodes[s->a->segments[i].node];
+        size_t from = s->pc->seg_cut[2 * i], to = s->pc->seg_cut[2 * i + 1];
+        for (size_t d = 0; d < w; d++) {
+            double e = s->rows[to * w + d] - s->rows[from * w + d];
+            node->self_j[d] += e;
+            node->self_alloc[d] += e * e / 3.0;   /* a share by rule: anything from none to all */
+            node->self_mark[d] |= all;
+        }
+        if (node->concurrency < 2) node->concurrency = 2;
+        double peak = range_max(s, from, to);
+        if (peak > node->peak_w) node->peak_w = peak;
+    }
+}
+
+#define PW_ALLOC_MAX_SPAN (1u << 23)   /* beyond: equal shares, linear in the pieces */
+
 static int settle(sweep *s)
 {
     size_t w = s->width;
     pw_phase_node *root = &s->a->nodes[0];
+    for (size_t p = 0; p < s->npieces; p++)
+        if (s->peak[p] > s->block_peak[p / PEAK_BLOCK]) s->block_peak[p / PEAK_BLOCK] = s->peak[p];
+    if (segment_span(s) > PW_ALLOC_MAX_SPAN) {
+        settle_equal(s);
+        return PW_OK;
+    }
     shares sh;
     if (piece_weights(s, &sh) != PW_OK) {
         shares_free(&sh);
         return PW_ERR_NOMEM;
     }
     for (size_t p = 0; p < s->npieces; p++) {
-        if (s->peak[p] > s->block_peak[p / PEAK_BLOCK]) s->block_peak[p / PEAK_BLOCK] = s->peak[p];
         if (s->pc->open[p]) continue;
         for (size_t d = 0; d < w; d++) {
             root->self_j[d] += s->rows[p * w + d];

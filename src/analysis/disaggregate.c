@@ -39,6 +39,14 @@ typedef struct normal {
 
 /* ---- the design: pieces to nodes ------------------------------------------------------- */
 
+/* Entries the design needs: every track open in every piece, and the overlap correction. */
+static uint64_t design_entries(const pw_pieces *pc)
+{
+    uint64_t n = 0;
+    for (size_t p = 0; p + 1 < pc->ncuts; p++) n += pc->open[p] > 1 ? pc->open[p] + 1u : 1u;
+    return n;
+}
+
 static int design_build(design *d, const pw_attribution *a, const pw_pieces *pc)
 {
     d->pc = pc;
@@ -566,12 +574,14 @@ int pw_disaggregate(const pw_trace *t, const pw_attribution *a, pw_disaggregatio
     if (!t || !a || !out) return PW_ERR_INVALID;
     *out = NULL;
     if (a->nnodes > PW_DISAGG_MAX_UNKNOWNS) return PW_ERR_LIMIT;
+
     pw_disaggregation *g = calloc(1, sizeof *g);
     if (!g) return PW_ERR_NOMEM;
     pw_pieces pc = {0};
     design d = {0};
     int rc = alloc_result(g, t->ndomains, a->nnodes);
     if (rc == PW_OK) rc = pw_pieces_build(a, &pc);
+    if (rc == PW_OK && design_entries(&pc) > PW_DISAGG_MAX_ENTRIES) rc = PW_ERR_LIMIT;
     if (rc == PW_OK) rc = design_build(&d, a, &pc);
     if (rc == PW_OK) self_times(&d, a, g->self_s, g->shared_s);
     for (size_t si = 0; rc == PW_OK && si < t->nsources; si++) {

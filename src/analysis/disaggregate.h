@@ -9,6 +9,7 @@
 #include "analysis/attribute.h"
 
 #define PW_DISAGG_MAX_UNKNOWNS 512   /* phase nodes one fit solves for; more: no fit */
+#define PW_DISAGG_MAX_ENTRIES (1u << 23)   /* tracks open summed over pieces; more: no fit */
 #define PW_DISAGG_MAX_VIF 100.0      /* above: the phase cannot be separated from the others */
 
 /* One domain's fit: unknowns are the nodes' self powers while they run alone (node 0, the
