@@ -85,7 +85,7 @@ $(LIB_OBJ) $(CLI_OBJ): | deps
 lib: $(LIB_A) $(LIB_SO) $(if $(filter so,$(SO)),$(LIB_SO).0) $(NVTX_SO)
 cli: $(CLI)
 llm: $(LLM)
-tests: deps $(TESTS) $(CLI) $(LLM) $(LIB_SO) $(NVTX_SO) $(FAKES) $(PROGS)
+tests: deps $(TESTS) $(CLI) $(LLM) $(LIB_SO) $(if $(filter so,$(SO)),$(LIB_SO).0) $(NVTX_SO) $(FAKES) $(PROGS)
 bench: deps $(BENCHES) $(CLI) $(LLM) $(LIB_SO) $(NVTX_SO)
 
 $(BUILD)/obj/%.o: %.c

@@ -28,6 +28,7 @@ typedef struct design {
     double *share;          /* [start[npieces]] 1 / tracks open */
     double *row;            /* [nnodes] the current equation's overlap (s) */
     uint32_t *touched; size_t ntouched;
+    unsigned char *in_row;  /* [nnodes] 1 while the node is in touched */
     size_t at;              /* seek cursor */
 } design;
 
@@ -55,7 +56,8 @@ static int design_build(design *d, const pw_attribution *a, const pw_pieces *pc)
     d->start = calloc(d->npieces + 2, sizeof *d->start);
     d->row = calloc(a->nnodes + 1, sizeof *d->row);
     d->touched = calloc(a->nnodes + 1, sizeof *d->touched);
-    if (!d->start || !d->row || !d->touched) return PW_ERR_NOMEM;
+    d->in_row = calloc(a->nnodes + 1, 1);
+    if (!d->start || !d->row || !d->touched || !d->in_row) return PW_ERR_NOMEM;
     /* a shared piece also has a root entry: the additive model's overlap correction */
     for (size_t p = 0; p < d->npieces; p++) d->start[p + 1] = pc->open[p] > 1 ? pc->open[p] + 1 : 1;
     for (size_t p = 0; p < d->npieces; p++) d->start[p + 1] += d->start[p];
@@ -88,18 +90,19 @@ static void design_free(design *d)
     free(d->share);
     free(d->row);
     free(d->touched);
+    free(d->in_row);
 }
 
 static void touch(design *d, uint32_t node, double s)
 {
     if (s == 0) return;
-    if (d->row[node] == 0) d->touched[d->ntouched++] = node;
-    d->row[node] += s;
+    if (!d->in_row[node]) d->touched[d->ntouched++] = node, d->in_row[node] = 1;
+    d->row[node] += s;   /* may come back to 0: the root's overlap correction is negative */
 }
 
 static void row_clear(design *d)
 {
-    for (size_t i = 0; i < d->ntouched; i++) d->row[d->touched[i]] = 0;
+    for (size_t i = 0; i < d->ntouched; i++) d->row[d->touched[i]] = 0, d->in_row[d->touched[i]] = 0;
     d->ntouched = 0;
 }
 
