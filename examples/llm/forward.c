@@ -168,24 +168,45 @@ typedef struct matmul_job {
 
 static int items_of(int d) { return d / LLM_PANEL + d % LLM_PANEL; }
 
-/* TILE (or fewer) tokens times one panel of 8 rows: outer products accumulated over n, so
- * every weight vector loaded serves each token of the tile. */
-static inline void panel_tile(const matmul_job *j, const product *pr, const float *panel,
-                              int t0, int tokens, int i0)
+/* Matrix-matrix: TILE tokens times one panel of 8 rows, outer products accumulated over n,
+ * so every weight vector loaded serves the TILE tokens. Written out per token because gcc
+ * at -O2 does not unroll a token loop, and the accumulators must stay in registers. */
+static void panel_tile(const matmul_job *j, const product *pr, const float *panel, int t0,
+                       int i0)
 {
-    float acc[TILE][LLM_PANEL] = {{0}};
+    float a0[LLM_PANEL] = {0}, a1[LLM_PANEL] = {0}, a2[LLM_PANEL] = {0}, a3[LLM_PANEL] = {0};
     size_t n = (size_t)j->n;
-    const float *x = j->x + (size_t)t0 * n;
+    const float *x0 = j->x + (size_t)t0 * n, *x1 = x0 + n, *x2 = x1 + n, *x3 = x2 + n;
     for (size_t p = 0; p < n; p++) {
         const float *wp = panel + p * LLM_PANEL;
-        for (int t = 0; t < tokens; t++) {
-            float xv = x[(size_t)t * n + p];
-            for (int r = 0; r < LLM_PANEL; r++) acc[t][r] += xv * wp[r];
+        float v0 = x0[p], v1 = x1[p], v2 = x2[p], v3 = x3[p];
+        for (int r = 0; r < LLM_PANEL / 2; r++) {   /* halves: one vector step each */
+            int h = r + LLM_PANEL / 2;
+            a0[r] += v0 * wp[r];
+            a0[h] += v0 * wp[h];
+            a1[r] += v1 * wp[r];
+            a1[h] += v1 * wp[h];
+            a2[r] += v2 * wp[r];
+            a2[h] += v2 * wp[h];
+            a3[r] += v3 * wp[r];
+            a3[h] += v3 * wp[h];
         }
     }
-    for (int t = 0; t < tokens; t++)
-        memcpy(pr->out + (size_t)(t0 + t) * (size_t)pr->d + (size_t)i0, acc[t],
-               sizeof acc[t]);
+    const float *acc[TILE] = {a0, a1, a2, a3};
+    for (int t = 0; t < TILE; t++)
+        memcpy(pr->out + (size_t)(t0 + t) * (size_t)pr->d + (size_t)i0, acc[t], sizeof a0);
+}
+
+/* Matrix-vector: one token times one panel (decode, and a prompt's last tokens). */
+static void panel_vector(const matmul_job *j, const product *pr, const float *panel, int t,
+                         int i0)
+{
+    float acc[LLM_PANEL] = {0};
+    size_t n = (size_t)j->n;
+    const float *x = j->x + (size_t)t * n;
+    for (size_t p = 0; p < n; p++)
+        for (int r = 0; r < LLM_PANEL; r++) acc[r] += x[p] * panel[p * LLM_PANEL + r];
+    memcpy(pr->out + (size_t)t * (size_t)pr->d + (size_t)i0, acc, sizeof acc);
 }
 
 /* Item b of one product: panel b for every token, or past the panels one plain row. */
@@ -202,8 +223,8 @@ static void product_item(const matmul_job *j, const product *pr, int b)
     }
     const float *panel = pr->w + (size_t)i0 * n;
     int t = 0;
-    for (; t + TILE <= j->T; t += TILE) panel_tile(j, pr, panel, t, TILE, i0);
-    for (; t < j->T; t++) panel_tile(j, pr, panel, t, 1, i0);
+    for (; t + TILE <= j->T; t += TILE) panel_tile(j, pr, panel, t, i0);
+    for (; t < j->T; t++) panel_vector(j, pr, panel, t, i0);
 }
 
 /* Items [b0, b1) of the job's products laid end to end. */
