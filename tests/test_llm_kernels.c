@@ -207,9 +207,9 @@ TEST(llm_pack_rows_puts_each_weight_where_the_layout_says)
     llm_pack_rows(m, D, N, tmp);
     for (int i = 0; i < D; i++)
         for (int p = 0; p < N; p++) {
-            int panel = i / LLM_PANEL, at = i < D / LLM_PANEL * LLM_PANEL
-                                                ? panel * LLM_PANEL * N + p * LLM_PANEL + i % LLM_PANEL
-                                                : i * N + p;
+            int in_panel = i < D / LLM_PANEL * LLM_PANEL;
+            int at = in_panel ? i / LLM_PANEL * LLM_PANEL * N + p * LLM_PANEL + i % LLM_PANEL
+                              : i * N + p;
             CHECK_MSG(m[at] == (float)(i * N + p), "W[%d][%d] is not at %d", i, p, at);
         }
 }

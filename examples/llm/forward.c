@@ -168,11 +168,23 @@ typedef struct matmul_job {
 
 static int items_of(int d) { return d / LLM_PANEL + d % LLM_PANEL; }
 
+/* Where the toolchain can choose at load time (GNU ifunc on x86-64 Linux), the two panel
+ * kernels are built twice, for AVX2 (an 8-float vector is one panel row) and for baseline
+ * x86-64; neither contracts to FMA, so both give the same bits. Elsewhere: the baseline. */
+#if defined(__x86_64__) && defined(__linux__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define KERNEL_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef KERNEL_CLONES
+#define KERNEL_CLONES
+#endif
+
 /* Matrix-matrix: TILE tokens times one panel of 8 rows, outer products accumulated over n,
  * so every weight vector loaded serves the TILE tokens. Written out per token because gcc
  * at -O2 does not unroll a token loop, and the accumulators must stay in registers. */
-static void panel_tile(const matmul_job *j, const product *pr, const float *panel, int t0,
-                       int i0)
+KERNEL_CLONES static void panel_tile(const matmul_job *j, const product *pr,
+                                     const float *panel, int t0, int i0)
 {
     float a0[LLM_PANEL] = {0}, a1[LLM_PANEL] = {0}, a2[LLM_PANEL] = {0}, a3[LLM_PANEL] = {0};
     size_t n = (size_t)j->n;
@@ -180,16 +192,12 @@ static void panel_tile(const matmul_job *j, const product *pr, const float *pane
     for (size_t p = 0; p < n; p++) {
         const float *wp = panel + p * LLM_PANEL;
         float v0 = x0[p], v1 = x1[p], v2 = x2[p], v3 = x3[p];
-        for (int r = 0; r < LLM_PANEL / 2; r++) {   /* halves: one vector step each */
-            int h = r + LLM_PANEL / 2;
+#pragma GCC unroll 8   /* straight-line code, vectorised whole: accumulators in registers */
+        for (int r = 0; r < LLM_PANEL; r++) {
             a0[r] += v0 * wp[r];
-            a0[h] += v0 * wp[h];
             a1[r] += v1 * wp[r];
-            a1[h] += v1 * wp[h];
             a2[r] += v2 * wp[r];
-            a2[h] += v2 * wp[h];
             a3[r] += v3 * wp[r];
-            a3[h] += v3 * wp[h];
         }
     }
     const float *acc[TILE] = {a0, a1, a2, a3};
@@ -198,8 +206,8 @@ static void panel_tile(const matmul_job *j, const product *pr, const float *pane
 }
 
 /* Matrix-vector: one token times one panel (decode, and a prompt's last tokens). */
-static void panel_vector(const matmul_job *j, const product *pr, const float *panel, int t,
-                         int i0)
+KERNEL_CLONES static void panel_vector(const matmul_job *j, const product *pr,
+                                       const float *panel, int t, int i0)
 {
     float acc[LLM_PANEL] = {0};
     size_t n = (size_t)j->n;

@@ -168,7 +168,8 @@ void llm_pack_rows(float *m, int d, int n, float *tmp)
 /* count matrices of d x n each, one after the other. */
 static void pack_stack(float *m, uint64_t count, int d, int n, float *tmp)
 {
-    for (uint64_t i = 0; i < count; i++) llm_pack_rows(m + i * (uint64_t)d * (uint64_t)n, d, n, tmp);
+    for (uint64_t i = 0; i < count; i++)
+        llm_pack_rows(m + i * (uint64_t)d * (uint64_t)n, d, n, tmp);
 }
 
 /* Puts every matrix into the kernels' panel layout; a shared output head gets its own
