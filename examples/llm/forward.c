@@ -170,8 +170,17 @@ static int items_of(int d) { return d / LLM_PANEL + d % LLM_PANEL; }
 
 /* Where the toolchain can choose at load time (GNU ifunc on x86-64 Linux), the two panel
  * kernels are built twice, for AVX2 (an 8-float vector is one panel row) and for baseline
- * x86-64; neither contracts to FMA, so both give the same bits. Elsewhere: the baseline. */
-#if defined(__x86_64__) && defined(__linux__) && defined(__has_attribute)
+ * x86-64; neither contracts to FMA, so both give the same bits. Elsewhere, and in sanitizer
+ * builds (which so test the baseline clone): the baseline only. */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define KERNEL_CLONES   /* their resolver runs before a sanitizer's runtime is up */
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#define KERNEL_CLONES
+#endif
+#endif
+#if !defined(KERNEL_CLONES) && defined(__x86_64__) && defined(__linux__) && \
+    defined(__has_attribute)
 #if __has_attribute(target_clones)
 #define KERNEL_CLONES __attribute__((target_clones("avx2", "default")))
 #endif
