@@ -1,5 +1,6 @@
 /* model.c — model shapes: the built-in architecture presets, parameter counts, synthetic
- * weights from a seed, and the llama2.c checkpoint loader with its validation. */
+ * weights from a seed, the llama2.c checkpoint loader with its validation, and the packing
+ * of every matrix into the kernels' panel layout. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
