@@ -123,42 +123,160 @@ void llm_state_free(llm_state *s)
 
 /* ---- kernels -------------------------------------------------------------------------- */
 
+/* Tokens per micro-kernel: each panel vector is loaded once for TILE tokens, and TILE x 8
+ * accumulators still fit the 16 vector registers of baseline x86-64 (and of NEON). */
+enum { TILE = 4, LANES = 8 };
+
+/* Dot product in LANES independent partial sums, a fixed-size loop the compiler vectorises
+ * at -O2 (a single running sum would be a serial chain it may not reorder). */
+static float dot(const float *a, const float *b, int n)
+{
+    float lane[LANES] = {0};
+    int i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int k = 0; k < LANES; k++) lane[k] += a[i + k] * b[i + k];
+    float sum = 0.0f;
+    for (; i < n; i++) sum += a[i] * b[i];
+    for (int k = 0; k < LANES; k++) sum += lane[k];
+    return sum;
+}
+
+/* y += a * x, in fixed-size chunks for the same reason. */
+static void axpy(float *restrict y, float a, const float *restrict x, int n)
+{
+    int i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int k = 0; k < LANES; k++) y[i + k] += a * x[i + k];
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+/* One product out[T x d] = x[T x n] * W[d x n]^T with W in panels (llm.h). */
+typedef struct product {
+    float *out;
+    const float *w;
+    int d;
+} product;
+
+/* Up to three products of the same input, run as one pool job (Q, K, V; or gate and up),
+ * so a decode step wakes the threads once per stage instead of once per matrix. */
 typedef struct matmul_job {
-    float *out;          /* T x d */
+    product p[3];
+    int count;
     const float *x;      /* T x n */
-    const float *w;      /* d x n */
-    int n, d, T;
+    int n, T;
 } matmul_job;
 
-/* Rows [i0, i1) of W for every token: each weight row is loaded once per batch. */
-static void matmul_rows(void *ctx, int i0, int i1)
+static int items_of(int d) { return d / LLM_PANEL + d % LLM_PANEL; }
+
+/* Where the toolchain can choose at load time (GNU ifunc on x86-64 Linux), the two panel
+ * kernels are built twice, for AVX2 (an 8-float vector is one panel row) and for baseline
+ * x86-64; neither contracts to FMA, so both give the same bits. Elsewhere, and in sanitizer
+ * builds (which so test the baseline clone): the baseline only. */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define KERNEL_CLONES   /* their resolver runs before a sanitizer's runtime is up */
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#define KERNEL_CLONES
+#endif
+#endif
+#if !defined(KERNEL_CLONES) && defined(__x86_64__) && defined(__linux__) && \
+    defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define KERNEL_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef KERNEL_CLONES
+#define KERNEL_CLONES
+#endif
+
+/* Matrix-matrix: TILE tokens times one panel of 8 rows, outer products accumulated over n,
+ * so every weight vector loaded serves the TILE tokens. Written out per token because gcc
+ * at -O2 does not unroll a token loop, and the accumulators must stay in registers. */
+KERNEL_CLONES static void panel_tile(const matmul_job *j, const product *pr,
+                                     const float *panel, int t0, int i0)
+{
+    float a0[LLM_PANEL] = {0}, a1[LLM_PANEL] = {0}, a2[LLM_PANEL] = {0}, a3[LLM_PANEL] = {0};
+    size_t n = (size_t)j->n;
+    const float *x0 = j->x + (size_t)t0 * n, *x1 = x0 + n, *x2 = x1 + n, *x3 = x2 + n;
+    for (size_t p = 0; p < n; p++) {
+        const float *wp = panel + p * LLM_PANEL;
+        float v0 = x0[p], v1 = x1[p], v2 = x2[p], v3 = x3[p];
+#pragma GCC unroll 8   /* straight-line code, vectorised whole: accumulators in registers */
+        for (int r = 0; r < LLM_PANEL; r++) {
+            a0[r] += v0 * wp[r];
+            a1[r] += v1 * wp[r];
+            a2[r] += v2 * wp[r];
+            a3[r] += v3 * wp[r];
+        }
+    }
+    const float *acc[TILE] = {a0, a1, a2, a3};
+    for (int t = 0; t < TILE; t++)
+        memcpy(pr->out + (size_t)(t0 + t) * (size_t)pr->d + (size_t)i0, acc[t], sizeof a0);
+}
+
+/* Matrix-vector: one token times one panel (decode, and a prompt's last tokens). */
+KERNEL_CLONES static void panel_vector(const matmul_job *j, const product *pr,
+                                       const float *panel, int t, int i0)
+{
+    float acc[LLM_PANEL] = {0};
+    size_t n = (size_t)j->n;
+    const float *x = j->x + (size_t)t * n;
+    for (size_t p = 0; p < n; p++)
+        for (int r = 0; r < LLM_PANEL; r++) acc[r] += x[p] * panel[p * LLM_PANEL + r];
+    memcpy(pr->out + (size_t)t * (size_t)pr->d + (size_t)i0, acc, sizeof acc);
+}
+
+/* Item b of one product: panel b for every token, or past the panels one plain row. */
+static void product_item(const matmul_job *j, const product *pr, int b)
+{
+    size_t n = (size_t)j->n;
+    int panels = pr->d / LLM_PANEL, i0 = b * LLM_PANEL;
+    if (b >= panels) {
+        int i = panels * LLM_PANEL + (b - panels);
+        for (int t = 0; t < j->T; t++)
+            pr->out[(size_t)t * (size_t)pr->d + (size_t)i] =
+                dot(pr->w + (size_t)i * n, j->x + (size_t)t * n, j->n);
+        return;
+    }
+    const float *panel = pr->w + (size_t)i0 * n;
+    int t = 0;
+    for (; t + TILE <= j->T; t += TILE) panel_tile(j, pr, panel, t, i0);
+    for (; t < j->T; t++) panel_vector(j, pr, panel, t, i0);
+}
+
+/* Items [b0, b1) of the job's products laid end to end. */
+static void matmul_items(void *ctx, int b0, int b1)
 {
     const matmul_job *j = ctx;
-    for (int i = i0; i < i1; i++) {
-        const float *wi = j->w + (size_t)i * (size_t)j->n;
-        for (int t = 0; t < j->T; t++) {
-            const float *xt = j->x + (size_t)t * (size_t)j->n;
-            float sum = 0.0f;
-            for (int p = 0; p < j->n; p++) sum += wi[p] * xt[p];
-            j->out[(size_t)t * (size_t)j->d + (size_t)i] = sum;
-        }
+    int base = 0;
+    for (int k = 0; k < j->count; k++) {
+        int items = items_of(j->p[k].d);
+        for (int b = b0 > base ? b0 : base; b < b1 && b < base + items; b++)
+            product_item(j, &j->p[k], b - base);
+        base += items;
     }
 }
 
-/* out[T x d] = x[T x n] * W[d x n]^T, split over the pool by output row. */
+static void matmul_run(llm_pool *pool, matmul_job *j)
+{
+    int items = 0;
+    for (int k = 0; k < j->count; k++) items += items_of(j->p[k].d);
+    llm_pool_run(pool, matmul_items, j, items);
+}
+
+/* out[T x d] = x[T x n] * W[d x n]^T, split over the pool by panel. */
 static void matmul(llm_pool *pool, float *out, const float *x, const float *w, int n, int d,
                    int T)
 {
-    matmul_job j = {out, x, w, n, d, T};
-    llm_pool_run(pool, matmul_rows, &j, d);
+    matmul_job j = {{{out, w, d}}, 1, x, n, T};
+    matmul_run(pool, &j);
 }
 
 static void rmsnorm(float *out, const float *x, const float *weight, int d, int T)
 {
     for (int t = 0; t < T; t++) {
         const float *xt = x + (size_t)t * (size_t)d;
-        float ss = 0.0f;
-        for (int i = 0; i < d; i++) ss += xt[i] * xt[i];
+        float ss = dot(xt, xt, d);
         float scale = 1.0f / sqrtf(ss / (float)d + 1e-5f);
         for (int i = 0; i < d; i++) out[(size_t)t * (size_t)d + i] = weight[i] * scale * xt[i];
     }
@@ -181,9 +299,9 @@ static void add(float *x, const float *y, size_t n)
 static void rope(const llm_config *c, float *q, float *k, int T, int pos)
 {
     int d = c->dim, hs = d / c->n_heads, kv = hs * c->n_kv_heads;
-    for (int t = 0; t < T; t++)
-        for (int i = 0; i < d; i += 2) {
-            float freq = powf(10000.0f, -(float)(i % hs) / (float)hs);
+    for (int i = 0; i < d; i += 2) {
+        float freq = powf(10000.0f, -(float)(i % hs) / (float)hs);   /* once per pair */
+        for (int t = 0; t < T; t++) {
             float angle = (float)(pos + t) * freq, fc = cosf(angle), fs = sinf(angle);
             for (int which = 0; which < (i < kv ? 2 : 1); which++) {
                 float *vec = which ? k + (size_t)t * (size_t)kv : q + (size_t)t * (size_t)d;
@@ -192,6 +310,7 @@ static void rope(const llm_config *c, float *q, float *k, int T, int pos)
                 vec[i + 1] = a * fs + b * fc;
             }
         }
+    }
 }
 
 /* ---- attention ------------------------------------------------------------------------ */
@@ -228,9 +347,12 @@ static void attention_qkv(const layer_ctx *lc)
     llm_state *s = lc->s;
     size_t d = (size_t)c->dim, kv = kv_dim_of(c), L = (size_t)lc->layer;
     rmsnorm(s->xb, s->x, lc->w->rms_att + L * d, c->dim, lc->T);
-    matmul(lc->pool, s->q, s->xb, lc->w->wq + L * d * d, c->dim, c->dim, lc->T);
-    matmul(lc->pool, s->k, s->xb, lc->w->wk + L * kv * d, c->dim, (int)kv, lc->T);
-    matmul(lc->pool, s->v, s->xb, lc->w->wv + L * kv * d, c->dim, (int)kv, lc->T);
+    const llm_weights *w = lc->w;
+    matmul_job j = {{{s->q, w->wq + L * d * d, c->dim},
+                     {s->k, w->wk + L * kv * d, (int)kv},
+                     {s->v, w->wv + L * kv * d, (int)kv}},
+                    3, s->xb, c->dim, lc->T};
+    matmul_run(lc->pool, &j);
 }
 
 static void attention_cache(const layer_ctx *lc)
@@ -244,48 +366,78 @@ static void attention_cache(const layer_ctx *lc)
     }
 }
 
-/* q . k for every token, head and earlier position (causal). */
-static void attention_scores(const layer_ctx *lc)
+/* Runs fn(lc, head) for every query head, the heads split over the pool. */
+typedef struct heads_job {
+    const layer_ctx *lc;
+    void (*fn)(const layer_ctx *lc, int head);
+} heads_job;
+
+static void heads_range(void *ctx, int h0, int h1)
 {
-    const llm_config *c = lc->c;
-    int hs = c->dim / c->n_heads, group = c->n_heads / c->n_kv_heads;
-    float scale = 1.0f / sqrtf((float)hs);
-    for (int t = 0; t < lc->T; t++)
-        for (int h = 0; h < c->n_heads; h++) {
-            const float *q = lc->s->q + (size_t)t * (size_t)c->dim + (size_t)h * (size_t)hs;
-            float *att = scores_of(lc, t, h);
-            for (int p = 0; p <= lc->pos + t; p++) {
-                const float *k = cache_row(lc, lc->s->key_cache, p) + (size_t)(h / group) * (size_t)hs;
-                float dot = 0.0f;
-                for (int i = 0; i < hs; i++) dot += q[i] * k[i];
-                att[p] = dot * scale;
-            }
-        }
+    const heads_job *j = ctx;
+    for (int h = h0; h < h1; h++) j->fn(j->lc, h);
 }
 
-static void attention_softmax(const layer_ctx *lc)
+static void per_head(const layer_ctx *lc, void (*fn)(const layer_ctx *, int))
 {
-    for (int t = 0; t < lc->T; t++)
-        for (int h = 0; h < lc->c->n_heads; h++) softmax(scores_of(lc, t, h), lc->pos + t + 1);
+    heads_job j = {lc, fn};
+    llm_pool_run(lc->pool, heads_range, &j, lc->c->n_heads);
 }
+
+static const float *kv_head(const layer_ctx *lc, float *cache, int position, int head)
+{
+    int hs = lc->c->dim / lc->c->n_heads, group = lc->c->n_heads / lc->c->n_kv_heads;
+    return cache_row(lc, cache, position) + (size_t)(head / group) * (size_t)hs;
+}
+
+/* Q K^T of one head over the whole batch, causal: each cached key is loaded once and
+ * serves every query that may see it. */
+static void head_scores(const layer_ctx *lc, int h)
+{
+    const llm_config *c = lc->c;
+    int hs = c->dim / c->n_heads;
+    float scale = 1.0f / sqrtf((float)hs);
+    for (int p = 0; p < lc->pos + lc->T; p++) {
+        const float *k = kv_head(lc, lc->s->key_cache, p, h);
+        for (int t = p > lc->pos ? p - lc->pos : 0; t < lc->T; t++) {
+            const float *q = lc->s->q + (size_t)t * (size_t)c->dim + (size_t)h * (size_t)hs;
+            scores_of(lc, t, h)[p] = dot(q, k, hs) * scale;
+        }
+    }
+}
+
+static void head_softmax(const layer_ctx *lc, int h)
+{
+    for (int t = 0; t < lc->T; t++) softmax(scores_of(lc, t, h), lc->pos + t + 1);
+}
+
+/* The probabilities times V of one head, each cached value loaded once for the batch. */
+static void head_values(const layer_ctx *lc, int h)
+{
+    const llm_config *c = lc->c;
+    int hs = c->dim / c->n_heads;
+    size_t d = (size_t)c->dim;
+    for (int t = 0; t < lc->T; t++)
+        memset(lc->s->xb + (size_t)t * d + (size_t)h * (size_t)hs, 0, (size_t)hs * sizeof(float));
+    for (int p = 0; p < lc->pos + lc->T; p++) {
+        const float *v = kv_head(lc, lc->s->value_cache, p, h);
+        for (int t = p > lc->pos ? p - lc->pos : 0; t < lc->T; t++)
+            axpy(lc->s->xb + (size_t)t * d + (size_t)h * (size_t)hs, scores_of(lc, t, h)[p],
+                 v, hs);
+    }
+}
+
+static void attention_scores(const layer_ctx *lc) { per_head(lc, head_scores); }
+
+static void attention_softmax(const layer_ctx *lc) { per_head(lc, head_softmax); }
 
 /* The weighted sum of values per head, then the output projection into the residual. */
 static void attention_output(const layer_ctx *lc)
 {
     const llm_config *c = lc->c;
     llm_state *s = lc->s;
-    int hs = c->dim / c->n_heads, group = c->n_heads / c->n_kv_heads;
     size_t d = (size_t)c->dim;
-    for (int t = 0; t < lc->T; t++)
-        for (int h = 0; h < c->n_heads; h++) {
-            float *out = s->xb + (size_t)t * d + (size_t)h * (size_t)hs;
-            const float *att = scores_of(lc, t, h);
-            memset(out, 0, (size_t)hs * sizeof(float));
-            for (int p = 0; p <= lc->pos + t; p++) {
-                const float *v = cache_row(lc, s->value_cache, p) + (size_t)(h / group) * (size_t)hs;
-                for (int i = 0; i < hs; i++) out[i] += att[p] * v[i];
-            }
-        }
+    per_head(lc, head_values);
     matmul(lc->pool, s->xb2, s->xb, lc->w->wo + (size_t)lc->layer * d * d, c->dim, c->dim,
            lc->T);
     add(s->x, s->xb2, (size_t)lc->T * d);
@@ -326,8 +478,10 @@ static void swiglu(const layer_ctx *lc, int expert, float *out, const float *in,
     llm_state *s = lc->s;
     size_t d = (size_t)c->dim, h = (size_t)c->hidden_dim;
     size_t e = (size_t)lc->layer * (size_t)(c->n_experts ? c->n_experts : 1) + (size_t)expert;
-    matmul(lc->pool, s->hb, in, lc->w->w1 + e * h * d, c->dim, c->hidden_dim, T);
-    matmul(lc->pool, s->hb2, in, lc->w->w3 + e * h * d, c->dim, c->hidden_dim, T);
+    matmul_job j = {{{s->hb, lc->w->w1 + e * h * d, c->hidden_dim},
+                     {s->hb2, lc->w->w3 + e * h * d, c->hidden_dim}},
+                    2, in, c->dim, T};
+    matmul_run(lc->pool, &j);
     for (size_t i = 0; i < (size_t)T * h; i++) {
         float g = s->hb[i];
         s->hb[i] = g / (1.0f + expf(-g)) * s->hb2[i];

@@ -34,7 +34,15 @@ typedef struct llm_weights {
     float *rms_final;              /* dim */
     float *wcls;                   /* vocab x dim */
     void *storage;                 /* what to free */
+    float *cls_copy;               /* the packed output head when it shares the embedding */
 } llm_weights;
+
+/* Every matrix (d rows of n) is stored as panels of LLM_PANEL rows interleaved column by
+ * column (panel b holds W[8b + r][p] at [p * 8 + r]), so a kernel reads one contiguous
+ * vector of 8 rows per input element; the last d % 8 rows stay row-major after them. */
+enum { LLM_PANEL = 8 };
+/* Packs W[d x n] in place into that layout (tmp: LLM_PANEL * n floats). */
+void llm_pack_rows(float *m, int d, int n, float *tmp);
 
 typedef struct llm_preset {
     const char *name;

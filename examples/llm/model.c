@@ -1,5 +1,6 @@
 /* model.c — model shapes: the built-in architecture presets, parameter counts, synthetic
- * weights from a seed, and the llama2.c checkpoint loader with its validation. */
+ * weights from a seed, the llama2.c checkpoint loader with its validation, and the packing
+ * of every matrix into the kernels' panel layout. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -152,6 +153,52 @@ static void carve_v1(carver *cv, const llm_config *c, llm_weights *w)
     w->wcls = c->shared_classifier ? w->token_embedding : take(cv, (uint64_t)c->vocab_size * d);
 }
 
+/* ---- packing for the kernels ---------------------------------------------------------- */
+
+void llm_pack_rows(float *m, int d, int n, float *tmp)
+{
+    size_t N = (size_t)n, block = LLM_PANEL * N;
+    for (int b = 0; b + LLM_PANEL <= d; b += LLM_PANEL) {
+        float *panel = m + (size_t)b * N;
+        memcpy(tmp, panel, block * sizeof(float));
+        for (size_t p = 0; p < N; p++)
+            for (size_t r = 0; r < LLM_PANEL; r++) panel[p * LLM_PANEL + r] = tmp[r * N + p];
+    }
+}
+
+/* count matrices of d x n each, one after the other. */
+static void pack_stack(float *m, uint64_t count, int d, int n, float *tmp)
+{
+    for (uint64_t i = 0; i < count; i++)
+        llm_pack_rows(m + i * (uint64_t)d * (uint64_t)n, d, n, tmp);
+}
+
+/* Puts every matrix into the kernels' panel layout; a shared output head gets its own
+ * packed copy because the embedding lookup needs plain rows. */
+static int pack_weights(const llm_config *c, llm_weights *w)
+{
+    uint64_t L = (uint64_t)c->n_layers, E = experts_or_one(c), d = (uint64_t)c->dim;
+    int kv = (int)kv_dim(c), widest = c->hidden_dim > c->dim ? c->hidden_dim : c->dim;
+    if (w->wcls == w->token_embedding) {
+        size_t bytes = (size_t)c->vocab_size * d * sizeof(float);
+        if (!(w->cls_copy = malloc(bytes))) return PW_ERR_NOMEM;
+        w->wcls = memcpy(w->cls_copy, w->token_embedding, bytes);
+    }
+    float *tmp = malloc(LLM_PANEL * (size_t)widest * sizeof(float));
+    if (!tmp) return PW_ERR_NOMEM;
+    pack_stack(w->wq, L, c->dim, c->dim, tmp);
+    pack_stack(w->wk, L, kv, c->dim, tmp);
+    pack_stack(w->wv, L, kv, c->dim, tmp);
+    pack_stack(w->wo, L, c->dim, c->dim, tmp);
+    pack_stack(w->w1, L * E, c->hidden_dim, c->dim, tmp);
+    pack_stack(w->w3, L * E, c->hidden_dim, c->dim, tmp);
+    pack_stack(w->w2, L * E, c->dim, c->hidden_dim, tmp);
+    if (w->router) pack_stack(w->router, L, c->n_experts, c->dim, tmp);
+    pack_stack(w->wcls, 1, c->vocab_size, c->dim, tmp);
+    free(tmp);
+    return PW_OK;
+}
+
 /* ---- synthetic weights ---------------------------------------------------------------- */
 
 uint64_t llm_rng_next(uint64_t *state)
@@ -184,6 +231,13 @@ static void fill_ones(float *p, uint64_t n)
     for (uint64_t i = 0; i < n; i++) p[i] = 1.0f;
 }
 
+static int packed_or_freed(const llm_config *c, llm_weights *w)
+{
+    int rc = pack_weights(c, w);
+    if (rc != PW_OK) llm_weights_free(w);
+    return rc;
+}
+
 int llm_weights_synthetic(const llm_config *c, uint64_t seed, llm_weights *w)
 {
     memset(w, 0, sizeof *w);
@@ -211,12 +265,13 @@ int llm_weights_synthetic(const llm_config *c, uint64_t seed, llm_weights *w)
     fill(first, (uint64_t)(w->w2 - first), d, &rng);
     fill(w->w2, (uint64_t)(w->w3 - w->w2), h, &rng);
     fill(w->w3, (uint64_t)(cv.at - w->w3), d, &rng);
-    return PW_OK;
+    return packed_or_freed(c, w);
 }
 
 void llm_weights_free(llm_weights *w)
 {
     free(w->storage);
+    free(w->cls_copy);
     memset(w, 0, sizeof *w);
 }
 
@@ -354,5 +409,7 @@ int llm_weights_from_buffer(unsigned char *buf, size_t len, llm_config *c, llm_w
     if (v1) carve_v1(&cv, c, w);
     else carve_v0(&cv, c, w);
     w->storage = buf;
-    return PW_OK;
+    rc = packed_or_freed(c, w);
+    if (rc != PW_OK) snprintf(why, whylen, "out of memory packing the weights");
+    return rc;
 }
