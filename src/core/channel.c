@@ -758,6 +758,10 @@ static void read_names(pw_channel *ch, int poll)
     header *h = ch->base;
     uint64_t n = ch->L.names_bytes;
     uint64_t used = atomic_load_explicit(&h->names_used, memory_order_acquire);
+    if (used & (ENTRY_ALIGN - 1)) {   /* writers reserve whole entries: a lie, kept aligned */
+        ch->count[PW_CH_CORRUPT]++;
+        used &= ~(uint64_t)(ENTRY_ALIGN - 1);
+    }
     if (used - ch->names_read > n) {  /* moved by a writer, backwards or past the log */
         ch->count[PW_CH_CORRUPT]++;
         memset((char *)ch->base + ch->L.names_offset, 0, n);
