@@ -267,9 +267,15 @@ static void child_after_fork(void)
     publish(ENTRY_FORK, pw_names_count(), &parent, sizeof parent);
 }
 
+/* A ring one thread of this process gave back may come to another through the recorder, a
+ * process no thread here can see: the claims and releases of this process also pass through
+ * one lock, so each new owner happens after the last (rare: once per thread). */
+static pthread_mutex_t claim_lock = PTHREAD_MUTEX_INITIALIZER;
+
 pw_ring *pw_channel_claim_ring(void)
 {
     if (!pw_channel_child_active()) return NULL;
+    pthread_mutex_lock(&claim_lock);
     for (uint32_t i = 0; i < g_layout.nrings; i++) {
         pw_ring *r = ring_at(g_base, &g_layout, i);
         uint32_t free_ring = 0;
@@ -279,8 +285,10 @@ pw_ring *pw_channel_claim_ring(void)
         r->depth = 0;
         r->cached_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
         atomic_store_explicit(&r->claimed, 2, memory_order_release);
+        pthread_mutex_unlock(&claim_lock);
         return r;
     }
+    pthread_mutex_unlock(&claim_lock);
     atomic_fetch_add(&((header *)g_base)->no_ring, 1);
     return NULL;
 }
@@ -291,9 +299,11 @@ int pw_channel_release_ring(pw_ring *r)
     if (!rings || p < rings || p >= rings + (uint64_t)g_layout.nrings * g_layout.ring_stride)
         return 0;
     uint32_t i = (uint32_t)((uint64_t)(p - rings) / g_layout.ring_stride);
+    pthread_mutex_lock(&claim_lock);
     atomic_store_explicit(&meta_at(g_base, &g_layout, i)->exit_ns, pw_now_ns(),
                           memory_order_relaxed);
     atomic_store_explicit(&r->dead, 1, memory_order_release);
+    pthread_mutex_unlock(&claim_lock);
     return 1;
 }
 
