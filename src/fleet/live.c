@@ -102,6 +102,7 @@ typedef struct phase_total {        /* one phase path's running figures */
     char *path;
     char *label;                    /* phase="..." escaped once, for every page */
     double *energy_j;               /* [ndom] inclusive */
+    double *ci2_j;                  /* [ndom] windows' 95 % half-widths, squared and summed */
     uint8_t *observed;              /* [ndom] 1 once a window measured it (else no number) */
     pw_provenance prov;             /* the node's, fixed when first attributed, so the
                                        counter series never changes its labels */
@@ -475,7 +476,7 @@ static int reindex_totals(pw_live *l)
 
 static void free_total(phase_total *t)
 {
-    free(t->path), free(t->label), free(t->energy_j), free(t->observed);
+    free(t->path), free(t->label), free(t->energy_j), free(t->ci2_j), free(t->observed);
 }
 
 /* path's totals, made (zero) when the path is new; NULL when out of memory or past
@@ -491,8 +492,9 @@ static phase_total *total_of(pw_live *l, const char *path, pw_provenance prov)
     t = &l->totals[l->ntotals];
     *t = (phase_total){.path = strdup(path), .label = label_of("phase", path),
                        .energy_j = calloc(l->ndom + 1, sizeof(double)),
+                       .ci2_j = calloc(l->ndom + 1, sizeof(double)),
                        .observed = calloc(l->ndom + 1, 1), .prov = prov};
-    if (!t->path || !t->label || !t->energy_j || !t->observed) {
+    if (!t->path || !t->label || !t->energy_j || !t->ci2_j || !t->observed) {
         free_total(t);
         return NULL;
     }
@@ -578,8 +580,12 @@ static void add_window(pw_live *l, const pw_attribution *a)
             lose(l, PW_LIVE_LOST_SERIES, 1);
             continue;
         }
-        for (size_t d = 0; d < l->ndom && d < a->ndomains; d++)
-            if (isfinite(n->incl_j[d])) t->energy_j[d] += n->incl_j[d], t->observed[d] = 1;
+        for (size_t d = 0; d < l->ndom && d < a->ndomains; d++) {
+            if (!isfinite(n->incl_j[d])) continue;
+            t->energy_j[d] += n->incl_j[d], t->observed[d] = 1;
+            /* windows' errors come from different cuts and readings: they add in quadrature */
+            if (isfinite(n->incl_ci_j[d])) t->ci2_j[d] += n->incl_ci_j[d] * n->incl_ci_j[d];
+        }
         t->calls += n->calls > t->reopened ? n->calls - t->reopened : 0;
         t->seconds += n->duration_s;
         t->tokens += n->tokens_incl;
@@ -751,6 +757,14 @@ static void put_phases(text *b, const pw_live *l)
                 put(b, "phasewatt_phase_energy_joules_total{%s,%s,provenance=\"%s\"} %.9g\n",
                     l->dom_label[d], l->totals[i].label, pw_provenance_name(l->totals[i].prov),
                     l->totals[i].energy_j[d]);
+    put_help(b, "phasewatt_phase_energy_uncertainty_joules", "gauge", "95 % half-width of "
+             "phasewatt_phase_energy_joules_total: each window's interval, combined in quadrature; "
+             "absent where the figure is measured or no window stated one.");
+    for (size_t i = 0; i < l->ntotals; i++)
+        for (size_t d = 0; d < l->ndom; d++)
+            if (l->totals[i].observed[d] && l->dom_label[d] && l->totals[i].ci2_j[d] > 0)
+                put(b, "phasewatt_phase_energy_uncertainty_joules{%s,%s} %.9g\n", l->dom_label[d],
+                    l->totals[i].label, sqrt(l->totals[i].ci2_j[d]));
     static const char *const what[3][3] = {
         {"phasewatt_phase_seconds_total", "counter", "Time each phase path was open (summed over threads)."},
         {"phasewatt_phase_tokens_total", "counter", "Tokens counted in each phase path."},
@@ -946,9 +960,11 @@ int pw_live_phase_totals(pw_live *l, const char *path, pw_live_phase *out)
     pthread_mutex_lock(&l->lock);
     const phase_total *t = total_find(l, path);
     if (t) {
-        *out = (pw_live_phase){0, t->seconds, t->tokens, t->calls, pw_provenance_name(t->prov)};
+        *out = (pw_live_phase){0, t->seconds, t->tokens, t->calls, pw_provenance_name(t->prov), 0};
+        double ci2 = 0;
         for (size_t d = 0; d < l->ndom; d++)
-            if (l->dom[d].parent < 0 && t->observed[d]) out->energy_j += t->energy_j[d];
+            if (l->dom[d].parent < 0 && t->observed[d]) out->energy_j += t->energy_j[d], ci2 += t->ci2_j[d];
+        out->ci_j = sqrt(ci2);
     }
     pthread_mutex_unlock(&l->lock);
     return t ? PW_OK : PW_ERR_NOT_FOUND;

@@ -72,6 +72,7 @@ typedef struct pw_live_phase {
     double energy_j, seconds, tokens;
     uint64_t calls;
     const char *provenance;
+    double ci_j;            /* 95 % half-width of energy_j (0 where measured) */
 } pw_live_phase;
 int pw_live_phase_totals(pw_live *l, const char *path, pw_live_phase *out);
 size_t pw_live_series(pw_live *l);   /* phase paths with figures now */
