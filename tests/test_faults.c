@@ -159,12 +159,16 @@ TEST(fault_sigint_sigterm_sighup_to_record_finalise_the_trace_and_reach_the_chil
 
 TEST(fault_recorder_stalled_for_a_second_counts_missed_deadlines_and_keeps_the_energy)
 {
-    const char *trace = tf_path("stalled.pwt");
+    const char *trace = tf_path("stalled.pwt"), *ready = tf_path("stalled.ready");
+    char script[700];
+    snprintf(script, sizeof script, ": > '%s'; sleep 1.6", ready);
     char *const argv[] = {"phasewatt", "record", "--source", "synthetic", "--synthetic", "work=20W",
-                          "--interval", "5", "--no-report", "-o", (char *)trace, "--", "sleep",
-                          "1.6", NULL};
+                          "--interval", "5", "--no-report", "-o", (char *)trace, "--", "sh", "-c",
+                          script, NULL};
     pid_t pid = spawn_cli(argv, NULL);
-    sleep_ms(300);
+    for (int tries = 0; tries < 6000 && access(ready, F_OK) != 0; tries++)   /* the sampler runs */
+        sleep_ms(10);
+    sleep_ms(100);
     kill(pid, SIGSTOP);   /* the sampler misses a second of deadlines */
     sleep_ms(1000);
     kill(pid, SIGCONT);
@@ -233,7 +237,17 @@ TEST(fault_counter_reset_or_jump_is_left_out_not_counted)
         if (step == 20) e += 100000000000ull;                  /* the jump */
         else if (step == 40) e = 100;                          /* the reset: back, not a wrap */
         else e += 10000, counted += 10000;
+        pw_stats before;
+        pw_get_stats(&before);
         write_energy(zone, e);
+        /* each value is read before the next is written, however late a loaded machine runs
+         * the sampler: two steps in one interval would make one jump of them */
+        for (int tries = 0; tries < 60000; tries++) {   /* at most a minute */
+            pw_stats now;
+            pw_get_stats(&now);
+            if (now.samples > before.samples) break;
+            sleep_ms(1);
+        }
     }
     sleep_ms(10);
     CHECK_INT(pw_close(), PW_OK);
@@ -399,11 +413,18 @@ TEST(fault_recorder_killed_mid_run_leaves_a_trace_that_recover_completes)
     char *const argv[] = {"phasewatt", "record", "--source", "synthetic", "--interval", "1",
                           "--no-report", "-o", (char *)trace, NULL};   /* built-in, ~2.3 s */
     pid_t pid = spawn_cli(argv, NULL);
-    sleep_ms(1500);
+    char cmd[2048], *err = NULL;
+    snprintf(cmd, sizeof cmd, "\"$PW\" report %s 2>/dev/null", trace);   /* readable as it is */
+    /* killed once the trace holds prefill (0.8 s in, the run lasts 2.3 s), however loaded */
+    for (int tries = 0; tries < 1200; tries++) {   /* at most a minute */
+        char *now = NULL;
+        int seen = tf_run(cmd, &now, NULL) == 0 && now && strstr(now, "prefill");
+        free(now);
+        if (seen) break;
+        sleep_ms(50);
+    }
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
-    char cmd[2048], *err = NULL;
-    snprintf(cmd, sizeof cmd, "\"$PW\" report %s", trace);   /* readable as it is */
     char *out = tf_run_expect(cmd, 0, NULL);
     CHECK(strstr(out, "prefill") != NULL);
     free(out);
