@@ -41,6 +41,9 @@ typedef struct sweep {
                                   primary series' readings */
     double *est;         /* [npieces * width] estimated power of each piece (J/ns), NAN if
                             none: the weights of straddling intervals */
+    double *edge_est;    /* [2 * npieces * width] the power of each piece's first and last
+                            pure interval (J/ns), NAN if none: a piece's power near its ends,
+                            which a ramp within the phase moves away from its mean */
     double *root_est;    /* [width] estimated power of untagged time, NAN if none */
     const double *hint;  /* [nnodes * width] power hints (W), NAN where none; or NULL */
     double *node_est;    /* [nnodes * width] each node's power from its pure intervals (µJ/ns),
@@ -50,12 +53,15 @@ typedef struct sweep {
     double *tim;         /* [npieces * width] signed power steps (W) at the piece's ends, for
                             the timing term: a reading off by dt moves dt x step across a cut */
     uint8_t *mark;       /* [npieces * width] PW_FIG_* of what made the piece's energy */
+    double *noise_q;     /* [width] the sensor's noise: variance per second of reading (J²/s),
+                            a counter's error growing with the time it spans */
     double cv2;          /* squared relative spread of a phase's power between its calls */
     double cvb2;         /* ... and between phases: how wrong a split by time can be */
     int64_t *pnode;      /* [npieces] the node of a piece one track has open (0 untagged),
                             -1 shared */
     uint32_t *group;     /* scratch: one straddling interval's ancestor nodes */
-    double *group_f, *group_q;
+    double *group_f, *group_q, *group_b;   /* share, squared error, f² split by time */
+    double *bt;          /* [npieces * width] coherent error of the parts split by time (J) */
 } sweep;
 
 int pw_domain_estimated(const pw_trace *t, size_t domain)
@@ -200,6 +206,8 @@ static int alloc_energy(pw_attribution *a)
         n->split_incl = n->incl_step_w + nd;
         n->self_alloc = n->split_incl + nd;
         n->incl_alloc = n->self_alloc + nd;
+        n->self_bt = n->incl_alloc + nd;
+        n->incl_bt = n->self_bt + nd;
         n->self_mark = a->node_marks + i * 2 * nd;
         n->incl_mark = n->self_mark + nd;
         for (size_t d = 0; d < 2 * nd; d++) n->self_ci_j[d] = NAN;
@@ -242,31 +250,73 @@ static double part_weight(double est, double mean, uint64_t ns)
 }
 
 /* Adds a part's share and squared error to an ancestor's group in this interval. */
-static size_t group_add(sweep *s, size_t n, uint32_t node, double f, double q)
+static size_t group_add(sweep *s, size_t n, uint32_t node, double f, double q, double b)
 {
     for (size_t g = 0; g < n; g++)
         if (s->group[g] == node) {
             s->group_f[g] += f;
             s->group_q[g] += q;
+            s->group_b[g] += b;
             return n;
         }
     if (n == (size_t)PW_MAX_DEPTH * 8) return n;   /* an interval across that many nodes: cut */
     s->group[n] = node;
     s->group_f[n] = f;
     s->group_q[n] = q;
+    s->group_b[n] = b;
     return n + 1;
+}
+
+/* The reading's own noise in the share f of a dt-long interval that piece p takes: the
+ * piece's variance, and its ancestors' as a group (the interval lies inside their subtree). */
+static void add_noise(sweep *s, size_t p, size_t d, double f, uint64_t dt)
+{
+    double v = f * f * s->noise_q[d] * (double)dt * 1e-9;
+    if (!(v > 0)) return;
+    s->var[p * s->width + d] += v;
+    for (int64_t n = s->pnode[p]; n > 0; n = s->a->nodes[n].parent) s->a->nodes[n].split_incl[d] += v;
+}
+
+/* The power of piece p's part of [t0, t1): the piece's end nearest the part where known. */
+static double part_est(const sweep *s, size_t p, size_t d, uint64_t t0, uint64_t t1)
+{
+    const uint64_t *cut = s->pc->cut;
+    size_t at = p * s->width + d, n = s->npieces * s->width;
+    double head = s->edge_est[at], tail = s->edge_est[n + at];
+    if (cut[p] > t0 && cut[p + 1] >= t1 && head >= 0) return head;   /* the piece begins here */
+    if (cut[p + 1] < t1 && cut[p] <= t0 && tail >= 0) return tail;   /* it ends here */
+    return s->est[at];
+}
+
+/* The power the parts of [t0, t1) without an estimate draw: what the interval's energy leaves
+ * beyond the estimated parts, over their time (the interval's mean power would pull them
+ * towards their neighbours'); the mean where the estimates already take it all. */
+static double unknown_power(const sweep *s, size_t d, double e, uint64_t t0, uint64_t t1,
+                            size_t from, uint64_t outside)
+{
+    const uint64_t *cut = s->pc->cut;
+    double mean = e * 1e6 / (double)(t1 - t0), known = 0, unknown_ns = 0;
+    if (s->root_est[d] >= 0) known += s->root_est[d] * (double)outside;
+    else unknown_ns += (double)outside;
+    for (size_t p = from; p < s->npieces && cut[p] < t1; p++) {
+        double est = part_est(s, p, d, t0, t1), ns = (double)overlap(s, p, t0, t1);
+        if (est >= 0) known += est * ns;
+        else unknown_ns += ns;
+    }
+    double left = e * 1e6 - known;
+    return unknown_ns > 0 && left > 0 ? left / unknown_ns : mean;
 }
 
 /* Splits one domain's energy e (J) of a straddling interval over its parts. */
 static void split_domain(sweep *s, size_t d, double e, uint64_t t0, uint64_t t1, size_t from)
 {
     const uint64_t *cut = s->pc->cut;
-    double mean = e * 1e6 / (double)(t1 - t0);       /* µJ/ns, the estimates' unit */
     uint64_t outside = (t0 < cut[0] ? cut[0] - t0 : 0) +
                        (t1 > cut[s->npieces] ? t1 - cut[s->npieces] : 0);
+    double mean = unknown_power(s, d, e, t0, t1, from, outside);   /* µJ/ns */
     double root_w = part_weight(s->root_est[d], mean, outside), total = root_w;
     for (size_t p = from; p < s->npieces && cut[p] < t1; p++)
-        total += part_weight(s->est[p * s->width + d], mean, overlap(s, p, t0, t1));
+        total += part_weight(part_est(s, p, d, t0, t1), mean, overlap(s, p, t0, t1));
     if (!(total > 0)) {                                /* no power in any part: by time */
         mean = 1.0;
         root_w = (double)outside;
@@ -277,26 +327,38 @@ static void split_domain(sweep *s, size_t d, double e, uint64_t t0, uint64_t t1,
      * known, between phases where it was split by time); a group of parts with share F and
      * sum of f² c² Q_G then errs by e² ((1 - F)² Q_G + F² (Q - Q_G)): the interval's total is
      * kept, so what one part gains the others lose. */
-    double f0 = root_w / total, c0 = s->root_est[d] >= 0 ? s->cv2 : s->cvb2, q = f0 * f0 * c0;
+    /* Parts split by time err together, call after call (a phase drawing more than its
+     * neighbours does so every time): their error, e c_b sqrt((1 - F)² Q_G + F² (Q - Q_G))
+     * over the sums Q of their f², adds linearly over intervals (bt, J); the known parts'
+     * spread adds in quadrature (var). */
+    double f0 = root_w / total, q = s->root_est[d] >= 0 ? f0 * f0 * s->cv2 : 0;
+    double qbt = s->root_est[d] >= 0 ? 0 : f0 * f0, cb = sqrt(s->cvb2);
     for (size_t p = from; p < s->npieces && cut[p] < t1; p++) {
         size_t at = p * s->width + d;
-        double f = part_weight(s->est[at], mean, overlap(s, p, t0, t1)) / total;
-        q += f * f * (s->est[at] >= 0 ? s->cv2 : s->cvb2);
+        double f = part_weight(part_est(s, p, d, t0, t1), mean, overlap(s, p, t0, t1)) / total;
+        if (s->est[at] >= 0) q += f * f * s->cv2;
+        else qbt += f * f;
     }
     size_t ngroup = 0;
     for (size_t p = from; p < s->npieces && cut[p] < t1; p++) {
         size_t at = p * s->width + d;
-        double f = part_weight(s->est[at], mean, overlap(s, p, t0, t1)) / total;
-        double qp = f * f * (s->est[at] >= 0 ? s->cv2 : s->cvb2);
+        double f = part_weight(part_est(s, p, d, t0, t1), mean, overlap(s, p, t0, t1)) / total;
+        int by_time = !(s->est[at] >= 0);
+        double qp = by_time ? 0 : f * f * s->cv2, bp = by_time ? f * f : 0;
         s->rows[at] += e * f;
-        s->mark[at] |= PW_FIG_SPLIT | (s->est[at] >= 0 ? 0 : PW_FIG_BY_TIME);
-        s->var[at] += e * e * ((1 - f) * (1 - f) * qp + f * f * (q - qp));
+        s->mark[at] |= PW_FIG_SPLIT | (by_time ? PW_FIG_BY_TIME : 0);
+        s->var[at] += e * e * ((1 - f) * (1 - f) * qp + f * f * (q - qp)) +
+                      f * f * s->noise_q[d] * (double)(t1 - t0) * 1e-9;
+        s->bt[at] += cb * e * f * sqrt((by_time ? (1 - f) * (1 - f) : 0) + qbt - bp);
         for (int64_t n = s->pnode[p]; n > 0; n = s->a->nodes[n].parent)   /* its ancestors */
-            ngroup = group_add(s, ngroup, (uint32_t)n, f, qp);
+            ngroup = group_add(s, ngroup, (uint32_t)n, f, qp, bp);
     }
     for (size_t g = 0; g < ngroup; g++) {
-        double F = s->group_f[g], qg = s->group_q[g];
-        s->a->nodes[s->group[g]].split_incl[d] += e * e * ((1 - F) * (1 - F) * qg + F * F * (q - qg));
+        pw_phase_node *n = &s->a->nodes[s->group[g]];
+        double F = s->group_f[g], qg = s->group_q[g], bg = s->group_b[g];
+        n->split_incl[d] += e * e * ((1 - F) * (1 - F) * qg + F * F * (q - qg)) +
+                            F * F * s->noise_q[d] * (double)(t1 - t0) * 1e-9;
+        n->incl_bt[d] += cb * e * sqrt((1 - F) * (1 - F) * bg + F * F * (qbt - bg));
     }
 }
 
@@ -317,6 +379,7 @@ static void spread(sweep *s, uint64_t t0, uint64_t t1, size_t first, size_t n, d
     size_t from = seek(s, t0);
     if (t0 >= cut[from] && t1 <= cut[from + 1]) {           /* inside one piece: all of it */
         add_scaled(s->rows + from * s->width + first, s->de, n, 1.0);
+        for (size_t k = 0; k < n; k++) add_noise(s, from, first + k, 1.0, t1 - t0);
     } else {
         for (size_t k = 0; k < n; k++) split_domain(s, first + k, s->de[k], t0, t1, from);
     }
@@ -339,7 +402,10 @@ static int64_t *piece_nodes(const sweep *s)
     return node;
 }
 
-typedef struct purity { double *piece_e, *piece_t, *node_e, *node_t, *node_pp, *node_n; } purity;
+typedef struct purity {
+    double *piece_e, *piece_t, *node_e, *node_t, *node_pp, *node_n;
+    double *edge;        /* [4 * npieces * width] first interval's e, t; last's e, t */
+} purity;
 
 /* Adds one series' pure intervals (wholly inside one piece, or wholly untagged outside
  * every piece) to the energy and time of that piece and of its node. */
@@ -366,8 +432,11 @@ static void add_pure(sweep *s, const pw_series *se, const int64_t *node, purity 
         for (size_t k = 0; k < n; k++) {
             double e = e1[k] >= e0[k] ? (double)(e1[k] - e0[k]) : 0.0, dt = (double)(t1 - t0);
             if (in_piece) {
-                pu->piece_e[p * w + first + k] += e;
-                pu->piece_t[p * w + first + k] += dt;
+                size_t at = p * w + first + k, np = s->npieces * w;
+                pu->piece_e[at] += e;
+                pu->piece_t[at] += dt;
+                if (!(pu->edge[np + at] > 0)) pu->edge[at] = e, pu->edge[np + at] = dt;
+                pu->edge[2 * np + at] = e, pu->edge[3 * np + at] = dt;
             }
             if (nd >= 0) {
                 pu->node_e[(size_t)nd * w + first + k] += e;
@@ -425,30 +494,106 @@ static double between_cv2(const purity *pu, size_t n)
     return sq / t / (mean * mean);
 }
 
+/* A reading's noise, per second it spans (J²/s), from each run of three pure intervals inside
+ * one piece: their powers' second difference cancels the call's level and a steady ramp, and
+ * its variance is q (1/dt0 + 4/dt1 + 1/dt2) if the counter errs like a random walk. The median
+ * (of a chi-square with one degree: 0.455 q) shrugs off the steps a ramp or a burst puts in. */
+#define NOISE_MIN_RUNS 8
+
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+static void estimate_noise(sweep *s, const pw_series *se, double *scratch, size_t cap)
+{
+    const uint64_t *cut = s->pc->cut;
+    for (size_t k = 0; k < se->ndomains; k++) {
+        size_t m = 0, idx[3] = {0, 0, 0}, from[3] = {0, 0, 0}, have = 0;
+        int64_t piece[3] = {-1, -1, -1};
+        s->at = 0;   /* seek's cursor */
+        for (size_t prev = 0, i; (i = pw_series_next(s->t, se, prev)) < se->n && m < cap; prev = i) {
+            uint64_t t0 = se->t_ns[prev], t1 = se->t_ns[i];
+            int64_t p = -2;
+            if (t1 > t0 && !(se->flags && (se->flags[i] & PW_SAMPLE_GAP)) && s->npieces &&
+                t0 >= cut[0] && t1 <= cut[s->npieces]) {
+                size_t at = seek(s, t0);
+                if (t0 >= cut[at] && t1 <= cut[at + 1]) p = (int64_t)at;
+            }
+            idx[0] = idx[1], idx[1] = idx[2], idx[2] = i;
+            from[0] = from[1], from[1] = from[2], from[2] = prev;
+            piece[0] = piece[1], piece[1] = piece[2], piece[2] = p;
+            have = p >= 0 && piece[1] == p ? have + 1 : p >= 0;
+            if (have < 3 || piece[0] != p) continue;
+            double pw[3], dt[3];
+            for (int j = 0; j < 3; j++) {
+                size_t b = idx[j], a = from[j];
+                dt[j] = (double)(se->t_ns[b] - se->t_ns[a]) * 1e-9;
+                uint64_t e0 = se->energy_uj[a * se->ndomains + k], e1 = se->energy_uj[b * se->ndomains + k];
+                pw[j] = e1 >= e0 ? (double)(e1 - e0) * 1e-6 / dt[j] : 0;
+            }
+            double d2 = pw[0] - 2 * pw[1] + pw[2];
+            scratch[m++] = d2 * d2 / (1 / dt[0] + 4 / dt[1] + 1 / dt[2]);
+        }
+        double q = 0;
+        if (m >= NOISE_MIN_RUNS) {
+            qsort(scratch, m, sizeof *scratch, cmp_double);
+            q = scratch[m / 2] / 0.4549;
+        }
+        s->noise_q[se->first_domain + k] = q;
+    }
+}
+
+/* Every domain's reading noise (estimate_noise); a model's domain has none to learn. */
+static int noise_of_series(sweep *s)
+{
+    size_t cap = 0;
+    for (size_t si = 0; si < s->t->nsources; si++)
+        if (s->t->series[si].n > cap) cap = s->t->series[si].n;
+    double *scratch = malloc((cap + 1) * sizeof *scratch);
+    if (!scratch) return PW_ERR_NOMEM;
+    for (size_t si = 0; si < s->t->nsources; si++) {
+        const pw_series *se = &s->t->series[si];
+        if (se->ndomains && se->first_domain + se->ndomains <= s->width &&
+            !pw_domain_estimated(s->t, se->first_domain) && !pw_domain_averaged(s->t, se->first_domain))
+            estimate_noise(s, se, scratch, cap);
+    }
+    free(scratch);
+    return PW_OK;
+}
+
 static int estimate_powers(sweep *s)
 {
     size_t w = s->width, np = s->npieces, nn = s->a->nnodes;
     purity pu = {calloc(np * w + 1, sizeof(double)), calloc(np * w + 1, sizeof(double)),
                  calloc(nn * w + 1, sizeof(double)), calloc(nn * w + 1, sizeof(double)),
-                 calloc(nn * w + 1, sizeof(double)), calloc(nn * w + 1, sizeof(double))};
+                 calloc(nn * w + 1, sizeof(double)), calloc(nn * w + 1, sizeof(double)),
+                 calloc(4 * np * w + 1, sizeof(double))};
     int64_t *node = s->pnode;
     /* a model's domain is split by time: its pure intervals are model output too, and a piece
      * weighted by one would get powers no model allows (docs/attribution.md) */
     unsigned char *by_time = calloc(w + 1, 1);
     for (size_t d = 0; by_time && d < w; d++) by_time[d] = (unsigned char)pw_domain_estimated(s->t, d);
-    int rc = pu.piece_e && pu.piece_t && pu.node_e && pu.node_t && pu.node_pp && pu.node_n && node &&
+    int rc = pu.piece_e && pu.piece_t && pu.node_e && pu.node_t && pu.node_pp && pu.node_n && pu.edge && node &&
              by_time ? PW_OK : PW_ERR_NOMEM;
     if (rc == PW_OK) {
         for (size_t si = 0; si < s->t->nsources; si++) {
             const pw_series *se = &s->t->series[si];
             if (se->ndomains && se->first_domain + se->ndomains <= w) add_pure(s, se, node, &pu);
         }
+        rc = noise_of_series(s);
         for (size_t p = 0; p < np; p++)
             for (size_t d = 0; d < w; d++) {
                 double e = ratio_or_nan(pu.piece_e[p * w + d], pu.piece_t[p * w + d]);
                 if (!(e >= 0) && node[p] >= 0)
                     e = ratio_or_nan(pu.node_e[node[p] * w + d], pu.node_t[node[p] * w + d]);
                 s->est[p * w + d] = by_time[d] ? NAN : hinted(s, node[p], d, e);
+                for (int end = 0; end < 2; end++) {
+                    size_t at = p * w + d, np_w = np * w;
+                    double edge = ratio_or_nan(pu.edge[2 * end * np_w + at], pu.edge[(2 * end + 1) * np_w + at]);
+                    s->edge_est[end * np_w + at] = by_time[d] ? NAN : hinted(s, node[p], d, edge);
+                }
             }
         for (size_t d = 0; d < w; d++)
             s->root_est[d] = by_time[d] ? NAN : hinted(s, 0, d, ratio_or_nan(pu.node_e[d], pu.node_t[d]));
@@ -462,6 +607,7 @@ static int estimate_powers(sweep *s)
     free(by_time);
     free(pu.node_pp);
     free(pu.node_n);
+    free(pu.edge);
     free(pu.piece_e);
     free(pu.piece_t);
     free(pu.node_e);
@@ -693,6 +839,7 @@ static int settle(sweep *s)
                 double f = open < 2 ? 1.0 : track_share(s, &sh, g->node, d, at, open, &equal);
                 node->self_j[d] += s->rows[at] * f;
                 node->self_var[d] += s->var[at] * f * f;
+                node->self_bt[d] += s->bt[at] * f;
                 node->self_step_w[d] += s->tim[at] * f;
                 node->self_mark[d] |= s->mark[at];
                 if (open > 1) node->self_mark[d] |= PW_FIG_ALLOCATED | (equal ? PW_FIG_EQUAL : 0);
@@ -719,17 +866,22 @@ static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc,
     s.de = calloc(s.width + 1, sizeof *s.de);
     s.others = calloc(t->nsources + 1, sizeof *s.others);
     s.est = calloc(s.npieces * s.width + 1, sizeof *s.est);
+    s.edge_est = calloc(2 * s.npieces * s.width + 1, sizeof *s.edge_est);
     s.root_est = calloc(s.width + 1, sizeof *s.root_est);
     s.node_est = calloc(a->nnodes * s.width + 1, sizeof *s.node_est);
     s.var = calloc(s.npieces * s.width + 1, sizeof *s.var);
     s.tim = calloc(s.npieces * s.width + 1, sizeof *s.tim);
+    s.noise_q = calloc(s.width + 1, sizeof *s.noise_q);
     s.mark = calloc(s.npieces * s.width + 1, 1);
     s.pnode = piece_nodes(&s);
     s.group = calloc((size_t)PW_MAX_DEPTH * 8, sizeof *s.group);
     s.group_f = calloc((size_t)PW_MAX_DEPTH * 16, sizeof *s.group_f);
     s.group_q = s.group_f ? s.group_f + (size_t)PW_MAX_DEPTH * 8 : NULL;
-    int rc = s.rows && s.peak && s.block_peak && s.de && s.others && s.est && s.root_est &&
-             s.node_est && s.var && s.tim && s.mark && s.pnode && s.group && s.group_f
+    s.group_b = calloc((size_t)PW_MAX_DEPTH * 8, sizeof *s.group_b);
+    s.bt = calloc(s.npieces * s.width + 1, sizeof *s.bt);
+    int rc = s.rows && s.peak && s.block_peak && s.de && s.others && s.est && s.edge_est && s.root_est &&
+             s.node_est && s.var && s.tim && s.noise_q && s.mark && s.pnode && s.group && s.group_f &&
+             s.group_b && s.bt
                  ? PW_OK : PW_ERR_NOMEM;
     if (rc == PW_OK) rc = estimate_powers(&s);
     if (rc == PW_OK) {
@@ -742,10 +894,14 @@ static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc,
     free(s.pnode);
     free(s.group);
     free(s.group_f);
+    free(s.group_b);
+    free(s.bt);
     free(s.var);
     free(s.tim);
+    free(s.noise_q);
     free(s.mark);
     free(s.est);
+    free(s.edge_est);
     free(s.root_est);
     free(s.rows);
     free(s.peak);
@@ -787,6 +943,7 @@ void pw_attribution_roll_up(pw_attribution *a)
             pw_phase_node *n = &a->nodes[i];
             double split = n->split_incl[d] > n->self_var[d] ? n->split_incl[d] : n->self_var[d];
             n->incl_var[d] = split + n->incl_alloc[d];
+            if (n->self_bt[d] > n->incl_bt[d]) n->incl_bt[d] = n->self_bt[d];
         }
 }
 

@@ -139,7 +139,7 @@ static void fitted_energies(const pw_trace *t, pw_attribution *a, const pw_disag
             double e = p * g->self_s[k] - idle * g->shared_s[k];
             n->self_j[d] = p >= 0 ? (e > 0 ? e : 0) : g->self_s[k] > 0 ? NAN : 0;
             n->self_var[d] = n->self_step_w[d] = 0;   /* the fit's interval says it all */
-            n->split_incl[d] = n->self_alloc[d] = 0;
+            n->split_incl[d] = n->self_alloc[d] = n->self_bt[d] = n->incl_bt[d] = 0;
             n->self_mark[d] = 0;
             if (n->self_j[d] >= 0) phases += n->self_j[d];
         }
@@ -186,12 +186,15 @@ static pw_provenance from_marks(uint8_t mark)
 }
 
 /* Half-width of a figure from its error budget: the splits' and allocations' variance, the
- * fit's (its own 95% half-width), and the timing bound, readings up to lag_s late against the
- * phases' clock moving lag_s times the figure's net power step across its boundaries. */
-static double budget_ci(double var, double fit_ci, double step_w, double lag_s)
+ * fit's (its own 95% half-width), and timing: each reading's instant errs by up to lag_s
+ * (uniform, so lag_s / sqrt 3 at one standard deviation) and moves that times the power step
+ * across a boundary. The net step sums a begin and an end per call, each bracketed by its own
+ * readings: independent, so over 2 x calls boundaries the error grows with their root. */
+static double budget_ci(double var, double fit_ci, double step_w, double lag_s, uint64_t calls)
 {
-    double fit = isfinite(fit_ci) ? fit_ci / PW_Z95 : 0, timing = step_w * lag_s;
-    return sqrt(PW_Z95 * PW_Z95 * (var + fit * fit) + timing * timing);
+    double fit = isfinite(fit_ci) ? fit_ci / PW_Z95 : 0;
+    double timing = step_w * lag_s / sqrt(3.0 * 2.0 * (double)(calls ? calls : 1));
+    return PW_Z95 * sqrt(var + fit * fit + timing * timing);
 }
 
 /* The share of each period the domain's sensor sees (sensor.SOURCE.coverage), 1 if unsaid. */
@@ -230,10 +233,11 @@ static void label_measured(pw_attribution *a, size_t k, size_t d, int top, doubl
     pw_provenance self = from_marks(n->self_mark[d]), incl = from_marks(n->incl_mark[d]);
     if (k == 0) incl = PW_PROV_MEASURED;   /* the run's total is read, never split */
     n->self_ci_j[d] = self == PW_PROV_MEASURED ? NAN
-                          : budget_ci(n->self_var[d] + n->self_alloc[d], n->self_ci_j[d],
-                                      n->self_step_w[d], lag_s);
+                          : budget_ci(n->self_var[d] + n->self_alloc[d] + n->self_bt[d] * n->self_bt[d], n->self_ci_j[d],
+                                      n->self_step_w[d], lag_s, n->calls);
     n->incl_ci_j[d] = incl == PW_PROV_MEASURED ? NAN
-                          : budget_ci(n->incl_var[d], n->incl_ci_j[d], n->incl_step_w[d], lag_s);
+                          : budget_ci(n->incl_var[d] + n->incl_bt[d] * n->incl_bt[d], n->incl_ci_j[d],
+                                      n->incl_step_w[d], lag_s, n->calls);
     if (top && incl > n->provenance) n->provenance = incl;
     if (top) n->marks |= n->incl_mark[d];
 }
