@@ -181,10 +181,70 @@ TEST(stated_intervals_cover_the_truth_on_random_scenarios_of_real_machines)
          * these bounds guard against regressions until the budget is calibrated further. */
         CHECK_MSG(coverage >= 0.84, "%s: %zu of %zu figures inside their interval", preset,
                   cov.covered, cov.n);
+        /* counters: 96-100 % on these seeds (docs/attribution.md); nvml-power's fit is short */
+        CHECK_MSG(strcmp(preset, "nvml-power") == 0 || coverage >= 0.92,
+                  "%s: %zu of %zu figures inside their interval", preset, cov.covered, cov.n);
         CHECK_MSG(median <= 0.6, "%s: median |error| / half-width %.3f", preset, median);
         CHECK_MSG(cov.worst_measured <= 0.02, "%s: a measured figure off by %.2f%%", preset,
                   100 * cov.worst_measured);
     }
+}
+
+/* Coverage, median |error| / half-width and mean signed error / half-width of the AUTO figure
+ * of one phase over seeds 1..n of a scenario whose sensor seed is %d in the text. */
+static void coverage_over_seeds(const char *tmpl, const char *path, int n, double *coverage,
+                                double *median, double *bias)
+{
+    static pw_coverage cov;
+    memset(&cov, 0, sizeof cov);
+    double signed_sum = 0;
+    int col = pw_accuracy_column(PW_METHOD_AUTO), rows = 0;
+    for (int seed = 1; seed <= n; seed++) {
+        char text[2048], err[256] = "";
+        snprintf(text, sizeof text, tmpl, seed);
+        pw_accuracy *acc = NULL;
+        CHECK_MSG(pw_accuracy_measure(text, tf_path("seeds.pwt"), &acc, err, sizeof err) == PW_OK,
+                  "seed %d: %s", seed, err);
+        for (size_t i = 0; acc && i < acc->nrows; i++) {
+            const pw_accuracy_row *r = &acc->rows[i];
+            if (strcmp(r->path, path) || !(r->ci_j[col] > 0)) continue;
+            signed_sum += r->err[col] * r->true_j / r->ci_j[col];
+            rows++;
+        }
+        pw_accuracy_coverage_add(&cov, acc);
+        pw_accuracy_free(acc);
+    }
+    CHECK_MSG(rows == n, "%s: %d figures with an interval over %d seeds", path, rows, n);
+    *coverage = cov.n ? (double)cov.covered / (double)cov.n : 0;
+    *median = pw_accuracy_coverage_median(&cov);
+    *bias = rows ? signed_sum / rows : NAN;
+}
+
+/* 12-period phases on a noisy RAPL-like counter at random grid phases: the counter's own
+ * noise (a random walk) is most of their error, and the interval must know it. */
+TEST(long_phases_on_a_noisy_counter_state_the_counters_noise)
+{
+    const char *tmpl = "sensor preset=rapl seed=%d\nsample every=976562ns\nbackground 25W\n"
+                       "lead 9765620ns\nrepeat 4 {\n  phase prefill 11895870ns 150W\n"
+                       "  idle 4181739ns\n}\n";
+    double coverage, median, bias;
+    coverage_over_seeds(tmpl, "prefill", 100, &coverage, &median, &bias);
+    CHECK_MSG(coverage >= 0.9 && median >= 0.1 && median <= 0.6,
+              "coverage %.2f, median |error| / half-width %.3f", coverage, median);
+}
+
+/* Power rising 30 % within each prefill call, a hotter phase after it: a split that weights
+ * prefill's end by its mean power would credit it too little, call after call. */
+TEST(a_ramp_within_a_phase_does_not_bias_its_boundary_splits)
+{
+    const char *tmpl = "sensor preset=rapl seed=%d noise=0W\nsample every=976562ns\n"
+                       "background 20W\nlead 9765620ns\nramp 30%%\nrepeat 3 {\n"
+                       "  phase prefill 7300000ns 100W\n  phase attention 300000ns 160W\n"
+                       "  idle 3100000ns\n}\n";
+    double coverage, median, bias;
+    coverage_over_seeds(tmpl, "prefill", 100, &coverage, &median, &bias);
+    CHECK_MSG(fabs(bias) <= 0.25 && coverage >= 0.9,
+              "mean error / half-width %+.3f, coverage %.2f", bias, coverage);
 }
 
 /* ---- the begin/end baseline ----------------------------------------------------------- */

@@ -41,6 +41,8 @@ typedef struct sweep {
                                   primary series' readings */
     double *est;         /* [npieces * width] estimated power of each piece (J/ns), NAN if
                             none: the weights of straddling intervals */
+    double *local_est;   /* [npieces * width] est from the readings alone (no fit's hint) */
+    double *weight;      /* [npieces + 1] scratch: one straddling interval's parts' weights */
     double *edge_est;    /* [2 * npieces * width] the power of each piece's first and last
                             pure interval (J/ns), NAN if none: a piece's power near its ends,
                             which a ramp within the phase moves away from its mean */
@@ -242,13 +244,6 @@ static uint64_t overlap(const sweep *s, size_t p, uint64_t t0, uint64_t t1)
     return hi > lo ? hi - lo : 0;
 }
 
-/* A part's weight: overlap x its estimated power; a part with no estimate is taken to draw
- * the interval's mean power, so with no estimates at all the split is by time alone. */
-static double part_weight(double est, double mean, uint64_t ns)
-{
-    return ns ? (double)ns * (est >= 0 ? est : mean) : 0.0;
-}
-
 /* Adds a part's share and squared error to an ancestor's group in this interval. */
 static size_t group_add(sweep *s, size_t n, uint32_t node, double f, double q, double b)
 {
@@ -277,34 +272,46 @@ static void add_noise(sweep *s, size_t p, size_t d, double f, uint64_t dt)
     for (int64_t n = s->pnode[p]; n > 0; n = s->a->nodes[n].parent) s->a->nodes[n].split_incl[d] += v;
 }
 
-/* The power of piece p's part of [t0, t1): the piece's end nearest the part where known. */
-static double part_est(const sweep *s, size_t p, size_t d, uint64_t t0, uint64_t t1)
+/* The power of piece p's part of [t0, t1) from the readings alone: the piece's pure interval
+ * nearest the part, else its pure intervals' mean, else its phase's; NAN if none. */
+static double part_local(const sweep *s, size_t p, size_t d, uint64_t t0, uint64_t t1)
 {
     const uint64_t *cut = s->pc->cut;
     size_t at = p * s->width + d, n = s->npieces * s->width;
     double head = s->edge_est[at], tail = s->edge_est[n + at];
     if (cut[p] > t0 && cut[p + 1] >= t1 && head >= 0) return head;   /* the piece begins here */
     if (cut[p + 1] < t1 && cut[p] <= t0 && tail >= 0) return tail;   /* it ends here */
-    return s->est[at];
+    return s->local_est[at];
 }
 
-/* The power the parts of [t0, t1) without an estimate draw: what the interval's energy leaves
- * beyond the estimated parts, over their time (the interval's mean power would pull them
- * towards their neighbours'); the mean where the estimates already take it all. */
-static double unknown_power(const sweep *s, size_t d, double e, uint64_t t0, uint64_t t1,
-                            size_t from, uint64_t outside)
+/* Each part's weight in the split of a straddling interval (energy e, J) into s->weight
+ * (root first, then the pieces from `from`); returns their sum. Parts the readings give a
+ * power take power x overlap; the rest share what the interval's energy leaves beyond them,
+ * in proportion to the fit's powers where it has them (the fit holds a phase's power
+ * constant, so it only divides what the readings could not), else to time. */
+static double split_weights(sweep *s, size_t d, double e, uint64_t t0, uint64_t t1, size_t from,
+                            uint64_t outside)
 {
     const uint64_t *cut = s->pc->cut;
-    double mean = e * 1e6 / (double)(t1 - t0), known = 0, unknown_ns = 0;
-    if (s->root_est[d] >= 0) known += s->root_est[d] * (double)outside;
-    else unknown_ns += (double)outside;
-    for (size_t p = from; p < s->npieces && cut[p] < t1; p++) {
-        double est = part_est(s, p, d, t0, t1), ns = (double)overlap(s, p, t0, t1);
-        if (est >= 0) known += est * ns;
-        else unknown_ns += ns;
+    double mean = e * 1e6 / (double)(t1 - t0), known = 0, rel = 0;   /* µJ/ns, µJ */
+    double *w = s->weight;
+    size_t n = 0;
+    w[n++] = s->root_est[d] >= 0 ? s->root_est[d] * (double)outside : -(double)outside * mean;
+    for (size_t p = from; p < s->npieces && cut[p] < t1; p++, n++) {
+        double ns = (double)overlap(s, p, t0, t1), local = part_local(s, p, d, t0, t1);
+        double fit = s->est[p * s->width + d];   /* the fit's hint where it gave one */
+        w[n] = local >= 0 ? local * ns : -(fit >= 0 ? fit : mean) * ns;   /* < 0: to share */
     }
-    double left = e * 1e6 - known;
-    return unknown_ns > 0 && left > 0 ? left / unknown_ns : mean;
+    for (size_t i = 0; i < n; i++) {
+        if (w[i] >= 0) known += w[i];
+        else rel -= w[i];
+    }
+    double left = e * 1e6 - known, scale = rel > 0 && left > 0 ? left / rel : 1, total = 0;
+    for (size_t i = 0; i < n; i++) total += w[i] = w[i] >= 0 ? w[i] : -w[i] * scale;
+    if (total > 0) return total;
+    w[0] = (double)outside;   /* no power in any part: by time */
+    for (size_t p = from, i = 1; i < n; p++, i++) w[i] = (double)overlap(s, p, t0, t1);
+    return (double)(t1 - t0);
 }
 
 /* Splits one domain's energy e (J) of a straddling interval over its parts. */
@@ -313,16 +320,9 @@ static void split_domain(sweep *s, size_t d, double e, uint64_t t0, uint64_t t1,
     const uint64_t *cut = s->pc->cut;
     uint64_t outside = (t0 < cut[0] ? cut[0] - t0 : 0) +
                        (t1 > cut[s->npieces] ? t1 - cut[s->npieces] : 0);
-    double mean = unknown_power(s, d, e, t0, t1, from, outside);   /* µJ/ns */
-    double root_w = part_weight(s->root_est[d], mean, outside), total = root_w;
-    for (size_t p = from; p < s->npieces && cut[p] < t1; p++)
-        total += part_weight(part_est(s, p, d, t0, t1), mean, overlap(s, p, t0, t1));
-    if (!(total > 0)) {                                /* no power in any part: by time */
-        mean = 1.0;
-        root_w = (double)outside;
-        total = (double)(t1 - t0);
-    }
-    s->a->nodes[0].self_j[d] += e * root_w / total;
+    double total = split_weights(s, d, e, t0, t1, from, outside);
+    const double *w = s->weight;
+    s->a->nodes[0].self_j[d] += e * w[0] / total;
     /* Each part's power errs relatively by c (the spread of powers between calls where it is
      * known, between phases where it was split by time); a group of parts with share F and
      * sum of f² c² Q_G then errs by e² ((1 - F)² Q_G + F² (Q - Q_G)): the interval's total is
@@ -331,18 +331,17 @@ static void split_domain(sweep *s, size_t d, double e, uint64_t t0, uint64_t t1,
      * neighbours does so every time): their error, e c_b sqrt((1 - F)² Q_G + F² (Q - Q_G))
      * over the sums Q of their f², adds linearly over intervals (bt, J); the known parts'
      * spread adds in quadrature (var). */
-    double f0 = root_w / total, q = s->root_est[d] >= 0 ? f0 * f0 * s->cv2 : 0;
+    double f0 = w[0] / total, q = s->root_est[d] >= 0 ? f0 * f0 * s->cv2 : 0;
     double qbt = s->root_est[d] >= 0 ? 0 : f0 * f0, cb = sqrt(s->cvb2);
-    for (size_t p = from; p < s->npieces && cut[p] < t1; p++) {
-        size_t at = p * s->width + d;
-        double f = part_weight(part_est(s, p, d, t0, t1), mean, overlap(s, p, t0, t1)) / total;
-        if (s->est[at] >= 0) q += f * f * s->cv2;
+    for (size_t p = from, i = 1; p < s->npieces && cut[p] < t1; p++, i++) {
+        double f = w[i] / total;
+        if (s->est[p * s->width + d] >= 0) q += f * f * s->cv2;
         else qbt += f * f;
     }
     size_t ngroup = 0;
-    for (size_t p = from; p < s->npieces && cut[p] < t1; p++) {
+    for (size_t p = from, i = 1; p < s->npieces && cut[p] < t1; p++, i++) {
         size_t at = p * s->width + d;
-        double f = part_weight(part_est(s, p, d, t0, t1), mean, overlap(s, p, t0, t1)) / total;
+        double f = w[i] / total;
         int by_time = !(s->est[at] >= 0);
         double qp = by_time ? 0 : f * f * s->cv2, bp = by_time ? f * f : 0;
         s->rows[at] += e * f;
@@ -402,9 +401,11 @@ static int64_t *piece_nodes(const sweep *s)
     return node;
 }
 
+enum { FIRST_E, FIRST_T, FIRST_C, LAST_E, LAST_T, LAST_C, SUM_TC, EDGE_ARRAYS };
 typedef struct purity {
     double *piece_e, *piece_t, *node_e, *node_t, *node_pp, *node_n;
-    double *edge;        /* [4 * npieces * width] first interval's e, t; last's e, t */
+    double *edge;        /* [EDGE_ARRAYS * npieces * width] per piece: its first pure
+                            interval's e, t and centre, its last's, and sum of t x centre */
 } purity;
 
 /* Adds one series' pure intervals (wholly inside one piece, or wholly untagged outside
@@ -435,8 +436,11 @@ static void add_pure(sweep *s, const pw_series *se, const int64_t *node, purity 
                 size_t at = p * w + first + k, np = s->npieces * w;
                 pu->piece_e[at] += e;
                 pu->piece_t[at] += dt;
-                if (!(pu->edge[np + at] > 0)) pu->edge[at] = e, pu->edge[np + at] = dt;
-                pu->edge[2 * np + at] = e, pu->edge[3 * np + at] = dt;
+                double *g = pu->edge, c = 0.5 * ((double)t0 + (double)t1);
+                if (!(g[FIRST_T * np + at] > 0))
+                    g[FIRST_E * np + at] = e, g[FIRST_T * np + at] = dt, g[FIRST_C * np + at] = c;
+                g[LAST_E * np + at] = e, g[LAST_T * np + at] = dt, g[LAST_C * np + at] = c;
+                g[SUM_TC * np + at] += dt * c;
             }
             if (nd >= 0) {
                 pu->node_e[(size_t)nd * w + first + k] += e;
@@ -563,13 +567,33 @@ static int noise_of_series(sweep *s)
     return PW_OK;
 }
 
+/* The power of the part of piece p beyond its first (end 0) or last (end 1) pure interval,
+ * between it and the piece's cut: that interval's power, carried on along the slope from the
+ * piece's mean (at its pure intervals' centre) to it, so a ramp within the phase is followed
+ * to the cut; at most doubled or halved. NAN without a pure interval. */
+static double edge_power(const sweep *s, const purity *pu, size_t p, size_t d, int end)
+{
+    size_t np = s->npieces * s->width, at = p * s->width + d;
+    const double *g = pu->edge;
+    double e = g[(end ? LAST_E : FIRST_E) * np + at], t = g[(end ? LAST_T : FIRST_T) * np + at];
+    double c = g[(end ? LAST_C : FIRST_C) * np + at];
+    if (!(t > 0)) return NAN;
+    double edge = e / t, mean = pu->piece_e[at] / pu->piece_t[at];
+    double centre = g[SUM_TC * np + at] / pu->piece_t[at];
+    double cut = (double)s->pc->cut[end ? p + 1 : p], beyond = end ? c + t / 2 : c - t / 2;
+    double target = 0.5 * (beyond + cut);
+    if (!(fabs(c - centre) > t / 2)) return edge;   /* one pure interval: no slope */
+    double v = edge + (edge - mean) / (c - centre) * (target - c);
+    return v > 2 * edge ? 2 * edge : v < edge / 2 ? edge / 2 : v;
+}
+
 static int estimate_powers(sweep *s)
 {
     size_t w = s->width, np = s->npieces, nn = s->a->nnodes;
     purity pu = {calloc(np * w + 1, sizeof(double)), calloc(np * w + 1, sizeof(double)),
                  calloc(nn * w + 1, sizeof(double)), calloc(nn * w + 1, sizeof(double)),
                  calloc(nn * w + 1, sizeof(double)), calloc(nn * w + 1, sizeof(double)),
-                 calloc(4 * np * w + 1, sizeof(double))};
+                 calloc(EDGE_ARRAYS * np * w + 1, sizeof(double))};
     int64_t *node = s->pnode;
     /* a model's domain is split by time: its pure intervals are model output too, and a piece
      * weighted by one would get powers no model allows (docs/attribution.md) */
@@ -589,11 +613,11 @@ static int estimate_powers(sweep *s)
                 if (!(e >= 0) && node[p] >= 0)
                     e = ratio_or_nan(pu.node_e[node[p] * w + d], pu.node_t[node[p] * w + d]);
                 s->est[p * w + d] = by_time[d] ? NAN : hinted(s, node[p], d, e);
-                for (int end = 0; end < 2; end++) {
-                    size_t at = p * w + d, np_w = np * w;
-                    double edge = ratio_or_nan(pu.edge[2 * end * np_w + at], pu.edge[(2 * end + 1) * np_w + at]);
-                    s->edge_est[end * np_w + at] = by_time[d] ? NAN : hinted(s, node[p], d, edge);
-                }
+                s->local_est[p * w + d] = by_time[d] ? NAN : e;
+                /* the piece's own ends beat any fit: the fit holds a phase's power constant */
+                for (int end = 0; end < 2; end++)
+                    s->edge_est[(size_t)end * np * w + p * w + d] = by_time[d] ? NAN
+                                                                    : edge_power(s, &pu, p, d, end);
             }
         for (size_t d = 0; d < w; d++)
             s->root_est[d] = by_time[d] ? NAN : hinted(s, 0, d, ratio_or_nan(pu.node_e[d], pu.node_t[d]));
@@ -867,6 +891,8 @@ static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc,
     s.others = calloc(t->nsources + 1, sizeof *s.others);
     s.est = calloc(s.npieces * s.width + 1, sizeof *s.est);
     s.edge_est = calloc(2 * s.npieces * s.width + 1, sizeof *s.edge_est);
+    s.local_est = calloc(s.npieces * s.width + 1, sizeof *s.local_est);
+    s.weight = calloc(s.npieces + 2, sizeof *s.weight);
     s.root_est = calloc(s.width + 1, sizeof *s.root_est);
     s.node_est = calloc(a->nnodes * s.width + 1, sizeof *s.node_est);
     s.var = calloc(s.npieces * s.width + 1, sizeof *s.var);
@@ -879,7 +905,7 @@ static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc,
     s.group_q = s.group_f ? s.group_f + (size_t)PW_MAX_DEPTH * 8 : NULL;
     s.group_b = calloc((size_t)PW_MAX_DEPTH * 8, sizeof *s.group_b);
     s.bt = calloc(s.npieces * s.width + 1, sizeof *s.bt);
-    int rc = s.rows && s.peak && s.block_peak && s.de && s.others && s.est && s.edge_est && s.root_est &&
+    int rc = s.rows && s.peak && s.block_peak && s.de && s.others && s.est && s.edge_est && s.local_est && s.weight && s.root_est &&
              s.node_est && s.var && s.tim && s.noise_q && s.mark && s.pnode && s.group && s.group_f &&
              s.group_b && s.bt
                  ? PW_OK : PW_ERR_NOMEM;
@@ -902,6 +928,8 @@ static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc,
     free(s.mark);
     free(s.est);
     free(s.edge_est);
+    free(s.local_est);
+    free(s.weight);
     free(s.root_est);
     free(s.rows);
     free(s.peak);
