@@ -10,7 +10,6 @@
 #include "analysis/attribute.h"
 #include "phasewatt-analysis.h"
 #include "report/common.h"
-#include "sim/scenario.h"
 #include "tf.h"
 #include "trace/trace.h"
 #include "trace_fixture.h"
@@ -148,16 +147,39 @@ TEST(results_example_built_with_pkg_config_prints_what_report_json_and_samples_s
 
 /* ---- every accessor against the internal attribution ----------------------------------- */
 
+/* The trace `phasewatt simulate` writes for a scenario's text (NULL: the built-in one). */
 static pw_trace *simulated(const char *text, const char *name)
 {
-    pw_scenario *s = NULL;
-    char err[256] = "";
-    CHECK_MSG(pw_scenario_parse(text, &s, err, sizeof err) == PW_OK, "%s", err);
-    CHECK_MSG(pw_simulate(s, tf_path(name), err, sizeof err) == PW_OK, "%s", err);
-    pw_scenario_free(s);
+    char cmd[512];
+    if (text) CHECK_INT(tf_write_file(tf_path("scenario.txt"), text, strlen(text)), 0);
+    snprintf(cmd, sizeof cmd, "\"$PW\" simulate %s -o '%s'", text ? "--scenario scenario.txt" : "",
+             name);
+    free(tf_run_expect(cmd, 0, NULL));
     pw_trace *t = NULL;
     CHECK_INT(pw_trace_open(tf_path(name), &t), PW_OK);
     return t;
+}
+
+/* The built-in scenario's trace, its attribution and its result. */
+typedef struct builtin {
+    pw_trace *t;
+    pw_attribution *a;
+    pw_result *r;
+} builtin;
+
+static builtin builtin_open(void)
+{
+    builtin b = {simulated(NULL, "builtin.pwt"), NULL, NULL};
+    CHECK_INT(pw_attribute(b.t, &b.a), PW_OK);
+    CHECK_INT(pw_result_new(b.t, NULL, &b.r), PW_OK);
+    return b;
+}
+
+static void builtin_close(builtin *b)
+{
+    pw_result_free(b->r);
+    pw_attribution_free(b->a);
+    pw_trace_close(b->t);
 }
 
 /* a == b, or both NAN */
@@ -171,11 +193,10 @@ static int same(double a, double b)
 
 TEST(results_accessors_give_the_attribution_of_the_builtin_scenario)
 {
-    pw_trace *t = simulated(pw_scenario_builtin(), "builtin.pwt");
-    pw_attribution *a = NULL;
-    CHECK_INT(pw_attribute(t, &a), PW_OK);
-    pw_result *r = NULL;
-    CHECK_INT(pw_result_new(t, NULL, &r), PW_OK);
+    builtin b = builtin_open();
+    const pw_trace *t = b.t;
+    const pw_attribution *a = b.a;
+    const pw_result *r = b.r;
     CHECK_STR(pw_result_method(r), "auto");
     CHECK_INT(pw_result_phase_count(r), a->nnodes);
     CHECK(a->nnodes > 5);
@@ -237,18 +258,15 @@ TEST(results_accessors_give_the_attribution_of_the_builtin_scenario)
     size_t decode;
     CHECK_INT(pw_result_find(r, "decode", &decode), PW_OK);
     CHECK_STR(a->nodes[decode].path, "decode");
-    pw_attribution_free(a);
-    pw_result_free(r);
-    pw_trace_close(t);
+    builtin_close(&b);
 }
 
 TEST(results_run_domains_and_samples_give_the_attribution_and_add_up)
 {
-    pw_trace *t = simulated(pw_scenario_builtin(), "builtin.pwt");
-    pw_attribution *a = NULL;
-    CHECK_INT(pw_attribute(t, &a), PW_OK);
-    pw_result *r = NULL;
-    CHECK_INT(pw_result_new(t, NULL, &r), PW_OK);
+    builtin b = builtin_open();
+    const pw_trace *t = b.t;
+    const pw_attribution *a = b.a;
+    const pw_result *r = b.r;
     pw_run_figures run = {.size = sizeof run};
     CHECK_INT(pw_result_run(r, &run), PW_OK);
     CHECK_SAME(run.duration_s, a->run_s);
@@ -289,9 +307,7 @@ TEST(results_run_domains_and_samples_give_the_attribution_and_add_up)
     CHECK_INT(rows, run.samples - 1);
     CHECK_NEAR(j, run.energy_j, 1e-6);
     CHECK_MSG(decode > rows / 4, "%zu of %zu samples in decode", decode, rows);
-    pw_attribution_free(a);
-    pw_result_free(r);
-    pw_trace_close(t);
+    builtin_close(&b);
 }
 
 TEST(results_of_a_phase_the_sensor_never_saw_are_nan_and_json_null)
