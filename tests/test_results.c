@@ -110,23 +110,69 @@ static void check_samples(const char *api, char *csv)
     CHECK_MSG(rows > 100, "%zu samples", rows);
 }
 
+/* Builds a program with only the installed headers and library: the package's flags. */
+static void build_with_pkg_config(const char *source, const char *exe)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "export PKG_CONFIG_SYSROOT_DIR=\"$PWD/root\" "
+             "PKG_CONFIG_LIBDIR=\"$PWD/root/opt/phasewatt/lib/pkgconfig\"; pc=phasewatt; "
+             "pkg-config --exists phasewatt-analysis && pc=phasewatt-analysis; "
+             "${CC:-cc} -std=c11 -Wall -Wextra -Werror -o '%s' '%s' $(pkg-config --cflags --libs $pc)",
+             exe, source);
+    free(tf_run_expect(cmd, 0, NULL));
+}
+
+/* docs/api.md's example as a program: its #include lines on top, the rest in main(). */
+static void write_docs_example(const char *path)
+{
+    char *doc = tf_read_file(PW_SOURCE_DIR "/docs/api.md", NULL);
+    CHECK(doc != NULL);
+    char *code = strstr(doc, "## Reading results");
+    code = code ? strstr(code, "```c\n") : NULL;
+    CHECK_MSG(code != NULL, "docs/api.md has no C example under 'Reading results'");
+    code += 5;
+    char *end = strstr(code, "```"), *body = code;
+    CHECK(end != NULL);
+    while (strncmp(body, "#include", 8) == 0) body = strchr(body, '\n') + 1;
+    FILE *out = fopen(path, "w");
+    CHECK(out != NULL);
+    fprintf(out, "%.*sint main(void)\n{\n%.*s    return 0;\n}\n", (int)(body - code), code,
+            (int)(end - body), body);
+    CHECK_INT(fclose(out), 0);
+    free(doc);
+}
+
+/* The docs' example on the same trace: a line per phase (the JSON report's count, in want's
+ * "phase" lines) and one per sample (the CSV's rows, after its header). */
+static void check_docs_example(const char *want, const char *csv)
+{
+    write_docs_example(tf_path("docs_example.c"));
+    build_with_pkg_config("docs_example.c", "docs_example");
+    char *out = tf_run_expect("cp sim.pwt run.pwt && "
+                              "LD_LIBRARY_PATH=\"$PWD/root/opt/phasewatt/lib\" ./docs_example",
+                              0, NULL);
+    size_t phases = 0, rows = 0, lines = 0, samples = 0;
+    for (const char *p = want; (p = strstr(p, "phase\t")); p++) phases++;
+    for (const char *p = strchr(csv, '\n'); p && p[1]; p = strchr(p + 1, '\n')) rows++;
+    for (const char *p = out; *p; p = strchr(p, '\n') + 1, lines++)
+        samples += strstr(p, " mW") && strstr(p, " mW") < strchr(p, '\n');
+    CHECK_MSG(lines == phases + rows && samples == rows, "%zu phases, %zu samples; the docs' "
+              "example printed %zu lines, %zu of samples:\n%.1500s", phases, rows, lines,
+              samples, out);
+    free(out);
+}
+
 TEST(results_example_built_with_pkg_config_prints_what_report_json_and_samples_say)
 {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
     tf_skip("make install installs the plain build; the sanitizer trees are not installable");
 #endif
     if (tf_run("command -v pkg-config", NULL, NULL) != 0) tf_skip("pkg-config is not installed");
-    char cmd[4096];
+    char cmd[1024];
     snprintf(cmd, sizeof cmd, MAKE "BUILD='%s' install DESTDIR='%s' PREFIX=/opt/phasewatt",
              PW_BUILD_DIR, tf_path("root"));
     free(tf_run_expect(cmd, 0, NULL));
-    /* only the installed headers and library: the package's flags and nothing of the tree */
-    free(tf_run_expect("export PKG_CONFIG_SYSROOT_DIR=\"$PWD/root\" "
-                       "PKG_CONFIG_LIBDIR=\"$PWD/root/opt/phasewatt/lib/pkgconfig\"; "
-                       "pc=phasewatt; pkg-config --exists phasewatt-analysis && pc=phasewatt-analysis; "
-                       "${CC:-cc} -std=c11 -Wall -Wextra -Werror -o example "
-                       "'" PW_SOURCE_DIR "/tests/progs/results_example.c' $(pkg-config --cflags --libs $pc)",
-                       0, NULL));
+    build_with_pkg_config(PW_SOURCE_DIR "/tests/progs/results_example.c", "example");
     free(tf_run_expect("\"$PW\" simulate -o sim.pwt && \"$PW\" report sim.pwt --format json > "
                        "report.json && \"$PW\" report sim.pwt --samples > samples.csv", 0, NULL));
     char *api = tf_run_expect("LD_LIBRARY_PATH=\"$PWD/root/opt/phasewatt/lib\" ./example sim.pwt",
@@ -139,6 +185,7 @@ TEST(results_example_built_with_pkg_config_prints_what_report_json_and_samples_s
     CHECK_MSG(strncmp(api, want, n) == 0 && !strncmp(api + n, "sample\t", 7),
               "the example says:\n%.2000s\nthe JSON report:\n%s", api, want);
     check_samples(api + n, csv);
+    check_docs_example(want, csv);
     free(want);
     free(csv);
     free(json);
