@@ -3,6 +3,7 @@
  * `report --samples` say, and every accessor gives the internal attribution's figures,
  * NAN for what was not observed, and PW_ERR_INVALID / PW_ERR_NOT_FOUND for bad calls. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -523,4 +524,44 @@ TEST(results_refuse_null_out_of_range_and_unknown_names)
     pw_sample_iter_free(NULL);
     pw_result_free(r);
     pw_trace_free(t);
+}
+
+/* Two threads read one result at once, each with its own iterator (TSan watches). */
+typedef struct reader {
+    const pw_result *r;
+    double energy_j;    /* the sum of its phases' inclusive energy */
+    size_t samples;
+} reader;
+
+static void *read_result(void *arg)
+{
+    reader *rd = arg;
+    for (size_t i = 0; i < pw_result_phase_count(rd->r); i++) {
+        pw_phase_figures f = {.size = sizeof f};
+        if (pw_result_phase(rd->r, i, &f) == PW_OK) rd->energy_j += f.energy_j;
+    }
+    pw_sample_iter *it = NULL;
+    pw_power_sample s = {.size = sizeof s};
+    if (pw_result_samples(rd->r, &it) != PW_OK) return NULL;
+    while (pw_sample_next(it, &s) == 1) rd->samples++;
+    pw_sample_iter_free(it);
+    return NULL;
+}
+
+TEST(results_are_read_by_two_threads_at_once)
+{
+    builtin b = builtin_open();
+    reader rd[2] = {{b.r, 0, 0}, {b.r, 0, 0}};
+    pthread_t th;
+    CHECK_INT(pthread_create(&th, NULL, read_result, &rd[0]), 0);
+    read_result(&rd[1]);
+    CHECK_INT(pthread_join(th, NULL), 0);
+    pw_run_figures run = {.size = sizeof run};
+    CHECK_INT(pw_result_run(b.r, &run), PW_OK);
+    for (int i = 0; i < 2; i++) {
+        CHECK_INT(rd[i].samples, run.samples - 1);
+        CHECK_MSG(rd[i].energy_j > run.energy_j, "thread %d: %g J", i, rd[i].energy_j);
+    }
+    CHECK_SAME(rd[0].energy_j, rd[1].energy_j);
+    builtin_close(&b);
 }
