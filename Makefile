@@ -272,7 +272,7 @@ compare-archs: all
 LIBDIR = $(PREFIX)/lib
 install: all
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
-	install -m 644 include/phasewatt.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 include/phasewatt.h include/phasewatt-analysis.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/$(firstword $(LIB_NAMES))
 	for l in $(wordlist 2,9,$(LIB_NAMES)); do ln -sf $(firstword $(LIB_NAMES)) $(DESTDIR)$(LIBDIR)/$$l; done

@@ -75,6 +75,8 @@ void pw_report_row(const pw_trace *t, const pw_attribution *a, size_t i, pw_row 
     r->share = run_j > 0 ? r->energy_j / run_j : NAN;
     r->mean_w = n->duration_s > 0 ? r->energy_j / n->duration_s : NAN;
     r->j_per_token = n->tokens_incl != 0 ? r->energy_j / n->tokens_incl : NAN;
+    r->tokens_per_s = n->tokens_incl > 0 && n->duration_s > 0 ? n->tokens_incl / n->duration_s
+                                                               : NAN;
     r->provenance = pw_provenance_name(n->provenance);
     r->ci_j = total_ci(t, a, n->incl_ci_j);
     const pw_truth *truth = pw_trace_find_truth(t, n->path);
@@ -96,6 +98,44 @@ int pw_report_walk(const pw_trace *t, const pw_attribution *a, const pw_report_o
         if (rc) return rc;
     }
     return 0;
+}
+
+/* ---- the run and its domains ------------------------------------------------------------ */
+
+void pw_report_run(const pw_trace *t, const pw_attribution *a, pw_run_figures *out)
+{
+    double total = pw_energy_total(t, a->nodes[0].incl_j);
+    *out = (pw_run_figures){
+        .size = out->size,
+        .duration_s = a->run_s,
+        .samples = a->primary >= 0 ? t->series[a->primary].n : 0,
+        .sample_interval_s = a->sample_interval_s,
+        .energy_j = total,
+        .mean_power_w = a->run_s > 0 ? total / a->run_s : NAN,
+        .provenance = pw_report_provenance(t),
+        .estimated = a->estimated,
+        .missed_deadlines = t->missed_deadlines,
+        .unbalanced_ends = a->unbalanced,
+        .unclosed_phases = a->unclosed,
+        .gap_intervals = a->gap_intervals,
+    };
+}
+
+void pw_report_domain(const pw_trace *t, const pw_attribution *a, size_t d,
+                      pw_domain_figures *out)
+{
+    const pw_domain_desc *dom = &t->domains[d];
+    int has_parent = dom->parent >= 0 && (size_t)dom->parent < t->ndomains;
+    *out = (pw_domain_figures){
+        .size = out->size,
+        .name = dom->name,
+        .kind = pw_kind_name(dom->kind),
+        .source = dom->source < t->nsources ? t->sources[dom->source].name : NULL,
+        .parent = has_parent ? dom->parent : -1,
+        .estimated = pw_domain_estimated(t, d),
+        .energy_j = a->domain_j[d],
+        .provenance = pw_provenance_name(a->domain_provenance[d]),
+    };
 }
 
 /* ---- warnings --------------------------------------------------------------------------- */

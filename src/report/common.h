@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 
+#include "phasewatt-analysis.h"
 #include "report/report.h"
 
 /* The kinds that get a column: those of top-level domains, cpu first, other last. */
@@ -24,6 +25,7 @@ typedef struct pw_row {
     double share;                       /* of the run's total, 0..1; NAN for an empty run */
     double mean_w;                      /* energy / time; NAN without time */
     double j_per_token;                 /* NAN without tokens */
+    double tokens_per_s;                /* NAN without tokens or time */
     const char *provenance;             /* "measured", "estimated" or "disaggregated" */
     double ci_j;                        /* 95% half-width of energy_j; NAN where measured */
     int has_truth;                      /* the trace holds ground truth for this path */
@@ -58,6 +60,12 @@ void pw_csv_number(FILE *out, double v);        /* %.9g; empty when not finite *
 int pw_text_width(const char *s);
 void pw_text_cell(FILE *out, const char *s, int width);
 void pw_text_num(FILE *out, double v, int width, int decimals);
+
+/* The run's figures and one domain's, as the JSON report and the results API give them
+ * (out->size is left as it is). */
+void pw_report_run(const pw_trace *t, const pw_attribution *a, pw_run_figures *out);
+void pw_report_domain(const pw_trace *t, const pw_attribution *a, size_t d,
+                      pw_domain_figures *out);
 
 /* One node's row, as the walk gives it. */
 void pw_report_row(const pw_trace *t, const pw_attribution *a, size_t node, pw_row *out);

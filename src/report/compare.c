@@ -73,12 +73,6 @@ static int row_of(const pw_compare_run *run, const char *path, pw_row *row)
     return 1;
 }
 
-static double tokens_per_s(const pw_row *r)
-{
-    double tok = r->node->tokens_incl;
-    return tok > 0 && r->node->duration_s > 0 ? tok / r->node->duration_s : NAN;
-}
-
 /* Energy of a component as a share of its parent's. */
 static double share_of_parent(const pw_compare_run *run, const pw_row *r)
 {
@@ -120,7 +114,7 @@ static double figure(const pw_compare_run *runs, size_t r, const char *path, met
     case M_POWER: return row.mean_w;
     case M_SHARE: return 100.0 * row.share;
     case M_JTOK: return row.j_per_token;
-    case M_TOKS: return tokens_per_s(&row);
+    case M_TOKS: return row.tokens_per_s;
     case M_SPLIT: return row.node->depth >= 2 ? 100.0 * share_of_parent(&runs[r], &row) : NAN;
     case NMETRICS: break;
     }

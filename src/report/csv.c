@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "report/common.h"
+#include "report/samples.h"
 
 typedef struct csv_ctx {
     FILE *out;
@@ -76,35 +77,6 @@ int pw_report_csv(FILE *out, const pw_trace *t, const pw_attribution *a,
 
 /* ---- the PowerSample view ------------------------------------------------------------------ */
 
-/* Each track's segments, in the attribution's order, read forward as time advances. */
-typedef struct track_cursor {
-    size_t next, end;
-} track_cursor;
-
-static track_cursor *track_cursors(const pw_attribution *a, size_t *n)
-{
-    track_cursor *c = malloc((a->nsegments + 1) * sizeof *c);
-    *n = 0;
-    if (!c) return NULL;
-    for (size_t i = 0; i < a->nsegments; i++) {
-        if (i == 0 || a->segments[i].track != a->segments[i - 1].track)
-            c[(*n)++] = (track_cursor){i, i};
-        c[*n - 1].end = i + 1;
-    }
-    return c;
-}
-
-/* The innermost phase of the first track with a phase open at t ("" when none). */
-static const char *phase_at(const pw_attribution *a, track_cursor *c, size_t n, uint64_t t)
-{
-    for (size_t i = 0; i < n; i++) {
-        while (c[i].next < c[i].end && a->segments[c[i].next].t1_ns <= t) c[i].next++;
-        if (c[i].next < c[i].end && a->segments[c[i].next].t0_ns <= t)
-            return a->nodes[a->segments[c[i].next].node].path;
-    }
-    return "";
-}
-
 static const pw_kind seed_kinds[] = {PW_KIND_CPU, PW_KIND_GPU, PW_KIND_ANE, PW_KIND_DRAM};
 
 /* v with `decimals` (0..6) decimals like "%.*f", several times faster: the view runs to
@@ -132,47 +104,27 @@ static char *put_fixed(char *p, double v, int decimals)
     return p;
 }
 
-/* One interval: the seed's columns, then (when per_domain) each domain's power in mW. */
-static void sample_line(FILE *out, double since_s, const double *kind_j, double dt_s,
-                        const char *phase, const double *domain_j, size_t ndomains)
+/* One interval: the seed's columns, then each domain's power when per domain. */
+static void sample_line(FILE *out, const pw_sample_row *r, size_t ndomains)
 {
     char line[32 * 8], *p = line;
-    double total = 0;
-    for (int k = 0; k < PW_KIND_COUNT; k++) total += kind_j[k];
-    p = put_fixed(p, since_s, 6);
+    p = put_fixed(p, r->timestamp_s, 6);
     for (size_t k = 0; k < sizeof seed_kinds / sizeof seed_kinds[0]; k++) {
         *p++ = ',';
-        p = put_fixed(p, kind_j[seed_kinds[k]] / dt_s * 1e3, 3);
+        p = put_fixed(p, r->kind_mw[seed_kinds[k]], 3);
     }
     *p++ = ',';
-    p = put_fixed(p, total / dt_s * 1e3, 3);
+    p = put_fixed(p, r->total_mw, 3);
     *p++ = ',';
     fwrite(line, 1, (size_t)(p - line), out);
-    pw_csv_field(out, phase);
+    pw_csv_field(out, r->phase);
     for (size_t d = 0; d < ndomains; d++) {
         p = line;
         *p++ = ',';
-        p = put_fixed(p, domain_j[d] / dt_s * 1e3, 3);
+        p = put_fixed(p, r->domain_mw[d], 3);
         fwrite(line, 1, (size_t)(p - line), out);
     }
     fputc('\n', out);
-}
-
-/* Cumulative energy (J) at time `when`: by kind over every series' top-level domains, and
- * per domain into domain_j when it is not NULL. */
-static void energy_at(const pw_trace *t, pw_series_cursor *cursors, uint64_t when,
-                      double *kind_j, double *domain_j)
-{
-    memset(kind_j, 0, PW_KIND_COUNT * sizeof *kind_j);
-    for (size_t s = 0; s < t->nsources; s++) {
-        const pw_series *se = &t->series[s];
-        for (size_t k = 0; k < se->ndomains; k++) {
-            size_t d = se->first_domain + k;
-            double j = pw_series_energy_at(&cursors[s], k, when) * 1e-6;
-            if (domain_j) domain_j[d] = j;
-            if (pw_trace_domain_is_top(t, d)) kind_j[t->domains[d].kind] += j;
-        }
-    }
 }
 
 static void samples_header(FILE *out, const pw_trace *t, int per_domain)
@@ -188,60 +140,16 @@ static void samples_header(FILE *out, const pw_trace *t, int per_domain)
     fputc('\n', out);
 }
 
-/* Energy by kind and by domain at the two ends of an interval. */
-typedef struct interval_energy {
-    double kind_before[PW_KIND_COUNT], kind_after[PW_KIND_COUNT];
-    double *domain_before, *domain_after;      /* [ndomains] when per domain, else NULL */
-} interval_energy;
-
-static void advance(const pw_trace *t, pw_series_cursor *cursors, uint64_t when,
-                    interval_energy *e)
-{
-    memcpy(e->kind_before, e->kind_after, sizeof e->kind_before);
-    if (e->domain_after) {
-        double *swap = e->domain_before;
-        e->domain_before = e->domain_after;
-        e->domain_after = swap;
-    }
-    energy_at(t, cursors, when, e->kind_after, e->domain_after);
-}
-
-/* One row per interval of the primary series (skipping gaps): power per kind is the energy
- * difference over the interval, other series interpolated at its ends; the timestamp is
- * the interval's end, in seconds since the primary series' first reading. */
+/* One row per interval of the primary series (samples.c). */
 int pw_report_samples_csv(FILE *out, const pw_trace *t, const pw_attribution *a, int per_domain)
 {
     if (!out || !t || !a) return PW_ERR_INVALID;
+    pw_samples *s = NULL;
+    int rc = pw_samples_open(t, a, per_domain, &s);
+    if (rc != PW_OK) return rc;
     samples_header(out, t, per_domain);
-    if (a->primary < 0) return pw_report_finish(out);
-    size_t ntracks, nd = per_domain ? t->ndomains : 0;
-    pw_series_cursor *cursors = calloc(t->nsources + 1, sizeof *cursors);
-    track_cursor *tracks = track_cursors(a, &ntracks);
-    double *domain = calloc(3 * nd + 1, sizeof *domain);
-    if (!cursors || !tracks || !domain) {
-        free(cursors);
-        free(tracks);
-        free(domain);
-        return PW_ERR_NOMEM;
-    }
-    for (size_t s = 0; s < t->nsources; s++) cursors[s].se = &t->series[s];
-    interval_energy e = {.domain_before = nd ? domain : NULL, .domain_after = nd ? domain + nd : NULL};
-    double *domain_de = domain + 2 * nd;
-    const pw_series *p = &t->series[a->primary];
-    energy_at(t, cursors, p->t_ns[0], e.kind_after, e.domain_after);
-    for (size_t i = 1; i < p->n; i++) {
-        advance(t, cursors, p->t_ns[i], &e);
-        uint64_t t0 = p->t_ns[i - 1], t1 = p->t_ns[i];
-        if ((p->flags && (p->flags[i] & PW_SAMPLE_GAP)) || t1 <= t0) continue;
-        double de[PW_KIND_COUNT];
-        for (int k = 0; k < PW_KIND_COUNT; k++) de[k] = fmax(e.kind_after[k] - e.kind_before[k], 0.0);
-        for (size_t d = 0; d < nd; d++)
-            domain_de[d] = fmax(e.domain_after[d] - e.domain_before[d], 0.0);
-        sample_line(out, (double)(t1 - p->t_ns[0]) * 1e-9, de, (double)(t1 - t0) * 1e-9,
-                    phase_at(a, tracks, ntracks, t0 + (t1 - t0) / 2), domain_de, nd);
-    }
-    free(cursors);
-    free(tracks);
-    free(domain);
+    pw_sample_row row;
+    while (pw_samples_next(s, &row)) sample_line(out, &row, per_domain ? t->ndomains : 0);
+    pw_samples_free(s);
     return pw_report_finish(out);
 }

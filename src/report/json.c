@@ -92,7 +92,8 @@ static void sources_array(FILE *out, const pw_trace *t)
 
 static void trace_object(FILE *out, const pw_trace *t, const pw_attribution *a)
 {
-    double total = pw_energy_total(t, a->nodes[0].incl_j);
+    pw_run_figures run = {.size = sizeof run};
+    pw_report_run(t, a, &run);
     jobj o = jopen(out);
     jint(&o, "version", t->version);
     jint(&o, "start_ns", t->start_ns);
@@ -101,21 +102,21 @@ static void trace_object(FILE *out, const pw_trace *t, const pw_attribution *a)
     meta_object(out, t);
     jkey(&o, "sources");
     sources_array(out, t);
-    jnum(&o, "duration_s", a->run_s);
-    jint(&o, "samples", a->primary >= 0 ? t->series[a->primary].n : 0);
-    jnum(&o, "sample_interval_s", a->sample_interval_s);
-    jnum(&o, "energy_j", total);
-    jnum(&o, "mean_power_w", a->run_s > 0 ? total / a->run_s : NAN);
-    jstr(&o, "provenance", pw_report_provenance(t));
-    jbool(&o, "estimated", a->estimated);
+    jnum(&o, "duration_s", run.duration_s);
+    jint(&o, "samples", run.samples);
+    jnum(&o, "sample_interval_s", run.sample_interval_s);
+    jnum(&o, "energy_j", run.energy_j);
+    jnum(&o, "mean_power_w", run.mean_power_w);
+    jstr(&o, "provenance", run.provenance);
+    jbool(&o, "estimated", run.estimated);
     jbool(&o, "complete", t->health.complete);
     jbool(&o, "torn", t->health.torn);
     jint(&o, "corrupt_chunks", t->health.corrupt_chunks);
     jint(&o, "lost_events", t->health.lost_events);
-    jint(&o, "missed_deadlines", t->missed_deadlines);
-    jint(&o, "unbalanced_ends", a->unbalanced);
-    jint(&o, "unclosed_phases", a->unclosed);
-    jint(&o, "gap_intervals", a->gap_intervals);
+    jint(&o, "missed_deadlines", run.missed_deadlines);
+    jint(&o, "unbalanced_ends", run.unbalanced_ends);
+    jint(&o, "unclosed_phases", run.unclosed_phases);
+    jint(&o, "gap_intervals", run.gap_intervals);
     jclose(&o);
 }
 
@@ -124,16 +125,16 @@ static void domains_array(json_ctx *c, const pw_trace *t, const pw_attribution *
     fputc('[', c->out);
     c->items = 0;
     for (size_t d = 0; d < t->ndomains; d++) {
-        const pw_domain_desc *dom = &t->domains[d];
-        int has_parent = dom->parent >= 0 && (size_t)dom->parent < t->ndomains;
+        pw_domain_figures dom = {.size = sizeof dom};
+        pw_report_domain(t, a, d, &dom);
         next_item(c);
         jobj o = jopen(c->out);
-        jstr(&o, "name", dom->name);
-        jstr(&o, "kind", pw_kind_name(dom->kind));
-        jstr(&o, "source", dom->source < t->nsources ? t->sources[dom->source].name : NULL);
-        jstr(&o, "parent", has_parent ? t->domains[dom->parent].name : NULL);
-        jbool(&o, "estimated", pw_domain_estimated(t, d));
-        jnum(&o, "energy_j", a->domain_j[d]);
+        jstr(&o, "name", dom.name);
+        jstr(&o, "kind", dom.kind);
+        jstr(&o, "source", dom.source);
+        jstr(&o, "parent", dom.parent >= 0 ? t->domains[dom.parent].name : NULL);
+        jbool(&o, "estimated", dom.estimated);
+        jnum(&o, "energy_j", dom.energy_j);
         jclose(&o);
     }
     fputc(']', c->out);

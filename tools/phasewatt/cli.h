@@ -64,9 +64,9 @@ typedef struct cli_runs {
 int cli_runs_load(const char *cmd, cli_runs *r, char **files, int nfiles);  /* 0 or exit code */
 void cli_runs_free(cli_runs *r);
 
-/* Reads a trace and prints its report; returns an exit code. method: a pw_method
- * (src/analysis/attribute.h), 0 for what report does by default. */
+/* Reads a trace and prints its report through the results API; returns an exit code.
+ * method: its name ("exact", ...; an unknown one is a usage error), NULL for the default. */
 int cli_print_report(const char *cmd, const char *path, cli_format fmt, int depth, int samples,
-                     int method, FILE *out);
+                     const char *method, FILE *out);
 
 #endif

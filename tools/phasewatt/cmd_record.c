@@ -391,7 +391,7 @@ static int run(int argc, char **argv)
                 a.o.output_path, (unsigned long long)st.samples, (unsigned long long)st.events,
                 st.lost_events ? ", SOME EVENTS LOST" : "");
     if (a.report) {
-        int r = cli_print_report("record", a.o.output_path, a.fmt, a.depth, 0, 0, stdout);
+        int r = cli_print_report("record", a.o.output_path, a.fmt, a.depth, 0, NULL, stdout);
         if (r && !status) status = r;
     }
     return status;

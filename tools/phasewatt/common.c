@@ -7,6 +7,7 @@
 
 #include "analysis/attribute.h"
 #include "cli.h"
+#include "phasewatt-analysis.h"
 #include "report/report.h"
 #include "sources/source.h"
 #include "trace/format.h"
@@ -146,6 +147,13 @@ int cli_open_trace(const char *cmd, const char *path, pw_trace **t, pw_attributi
     return 0;
 }
 
+/* Says why writing a trace's output failed (errno for an I/O error); the exit code. */
+static int output_error(const char *cmd, const char *path, int rc)
+{
+    return cli_error(cmd, CLI_FAILED, "%s: %s%s%s", path, pw_strerror(rc),
+                     rc == PW_ERR_IO ? ": " : "", rc == PW_ERR_IO ? strerror(errno) : "");
+}
+
 int cli_with_trace(const char *cmd, const char *path, cli_trace_fn fn, void *ctx, FILE *out)
 {
     pw_trace *t = NULL;
@@ -156,10 +164,7 @@ int cli_with_trace(const char *cmd, const char *path, cli_trace_fn fn, void *ctx
     if (rc == PW_OK && fflush(out) != 0) rc = PW_ERR_IO;
     pw_attribution_free(a);
     pw_trace_close(t);
-    if (rc != PW_OK)
-        return cli_error(cmd, CLI_FAILED, "%s: %s%s%s", path, pw_strerror(rc),
-                         rc == PW_ERR_IO ? ": " : "", rc == PW_ERR_IO ? strerror(errno) : "");
-    return 0;
+    return rc == PW_OK ? 0 : output_error(cmd, path, rc);
 }
 
 int cli_runs_load(const char *cmd, cli_runs *r, char **files, int nfiles)
@@ -187,38 +192,34 @@ void cli_runs_free(cli_runs *r)
     r->n = 0;
 }
 
-typedef struct report_args {
-    cli_format fmt;
-    int depth, samples;
-    pw_method method;
-} report_args;
-
-static int render_with(FILE *out, const pw_trace *t, const pw_attribution *a, const report_args *r)
+/* The report through the results API, as a program linking the library reads a trace. */
+static int write_result(const char *cmd, const char *path, pw_trace *t, const char *format,
+                        int depth, const char *method, FILE *out)
 {
-    pw_report_opts o = {r->depth};
-    if (r->samples) return pw_report_samples_csv(out, t, a, 0);
-    switch (r->fmt) {
-    case FMT_JSON: return pw_report_json(out, t, a, &o);
-    case FMT_CSV: return pw_report_csv(out, t, a, &o);
-    default: return pw_report_text(out, t, a, &o);
-    }
-}
-
-/* Another method than the default attributes the trace again its own way. */
-static int render(FILE *out, const pw_trace *t, const pw_attribution *a, void *ctx)
-{
-    const report_args *r = ctx;
-    if (r->method == PW_METHOD_AUTO) return render_with(out, t, a, r);
-    pw_attribution *b = NULL;
-    int rc = pw_attribute_with(t, r->method, &b);
-    if (rc == PW_OK) rc = render_with(out, t, b, r);
-    pw_attribution_free(b);
-    return rc;
+    pw_result_options o;
+    pw_result_options_init(&o);
+    o.method = method;
+    pw_result *r = NULL;
+    int rc = pw_result_new(t, &o, &r);
+    if (rc == PW_ERR_NOT_FOUND)
+        return cli_error(cmd, CLI_USAGE, "unknown method '%s' (auto, exact, disaggregate, naive, "
+                         "windows)", method);
+    if (rc != PW_OK) return cli_error(cmd, CLI_FAILED, "%s: %s", path, pw_strerror(rc));
+    rc = pw_result_write(r, out, format, depth);
+    if (rc == PW_OK && fflush(out) != 0) rc = PW_ERR_IO;
+    pw_result_free(r);
+    return rc == PW_OK ? 0 : output_error(cmd, path, rc);
 }
 
 int cli_print_report(const char *cmd, const char *path, cli_format fmt, int depth, int samples,
-                     int method, FILE *out)
+                     const char *method, FILE *out)
 {
-    report_args r = {fmt, depth, samples, (pw_method)method};
-    return cli_with_trace(cmd, path, render, &r, out);
+    static const char *const formats[] = {[FMT_TEXT] = "text", [FMT_JSON] = "json",
+                                          [FMT_CSV] = "csv"};
+    pw_trace *t = NULL;
+    int rc = pw_trace_open(path, &t);
+    if (rc != PW_OK) return cli_trace_error(cmd, path, rc);
+    int code = write_result(cmd, path, t, samples ? "samples" : formats[fmt], depth, method, out);
+    pw_trace_close(t);
+    return code;
 }
