@@ -237,7 +237,9 @@ static void publish(uint32_t kind, uint32_t id, const void *text, uint32_t len)
         uint64_t at = used % n;
         pad = n - at < bytes ? n - at : 0;
         uint64_t consumed = atomic_load_explicit(&h->names_consumed, memory_order_acquire);
-        if (used + pad + bytes - consumed > n) {
+        /* not used - consumed: the recorder may have read past a stale used, which the
+         * exchange below then refreshes (the difference would wrap and drop the entry) */
+        if (used + pad + bytes > consumed + n) {
             atomic_fetch_add(&h->names_dropped, 1);
             return;
         }
@@ -982,7 +984,9 @@ void pw_channel_poll(pw_channel *ch, const pw_channel_sink *sink)
                 seen_start = v->start;
                 seen_alive = process_alive(v->pid, v->start);
             }
-            if (seen_alive) continue;
+            /* what it wrote between the drain above and its death is drained now: a dead
+             * process writes no more */
+            if (seen_alive || !drain_ring(ch, r, v, sink)) continue;
             ch->count[PW_CH_REAPED]++;
             retire(ch, i, pw_now_ns(), sink);   /* its phases end when its death is seen */
         }
