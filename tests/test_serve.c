@@ -947,8 +947,10 @@ TEST(serve_stays_within_its_budget_against_a_writer_forging_pids_names_and_rings
              PW_BUILD_DIR);
     CHECK_INT(tf_run(cmd, NULL, NULL), 0);
     char *page = http_get(g.port, "/metrics");
-    CHECK_MSG(page && strstr(page, "200 OK") && lost_served(page) > 0 && lost_served(page) < 1e18,
-              "%.3000s", page ? page : "(no answer)");
+    /* answered, with every loss reason (how much is counted yet depends on how far the
+     * agent has got: the trace's counts below are the final ones) */
+    CHECK_MSG(page && strstr(page, "200 OK") && lost_served(page) < 1e18, "%.3000s",
+              page ? page : "(no answer)");
     const char *file = tf_path("forged.prom");
     CHECK_INT(tf_write_file(file, page, strlen(page)), 0);
     free(page);
