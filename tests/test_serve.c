@@ -911,8 +911,8 @@ TEST(serve_counts_every_phase_of_1200_short_lived_processes_some_killed_mid_phas
     double in_phases = sum_top_level(page, "phasewatt_phase_energy_joules_total");
     CHECK_MSG(in_phases > 0 && in_phases <= domains * (1 + 1e-9),
               "phases hold %.6f J of the domains' %.6f J", in_phases, domains);
-#if defined(__SANITIZE_ADDRESS__)
-    (void)before, (void)after;   /* ASan's quarantine holds freed memory: RSS says nothing */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    (void)before, (void)after;   /* a sanitizer's quarantine and shadow: RSS says nothing */
 #else
     CHECK_MSG(before > 0 && after - before < 4096, "private RSS grew from %ld kB to %ld kB over %d processes",
               before, after, N);
