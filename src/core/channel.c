@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "core/channel.h"
@@ -141,6 +142,31 @@ static int process_alive(uint32_t pid, uint64_t start)
     return st == 1 && (!start || now_start == start);
 }
 
+/* 1 when pid maps the file (dev, ino), 0 when it does not, -1 when its maps cannot be read
+ * (gone, a zombie's are empty, another user's). */
+static int maps_file(uint32_t pid, dev_t dev, ino_t ino)
+{
+    char path[64], want[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%u/maps", pid);
+    /* a mapping's line: "ADDR PERMS OFFSET MAJ:MIN INODE   PATH" */
+    size_t wlen = (size_t)snprintf(want, sizeof want, " %02x:%02x %llu ", major(dev), minor(dev),
+                                   (unsigned long long)ino);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    size_t keep = 0;
+    int found = 0, any = 0;
+    for (ssize_t n; !found && (n = read(fd, buf + keep, sizeof buf - 1 - keep)) > 0;) {
+        size_t len = keep + (size_t)n;
+        buf[len] = '\0';
+        any = 1;
+        found = strstr(buf, want) != NULL;
+        keep = len < wlen ? len : wlen;   /* a line cut by the read is whole in the next */
+        memmove(buf, buf + len - keep, keep);
+    }
+    close(fd);
+    return found ? 1 : any ? 0 : -1;
+}
+
 static uint64_t pid_namespace(void)
 {
     struct stat st;
@@ -237,7 +263,9 @@ static void publish(uint32_t kind, uint32_t id, const void *text, uint32_t len)
         uint64_t at = used % n;
         pad = n - at < bytes ? n - at : 0;
         uint64_t consumed = atomic_load_explicit(&h->names_consumed, memory_order_acquire);
-        if (used + pad + bytes - consumed > n) {
+        /* not used - consumed: the recorder may have read past a stale used, which the
+         * exchange below then refreshes (the difference would wrap and drop the entry) */
+        if (used + pad + bytes > consumed + n) {
             atomic_fetch_add(&h->names_dropped, 1);
             return;
         }
@@ -343,6 +371,8 @@ struct pw_channel {
     _Atomic uint32_t spared_pid;      /* set by record's thread while the sampler drains */
     uint64_t t0, last_reap, reaps;
     int reaping;
+    dev_t dev;                        /* the region's file: a ring's owner must map it */
+    ino_t ino;
     uint64_t count[PW_CH_NCOUNTS];    /* the recorder's own; the header holds the writers' */
 };
 
@@ -365,6 +395,8 @@ static const struct {
                                                 "not kept"},
     [PW_CH_CORRUPT] = {"channel.corrupt", "%llu entry(ies) of the channel made no sense and "
                                           "were skipped"},
+    [PW_CH_FORGED] = {"channel.forged", "%llu ring(s) claimed under the pid of a process "
+                                        "that does not map the channel were refused"},
     [PW_CH_EXITED_OPEN] = {"channel.exited_open", "%llu phase(s) were still open when their "
                                                   "thread or process exited: ended then"},
     [PW_CH_REAPED] = {"channel.reaped", "%llu ring(s) taken back from processes that died "
@@ -572,8 +604,12 @@ int pw_channel_create(uint32_t nrings, uint32_t ring_events, pw_channel **out, c
     if (!ch) return PW_ERR_NOMEM;
     int fd = reserve(ch, nrings, ring_events, why, whylen);
     if (fd >= 0) ch->view = calloc(ch->L.nrings, sizeof *ch->view);
-    if (fd >= 0 && ch->view)
+    struct stat st;
+    if (fd >= 0 && ch->view && fstat(fd, &st) == 0) {
+        ch->dev = st.st_dev;
+        ch->ino = st.st_ino;
         ch->base = mmap(NULL, ch->L.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    }
     if (fd >= 0) close(fd);
     if (!ch->base || ch->base == MAP_FAILED) {
         int rc = fd < 0 ? PW_ERR_IO : PW_ERR_NOMEM;
@@ -608,14 +644,25 @@ const char *pw_channel_path(const pw_channel *ch) { return ch->path; }
 uint32_t pw_channel_rings(const pw_channel *ch) { return ch->L.nrings; }
 uint32_t pw_channel_ring_events(const pw_channel *ch) { return ch->L.ring_events; }
 
+static void regions_of(const layout *L, pw_channel_regions *out)
+{
+    *out = (pw_channel_regions){L->size, L->names_offset, L->names_bytes, L->meta_offset,
+                                L->rings_offset, L->ring_stride, L->nrings, L->ring_events};
+}
+
 void pw_channel_regions_of(const pw_channel *ch, pw_channel_regions *out)
 {
-    *out = (pw_channel_regions){ch->L.size, ch->L.names_offset, ch->L.names_bytes,
-                                ch->L.meta_offset, ch->L.rings_offset, ch->L.ring_stride,
-                                ch->L.nrings, ch->L.ring_events};
+    regions_of(&ch->L, out);
 }
 
 size_t pw_channel_names_used_at(void) { return offsetof(header, names_used); }
+
+void *pw_channel_attached(pw_channel_regions *out)
+{
+    if (!pw_channel_child_active()) return NULL;
+    regions_of(&g_layout, out);
+    return g_base;
+}
 
 void pw_channel_destroy(pw_channel *ch)
 {
@@ -816,6 +863,25 @@ static uint32_t our_id(pw_channel *ch, ring_view *v, uint32_t id)
 
 /* ---- draining ------------------------------------------------------------------------------ */
 
+/* Whether pid could have claimed a ring: a live process must map the region to write into
+ * it. 0 for one that does not (a forged pid: the writer put another process's there), or
+ * that belongs to another user who is not root (a 0600 region of ours it cannot map); 1
+ * when it does, is gone (reaping takes the ring back) or cannot be told. */
+static int could_own(const pw_channel *ch, uint32_t pid)
+{
+    uint64_t start = 0, again = 0;
+    if (proc_state(pid, &start) != 1) return 1;
+    int maps = maps_file(pid, ch->dev, ch->ino);
+    if (maps < 0) {
+        char dir[32];
+        struct stat st;
+        snprintf(dir, sizeof dir, "/proc/%u", pid);
+        maps = stat(dir, &st) != 0 || st.st_uid == geteuid() || st.st_uid == 0;
+    }
+    /* still the same live process after its maps were read: an exit in between is no lie */
+    return maps != 0 || proc_state(pid, &again) != 1 || again != start;
+}
+
 /* A new owner of a ring gets a new track; a rename re-sends the track record. */
 static void announce(pw_channel *ch, pw_ring *r, ring_view *v, const pw_channel_sink *sink)
 {
@@ -968,6 +1034,11 @@ void pw_channel_poll(pw_channel *ch, const pw_channel_sink *sink)
         if (atomic_load_explicit(&r->claimed, memory_order_acquire) != 2) continue;
         int dead = atomic_load_explicit(&r->dead, memory_order_acquire);
         ring_view *v = &ch->view[i];
+        if (!v->track && !could_own(ch, r->pid)) {   /* refused unread: nothing of it is trusted */
+            ch->count[PW_CH_FORGED]++;
+            retire(ch, i, pw_now_ns(), sink);
+            continue;
+        }
         announce(ch, r, v, sink);
         if (!drain_ring(ch, r, v, sink)) continue;   /* not empty: it is not given back */
         uint64_t exit_ns = atomic_load_explicit(&meta_at(ch->base, &ch->L, i)->exit_ns,
@@ -982,7 +1053,9 @@ void pw_channel_poll(pw_channel *ch, const pw_channel_sink *sink)
                 seen_start = v->start;
                 seen_alive = process_alive(v->pid, v->start);
             }
-            if (seen_alive) continue;
+            /* what it wrote between the drain above and its death is drained now: a dead
+             * process writes no more */
+            if (seen_alive || !drain_ring(ch, r, v, sink)) continue;
             ch->count[PW_CH_REAPED]++;
             retire(ch, i, pw_now_ns(), sink);   /* its phases end when its death is seen */
         }

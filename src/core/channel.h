@@ -48,6 +48,9 @@ typedef struct pw_channel_regions {
 } pw_channel_regions;
 void pw_channel_regions_of(const pw_channel *ch, pw_channel_regions *out);
 size_t pw_channel_names_used_at(void);        /* the header's name-log counter */
+/* The region this process attached to (NULL if none) and where its parts lie: for the
+ * hostile writers of the tests and benchmarks, which write into it as they please. */
+void *pw_channel_attached(pw_channel_regions *out);
 
 /* Writes the channel's path into file for programs started later: through a private
  * temporary file renamed over it (mode 0600, this user's), so no file another user prepared
@@ -86,6 +89,8 @@ typedef enum pw_channel_count {
     PW_CH_PIDS_OVER,       /* processes past the recorder's cap: their names are not kept */
     PW_CH_NAMES_OVER,      /* names past the recorder's cap */
     PW_CH_CORRUPT,         /* name-log entries that made no sense */
+    PW_CH_FORGED,          /* rings claimed under the pid of a live process that does not
+                              map the channel: refused, their events dropped */
     PW_CH_EXITED_OPEN,     /* phases ended when their thread or process exited */
     PW_CH_REAPED,          /* rings taken back from processes that died */
     PW_CH_NCOUNTS

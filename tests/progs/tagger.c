@@ -84,6 +84,18 @@ static void threads(int n)
     pthread_barrier_destroy(&together);
 }
 
+/* One short-lived worker's phases: w0..w19 once each, then "held" left open. */
+static void worker_phases(void)
+{
+    char name[16];
+    for (int k = 0; k < 20; k++) {
+        snprintf(name, sizeof name, "w%d", k);
+        pw_begin_name(name);
+        pw_end();
+    }
+    pw_begin_name("held");
+}
+
 /* n short-lived worker processes one after another, at most two alive at a time: each
  * tags 20 names, then leaves "held" open and ends by exit() or (hard) _exit(); the hard
  * kind's parent interns the names before forking, so the children inherit their ids. */
@@ -98,13 +110,7 @@ static void workers(int n, int hard)
     for (int i = 0; i < n; i++) {
         pid_t pid = fork();
         if (pid == 0) {
-            char name[16];
-            for (int k = 0; k < 20; k++) {
-                snprintf(name, sizeof name, "w%d", k);
-                pw_begin_name(name);
-                pw_end();
-            }
-            pw_begin_name("held");
+            worker_phases();
             if (hard) _exit(0);
             exit(0);
         }
@@ -114,9 +120,47 @@ static void workers(int n, int hard)
     if (prev > 0) waitpid(prev, NULL, 0);
 }
 
+/* n short-lived processes, at most conc alive at once, three kinds in turn: a forked child
+ * that exit()s, an exec'd tagger (a new program: it publishes its 21 names anew) and a
+ * forked child SIGKILLed with "held" open (by itself, so which ones die does not depend on
+ * timing). The parent interns the names first, so forked children inherit their ids. */
+static void procs(int n, int conc, const char *self)
+{
+    for (int k = 0; k < 20; k++) {
+        char name[16];
+        snprintf(name, sizeof name, "w%d", k);
+        pw_phase_id(name);
+    }
+    pw_phase_id("held");
+    int alive = 0;
+    for (int i = 0; i < n; i++) {
+        if (alive >= conc && wait(NULL) > 0) alive--;
+        pid_t pid = fork();
+        if (pid == 0 && i % 3 == 1) {
+            execl(self, self, "one", (char *)NULL);
+            _exit(127);
+        }
+        if (pid == 0) {
+            worker_phases();
+            if (i % 3 == 2) raise(SIGKILL);
+            exit(0);
+        }
+        if (pid > 0) alive++;
+    }
+    while (alive > 0 && wait(NULL) > 0) alive--;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "normal";
+    if (!strcmp(mode, "procs")) {
+        procs(argc > 2 ? atoi(argv[2]) : 1000, argc > 3 ? atoi(argv[3]) : 8, argv[0]);
+        return 0;
+    }
+    if (!strcmp(mode, "one")) {           /* one exec'd worker of procs */
+        worker_phases();
+        return 0;
+    }
     if (!strcmp(mode, "threads")) {
         threads(argc > 2 ? atoi(argv[2]) : 4);
         return 0;
