@@ -187,6 +187,58 @@ TEST(hostile_100000_nested_begins_are_capped_at_read_and_counted)
     free(out);
 }
 
+/* 40 levels of 4000-byte names, then 200 leaves: each node keeps its parent link and a name
+ * stored once per name id (a full path per node was 160 kB each); paths are built on demand. */
+TEST(hostile_deep_wide_tree_of_long_names_stores_each_name_once)
+{
+    enum { LEVELS = 40, LEAVES = 200, LONG = 4000 };
+    pw_trace *t = ten_ms_trace();
+    char *name = malloc(LONG + 1);
+    for (uint32_t id = 1; id <= LEVELS; id++) {
+        memset(name, 'a' + (int)(id % 26), LONG);
+        snprintf(name + LONG - 4, 5, "%04u", id);
+        fx_name(t, id, name);
+    }
+    uint64_t at = FX_MS;
+    for (uint32_t d = 1; d <= LEVELS; d++) fx_begin(t, 1, at++, d);
+    for (uint32_t leaf = 0; leaf < LEAVES; leaf++) {   /* ids past the names: "#id" */
+        fx_begin(t, 1, at++, 1000 + leaf);
+        fx_end(t, 1, at++, 1000 + leaf);
+    }
+    fx_begin(t, 1, at++, 1);                           /* a name again, deep down */
+    fx_end(t, 1, at++, 1);
+    for (uint32_t d = LEVELS; d >= 1; d--) fx_end(t, 1, at++, d);
+    t = round_trip(t, "wide.pwt");
+    pw_attribution *a = NULL;
+    CHECK_INT(pw_attribute(t, &a), PW_OK);
+    CHECK_INT(a->nnodes, 1 + LEVELS + LEAVES + 1);
+    size_t deepest = 0, same = 0;
+    for (size_t i = 1; i < a->nnodes; i++) {
+        if (a->nodes[i].name_id == 1 && a->nodes[i].depth == LEVELS + 1) deepest = i;
+        same += a->nodes[i].name == a->nodes[1].name;
+    }
+    CHECK(deepest > 0);
+    CHECK_INT(same, 2);                                /* the outermost and the deepest "b..." */
+    pw_path_buf buf = {0};
+    const char *path = pw_node_path(a, deepest, &buf);
+    CHECK_INT(strlen(path), (LEVELS + 1) * (LONG + 1) - 1);
+    CHECK(strncmp(path + LEVELS * (LONG + 1), pw_trace_name(t, 1), LONG) == 0);
+    CHECK_INT(pw_attribution_find(a, path), (long)deepest);
+    char *leaf = malloc(strlen(path) + 8);
+    memcpy(leaf, path, LEVELS * (LONG + 1));
+    strcpy(leaf + LEVELS * (LONG + 1), "#1199");
+    int k = pw_attribution_find(a, leaf);
+    CHECK(k > 0);
+    CHECK_STR(a->nodes[k].name, "#1199");
+    CHECK_STR(pw_node_path(a, (size_t)k, &buf), leaf);
+    CHECK_INT(pw_attribution_find(a, "no/such"), -1);
+    free(leaf);
+    free(name);
+    pw_path_buf_free(&buf);
+    pw_attribution_free(a);
+    pw_trace_free(t);
+}
+
 TEST(hostile_events_back_in_time_and_ends_without_begin_are_warned)
 {
     pw_trace *t = ten_ms_trace();
@@ -239,7 +291,9 @@ TEST(hostile_names_are_repaired_by_one_rule_on_every_entry)
     pw_attribution *a = NULL;
     CHECK_INT(pw_attribute(t, &a), PW_OK);
     int ab = 0;
-    for (size_t i = 0; i < a->nnodes; i++) ab += strcmp(a->nodes[i].path, "a/b") == 0;
+    pw_path_buf path = {0};
+    for (size_t i = 0; i < a->nnodes; i++) ab += strcmp(pw_node_path(a, i, &path), "a/b") == 0;
+    pw_path_buf_free(&path);
     CHECK_INT(ab, 1);                                         /* only b nested in a */
     pw_attribution_free(a);
     pw_trace_free(t);

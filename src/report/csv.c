@@ -41,7 +41,7 @@ static int phase_line(const pw_row *r, void *ctx)
 {
     const csv_ctx *c = ctx;
     const pw_phase_node *n = r->node;
-    pw_csv_field(c->out, n->path);
+    pw_csv_field(c->out, r->path);
     fprintf(c->out, ",%d,%llu", n->depth, (unsigned long long)n->calls);
     number_cell(c->out, n->duration_s);
     energy_cells(c, r->energy_j, r->kind_j);
@@ -70,8 +70,8 @@ int pw_report_csv(FILE *out, const pw_trace *t, const pw_attribution *a,
     energy_titles(&c, "self_energy_j");
     fputs(",share,mean_power_w,peak_power_w,tokens,j_per_token,provenance,uncertainty_j", out);
     fputs(c.truth ? ",true_energy_j\n" : "\n", out);
-    pw_report_walk(t, a, o, phase_line, &c);
-    return pw_report_finish(out);
+    int rc = pw_report_walk(t, a, o, phase_line, &c);
+    return rc ? rc : pw_report_finish(out);
 }
 
 /* ---- the PowerSample view ------------------------------------------------------------------ */
@@ -94,13 +94,15 @@ static track_cursor *track_cursors(const pw_attribution *a, size_t *n)
     return c;
 }
 
-/* The innermost phase of the first track with a phase open at t ("" when none). */
-static const char *phase_at(const pw_attribution *a, track_cursor *c, size_t n, uint64_t t)
+/* The innermost phase of the first track with a phase open at t ("" when none; NULL when out
+ * of memory), its path built in buf. */
+static const char *phase_at(const pw_attribution *a, track_cursor *c, size_t n, uint64_t t,
+                            pw_path_buf *buf)
 {
     for (size_t i = 0; i < n; i++) {
         while (c[i].next < c[i].end && a->segments[c[i].next].t1_ns <= t) c[i].next++;
         if (c[i].next < c[i].end && a->segments[c[i].next].t0_ns <= t)
-            return a->nodes[a->segments[c[i].next].node].path;
+            return pw_node_path(a, a->segments[c[i].next].node, buf);
     }
     return "";
 }
@@ -228,8 +230,10 @@ int pw_report_samples_csv(FILE *out, const pw_trace *t, const pw_attribution *a,
     interval_energy e = {.domain_before = nd ? domain : NULL, .domain_after = nd ? domain + nd : NULL};
     double *domain_de = domain + 2 * nd;
     const pw_series *p = &t->series[a->primary];
+    pw_path_buf path = {0};
+    int rc = PW_OK;
     energy_at(t, cursors, p->t_ns[0], e.kind_after, e.domain_after);
-    for (size_t i = 1; i < p->n; i++) {
+    for (size_t i = 1; i < p->n && rc == PW_OK; i++) {
         advance(t, cursors, p->t_ns[i], &e);
         uint64_t t0 = p->t_ns[i - 1], t1 = p->t_ns[i];
         if ((p->flags && (p->flags[i] & PW_SAMPLE_GAP)) || t1 <= t0) continue;
@@ -237,11 +241,14 @@ int pw_report_samples_csv(FILE *out, const pw_trace *t, const pw_attribution *a,
         for (int k = 0; k < PW_KIND_COUNT; k++) de[k] = fmax(e.kind_after[k] - e.kind_before[k], 0.0);
         for (size_t d = 0; d < nd; d++)
             domain_de[d] = fmax(e.domain_after[d] - e.domain_before[d], 0.0);
-        sample_line(out, (double)(t1 - p->t_ns[0]) * 1e-9, de, (double)(t1 - t0) * 1e-9,
-                    phase_at(a, tracks, ntracks, t0 + (t1 - t0) / 2), domain_de, nd);
+        const char *phase = phase_at(a, tracks, ntracks, t0 + (t1 - t0) / 2, &path);
+        if (!phase) rc = PW_ERR_NOMEM;
+        else sample_line(out, (double)(t1 - p->t_ns[0]) * 1e-9, de, (double)(t1 - t0) * 1e-9,
+                         phase, domain_de, nd);
     }
+    pw_path_buf_free(&path);
     free(cursors);
     free(tracks);
     free(domain);
-    return pw_report_finish(out);
+    return rc == PW_OK ? pw_report_finish(out) : rc;
 }
