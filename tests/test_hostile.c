@@ -162,6 +162,123 @@ TEST(hostile_devices_are_written_in_place_not_replaced)
     CHECK(S_ISCHR(st.st_mode));
 }
 
+/* Runs the CLI with args in the test's directory; returns its stderr (exit code checked). */
+static char *cli_in_dir(const char *args, int want_rc)
+{
+    char cmd[2048], *err = NULL;
+    snprintf(cmd, sizeof cmd, "cd '%s' && %s", tf_tmpdir(), args);
+    free(tf_run_expect(cmd, want_rc, &err));
+    return err;
+}
+
+static void check_regular(const char *name)
+{
+    struct stat st;
+    CHECK_INT(lstat(tf_path(name), &st), 0);
+    CHECK_MSG(S_ISREG(st.st_mode), "%s is not a regular file", name);
+}
+
+static void check_content(const char *name, const char *want)
+{
+    char *got = tf_read_file(tf_path(name), NULL);
+    CHECK_MSG(got && !strcmp(got, want), "%s holds '%s', expected '%s'", name, got, want);
+    free(got);
+}
+
+TEST(hostile_plot_export_merge_replace_a_planted_link_never_follow_it)
+{
+    small_trace(tf_path("IN.pwt"));
+    small_trace(tf_path("B.pwt"));
+    CHECK_INT(tf_write_file(tf_path("victim"), "secret", 6), 0);
+    CHECK_INT(mkdir(tf_path("svg"), 0755), 0);
+    const char *outs[] = {"out.html", "out.csv", "out.pwt", "svg/power.svg"};
+    for (int i = 0; i < 4; i++) CHECK_INT(symlink(tf_path("victim"), tf_path(outs[i])), 0);
+    free(cli_in_dir("\"$PW\" plot IN.pwt -o out.html", 0));
+    free(cli_in_dir("\"$PW\" export IN.pwt --format csv -o out.csv", 0));
+    free(cli_in_dir("\"$PW\" merge IN.pwt B.pwt -o out.pwt", 0));
+    free(cli_in_dir("\"$PW\" plot IN.pwt --svg svg >/dev/null", 0));
+    check_content("victim", "secret");
+    for (int i = 0; i < 4; i++) check_regular(outs[i]);
+    pw_trace_free(read_back(tf_path("out.pwt")));
+    CHECK_INT(hidden_entries(), 0);
+}
+
+TEST(hostile_plot_export_merge_refuse_to_write_over_an_input_by_any_name)
+{
+    small_trace(tf_path("IN.pwt"));
+    small_trace(tf_path("B.pwt"));
+    small_trace(tf_path("R.html"));                           /* plot's default: R.html */
+    CHECK_INT(link(tf_path("IN.pwt"), tf_path("hard.pwt")), 0);
+    CHECK_INT(symlink("IN.pwt", tf_path("soft.pwt")), 0);
+    size_t n_in = 0, n_b = 0, n_r = 0;
+    char *in = tf_read_file(tf_path("IN.pwt"), &n_in), *b = tf_read_file(tf_path("B.pwt"), &n_b);
+    char *r = tf_read_file(tf_path("R.html"), &n_r);
+    static const struct { const char *args, *says; } refused[] = {
+        {"plot IN.pwt -o hard.pwt", "IN.pwt is an input"},
+        {"plot R.html", "R.html is an input"},
+        {"export IN.pwt --format csv -o soft.pwt", "-o must not be the input"},
+        {"export IN.pwt --format jsonl -o ./IN.pwt", "-o must not be the input"},
+        {"merge IN.pwt B.pwt -o ./B.pwt", "-o must not be an input (B.pwt)"},
+        {"merge IN.pwt B.pwt -o hard.pwt", "-o must not be an input (IN.pwt)"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        char args[256];
+        snprintf(args, sizeof args, "\"$PW\" %s", refused[i].args);
+        char *err = cli_in_dir(args, 2);
+        CHECK_MSG(strstr(err, refused[i].says), "%s: %s", refused[i].args, err);
+        free(err);
+    }
+    size_t m = 0;
+    char *now = tf_read_file(tf_path("IN.pwt"), &m);
+    CHECK(m == n_in && !memcmp(now, in, m));
+    free(now);
+    now = tf_read_file(tf_path("B.pwt"), &m);
+    CHECK(m == n_b && !memcmp(now, b, m));
+    free(now);
+    now = tf_read_file(tf_path("R.html"), &m);
+    CHECK(m == n_r && !memcmp(now, r, m));
+    free(now);
+    free(in);
+    free(b);
+    free(r);
+}
+
+/* A write that fails partway (a file size limit: EFBIG, as a full disk would) or that cannot
+ * start (a directory, /dev/full) is one line and exit 1; whatever the output name held stays. */
+TEST(hostile_plot_export_merge_failed_writes_say_so_and_keep_what_was_there)
+{
+    small_trace(tf_path("IN.pwt"));
+    small_trace(tf_path("B.pwt"));
+    CHECK_INT(mkdir(tf_path("dir"), 0755), 0);
+    const char *writes[] = {"plot IN.pwt -o %s", "export IN.pwt --format perfetto -o %s",
+                            "merge IN.pwt B.pwt -o %s"};
+    for (size_t i = 0; i < 3; i++) {
+        char args[512], cmd[256];
+        CHECK_INT(tf_write_file(tf_path("old.out"), "old", 3), 0);
+        snprintf(cmd, sizeof cmd, writes[i], "old.out");
+        /* the limit stays in the braces' subshell: the file the test reads stderr from is
+         * written by cat, outside it */
+        snprintf(args, sizeof args, "{ trap '' XFSZ; ulimit -f 0; \"$PW\" %s; echo \"exit $?\"; } 2>&1 | cat >&2", cmd);
+        char *err = cli_in_dir(args, 0);
+        CHECK_MSG(strstr(err, "cannot write old.out") && strstr(err, strerror(EFBIG)), "%s: %s", cmd, err);
+        CHECK_MSG(strstr(err, "\nexit 1\n") && !strchr(strchr(err, '\n') + 1, '\n')[1], "%s: %s", cmd, err);
+        free(err);
+        check_content("old.out", "old");
+        CHECK_INT(hidden_entries(), 0);
+        snprintf(cmd, sizeof cmd, writes[i], "dir");
+        snprintf(args, sizeof args, "\"$PW\" %s", cmd);
+        err = cli_in_dir(args, 1);
+        CHECK_MSG(strstr(err, "cannot write dir") && strstr(err, strerror(EISDIR)), "%s: %s", cmd, err);
+        free(err);
+        if (access("/dev/full", W_OK) != 0) continue;
+        snprintf(cmd, sizeof cmd, writes[i], "/dev/full");
+        snprintf(args, sizeof args, "\"$PW\" %s", cmd);
+        err = cli_in_dir(args, 1);
+        CHECK_MSG(strstr(err, "cannot write /dev/full") && strstr(err, strerror(ENOSPC)), "%s: %s", cmd, err);
+        free(err);
+    }
+}
+
 /* ---- traces: depth capped, disorder counted, names repaired ---------------------------- */
 
 TEST(hostile_100000_nested_begins_are_capped_at_read_and_counted)
