@@ -349,6 +349,9 @@ TEST(hostile_deep_wide_tree_of_long_names_stores_each_name_once)
     CHECK_STR(a->nodes[k].name, "#1199");
     CHECK_STR(pw_node_path(a, (size_t)k, &buf), leaf);
     CHECK_INT(pw_attribution_find(a, "no/such"), -1);
+    CHECK_INT(pw_attribution_find(a, ""), 0);
+    strcat(leaf, "/");
+    CHECK_INT(pw_attribution_find(a, leaf), -1);
     free(leaf);
     free(name);
     pw_path_buf_free(&buf);

@@ -147,7 +147,8 @@ static int child_named(const pw_attribution *a, size_t p, const char *name, size
 
 int pw_attribution_find(const pw_attribution *a, const char *path)
 {
-    if (!a || !path || !a->nnodes) return -1;
+    size_t n = path ? strlen(path) : 0;
+    if (!a || !path || !a->nnodes || (n && path[n - 1] == '/')) return -1;
     int at = 0;
     while (*path && at >= 0) {
         const char *slash = strchr(path, '/');
