@@ -70,8 +70,8 @@ static int deep(pw_trace *t)
     return rc;
 }
 
-/* 62 levels of 255-byte names, then 64 x 256 leaves: every node stores its whole path, so
- * the tree costs ~16 kB a node (the shape the phase tree's own fix must bound). */
+/* 62 levels of 255-byte names, then 64 x 256 leaves: ~16 kB of path a node, which nodes that
+ * stored their whole path paid; nodes that keep a parent link and a shared name do not. */
 static int wide(pw_trace *t)
 {
     char name[256];

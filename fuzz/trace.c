@@ -71,11 +71,32 @@ static int disorder(pw_trace *t)
     return rc;
 }
 
+/* Long names 60 deep with leaves under them: nodes keep a parent link and a shared name,
+ * so attribution costs the nodes and names, not nodes x path length (kept small: the JSON
+ * report of each mutation still prints every path). */
+static int wide(pw_trace *t)
+{
+    char name[25];
+    int rc = PW_OK;
+    for (uint32_t id = 1; id <= 60 && rc == PW_OK; id++) {
+        memset(name, 'a' + (int)(id % 26), 20);
+        snprintf(name + 20, 5, "%04u", id);
+        rc = pw_trace_set_name(t, id, name);
+    }
+    uint64_t at = 0;
+    for (uint32_t d = 1; d <= 60 && rc == PW_OK; d++) rc = add(t, 1, at++, PW_EV_BEGIN, d);
+    for (uint32_t leaf = 0; leaf < 20 && rc == PW_OK; leaf++) {
+        rc = add(t, 1, at++, PW_EV_BEGIN, 1000 + leaf);   /* unnamed: "#id" */
+        if (rc == PW_OK) rc = add(t, 1, at++, PW_EV_END, 1000 + leaf);
+    }
+    return rc;
+}
+
 static int hostile_seeds(const char *dir)
 {
     static const struct { const char *name; int (*build)(pw_trace *); } shapes[] = {
         {"hostile-deep.pwt", deep}, {"hostile-tracks.pwt", many_tracks},
-        {"hostile-disorder.pwt", disorder}};
+        {"hostile-disorder.pwt", disorder}, {"hostile-wide.pwt", wide}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         char path[1024];
         snprintf(path, sizeof path, "%s/%s", dir, shapes[i].name);

@@ -70,7 +70,7 @@ PW_API const char *pw_result_warning(const pw_result *r, size_t i);
  * everything nested in it; self figures only the time it was the innermost open phase. */
 typedef struct pw_phase_figures {
     size_t size;
-    const char *path;            /* "decode/attention"; "" for the root */
+    const char *path;            /* "decode/attention"; "" for the root; kept by the result */
     const char *name;            /* the last component of path */
     int depth;                   /* 0 for the root, 1 for top-level phases */
     long parent;                 /* the parent's index; -1 for the root */

@@ -294,7 +294,7 @@ TEST(peak_power_is_never_below_mean_power_even_for_phases_shorter_than_an_interv
     for (size_t k = 1; k < a->nnodes; k++) {
         const pw_phase_node *n = &a->nodes[k];
         double mean = pw_energy_total(t, n->incl_j) / n->duration_s;
-        CHECK_MSG(n->peak_w >= mean * (1 - 1e-12), "%s: peak %.3f W below mean %.3f W", n->path,
+        CHECK_MSG(n->peak_w >= mean * (1 - 1e-12), "%s: peak %.3f W below mean %.3f W", n->name,
                   n->peak_w, mean);
     }
     /* MLP at 60 W in 0.1 ms pieces: its peak is at least its mean, and no reading of a 60 W

@@ -106,7 +106,10 @@ TEST(attr_nesting_inclusive_and_self)
     pw_attribution *a = attribute(t);
     CHECK_INT(a->nnodes, 5);
     const char *order[] = {"", "a", "a/b", "a/c", "a/c/b"};   /* depth-first, first seen */
-    for (int i = 0; i < 5; i++) CHECK_STR(a->nodes[i].path, order[i]);
+    pw_path_buf path = {0};
+    for (int i = 0; i < 5; i++) CHECK_STR(pw_node_path(a, (size_t)i, &path), order[i]);
+    pw_path_buf_free(&path);
+    CHECK(a->nodes[2].name == a->nodes[4].name);   /* "b", stored once for both places */
     CHECK_INT(a->nodes[4].parent, 3);
     CHECK_INT(a->nodes[4].depth, 3);
     CHECK_INT(node(a, "a")->calls, 2);

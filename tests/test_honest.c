@@ -145,9 +145,9 @@ TEST(estimated_domains_are_split_by_time_never_fitted_never_above_the_model)
     for (size_t k = 1; k < a->nnodes; k++) {
         const pw_phase_node *n = &a->nodes[k];
         double j = pw_energy_total(t, n->incl_j), w = j / n->duration_s;
-        CHECK_MSG(w <= 15.0 * 1.0001, "%s at %.1f W", n->path, w);
+        CHECK_MSG(w <= 15.0 * 1.0001, "%s at %.1f W", n->name, w);
         CHECK_STR(pw_provenance_name(n->provenance), "estimated");
-        if (n->duration_s > 1e-3) CHECK_MSG(j > 0, "%s at 0 J", n->path);
+        if (n->duration_s > 1e-3) CHECK_MSG(j > 0, "%s at 0 J", n->name);
     }
     CHECK(a->disagg == NULL || !a->disagg->domains[0].fitted);
     pw_attribution_free(a);

@@ -162,6 +162,123 @@ TEST(hostile_devices_are_written_in_place_not_replaced)
     CHECK(S_ISCHR(st.st_mode));
 }
 
+/* Runs the CLI with args in the test's directory; returns its stderr (exit code checked). */
+static char *cli_in_dir(const char *args, int want_rc)
+{
+    char cmd[2048], *err = NULL;
+    snprintf(cmd, sizeof cmd, "cd '%s' && %s", tf_tmpdir(), args);
+    free(tf_run_expect(cmd, want_rc, &err));
+    return err;
+}
+
+static void check_regular(const char *name)
+{
+    struct stat st;
+    CHECK_INT(lstat(tf_path(name), &st), 0);
+    CHECK_MSG(S_ISREG(st.st_mode), "%s is not a regular file", name);
+}
+
+static void check_content(const char *name, const char *want)
+{
+    char *got = tf_read_file(tf_path(name), NULL);
+    CHECK_MSG(got && !strcmp(got, want), "%s holds '%s', expected '%s'", name, got, want);
+    free(got);
+}
+
+TEST(hostile_plot_export_merge_replace_a_planted_link_never_follow_it)
+{
+    small_trace(tf_path("IN.pwt"));
+    small_trace(tf_path("B.pwt"));
+    CHECK_INT(tf_write_file(tf_path("victim"), "secret", 6), 0);
+    CHECK_INT(mkdir(tf_path("svg"), 0755), 0);
+    const char *outs[] = {"out.html", "out.csv", "out.pwt", "svg/power.svg"};
+    for (int i = 0; i < 4; i++) CHECK_INT(symlink(tf_path("victim"), tf_path(outs[i])), 0);
+    free(cli_in_dir("\"$PW\" plot IN.pwt -o out.html", 0));
+    free(cli_in_dir("\"$PW\" export IN.pwt --format csv -o out.csv", 0));
+    free(cli_in_dir("\"$PW\" merge IN.pwt B.pwt -o out.pwt", 0));
+    free(cli_in_dir("\"$PW\" plot IN.pwt --svg svg >/dev/null", 0));
+    check_content("victim", "secret");
+    for (int i = 0; i < 4; i++) check_regular(outs[i]);
+    pw_trace_free(read_back(tf_path("out.pwt")));
+    CHECK_INT(hidden_entries(), 0);
+}
+
+TEST(hostile_plot_export_merge_refuse_to_write_over_an_input_by_any_name)
+{
+    small_trace(tf_path("IN.pwt"));
+    small_trace(tf_path("B.pwt"));
+    small_trace(tf_path("R.html"));                           /* plot's default: R.html */
+    CHECK_INT(link(tf_path("IN.pwt"), tf_path("hard.pwt")), 0);
+    CHECK_INT(symlink("IN.pwt", tf_path("soft.pwt")), 0);
+    size_t n_in = 0, n_b = 0, n_r = 0;
+    char *in = tf_read_file(tf_path("IN.pwt"), &n_in), *b = tf_read_file(tf_path("B.pwt"), &n_b);
+    char *r = tf_read_file(tf_path("R.html"), &n_r);
+    static const struct { const char *args, *says; } refused[] = {
+        {"plot IN.pwt -o hard.pwt", "IN.pwt is an input"},
+        {"plot R.html", "R.html is an input"},
+        {"export IN.pwt --format csv -o soft.pwt", "-o must not be the input"},
+        {"export IN.pwt --format jsonl -o ./IN.pwt", "-o must not be the input"},
+        {"merge IN.pwt B.pwt -o ./B.pwt", "-o must not be an input (B.pwt)"},
+        {"merge IN.pwt B.pwt -o hard.pwt", "-o must not be an input (IN.pwt)"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        char args[256];
+        snprintf(args, sizeof args, "\"$PW\" %s", refused[i].args);
+        char *err = cli_in_dir(args, 2);
+        CHECK_MSG(strstr(err, refused[i].says), "%s: %s", refused[i].args, err);
+        free(err);
+    }
+    size_t m = 0;
+    char *now = tf_read_file(tf_path("IN.pwt"), &m);
+    CHECK(m == n_in && !memcmp(now, in, m));
+    free(now);
+    now = tf_read_file(tf_path("B.pwt"), &m);
+    CHECK(m == n_b && !memcmp(now, b, m));
+    free(now);
+    now = tf_read_file(tf_path("R.html"), &m);
+    CHECK(m == n_r && !memcmp(now, r, m));
+    free(now);
+    free(in);
+    free(b);
+    free(r);
+}
+
+/* A write that fails partway (a file size limit: EFBIG, as a full disk would) or that cannot
+ * start (a directory, /dev/full) is one line and exit 1; whatever the output name held stays. */
+TEST(hostile_plot_export_merge_failed_writes_say_so_and_keep_what_was_there)
+{
+    small_trace(tf_path("IN.pwt"));
+    small_trace(tf_path("B.pwt"));
+    CHECK_INT(mkdir(tf_path("dir"), 0755), 0);
+    const char *writes[] = {"plot IN.pwt -o %s", "export IN.pwt --format perfetto -o %s",
+                            "merge IN.pwt B.pwt -o %s"};
+    for (size_t i = 0; i < 3; i++) {
+        char args[512], cmd[256];
+        CHECK_INT(tf_write_file(tf_path("old.out"), "old", 3), 0);
+        snprintf(cmd, sizeof cmd, writes[i], "old.out");
+        /* the limit stays in the braces' subshell: the file the test reads stderr from is
+         * written by cat, outside it */
+        snprintf(args, sizeof args, "{ trap '' XFSZ; ulimit -f 0; \"$PW\" %s; echo \"exit $?\"; } 2>&1 | cat >&2", cmd);
+        char *err = cli_in_dir(args, 0);
+        CHECK_MSG(strstr(err, "cannot write old.out") && strstr(err, strerror(EFBIG)), "%s: %s", cmd, err);
+        CHECK_MSG(strstr(err, "\nexit 1\n") && !strchr(strchr(err, '\n') + 1, '\n')[1], "%s: %s", cmd, err);
+        free(err);
+        check_content("old.out", "old");
+        CHECK_INT(hidden_entries(), 0);
+        snprintf(cmd, sizeof cmd, writes[i], "dir");
+        snprintf(args, sizeof args, "\"$PW\" %s", cmd);
+        err = cli_in_dir(args, 1);
+        CHECK_MSG(strstr(err, "cannot write dir") && strstr(err, strerror(EISDIR)), "%s: %s", cmd, err);
+        free(err);
+        if (access("/dev/full", W_OK) != 0) continue;
+        snprintf(cmd, sizeof cmd, writes[i], "/dev/full");
+        snprintf(args, sizeof args, "\"$PW\" %s", cmd);
+        err = cli_in_dir(args, 1);
+        CHECK_MSG(strstr(err, "cannot write /dev/full") && strstr(err, strerror(ENOSPC)), "%s: %s", cmd, err);
+        free(err);
+    }
+}
+
 /* ---- traces: depth capped, disorder counted, names repaired ---------------------------- */
 
 TEST(hostile_100000_nested_begins_are_capped_at_read_and_counted)
@@ -185,6 +302,61 @@ TEST(hostile_100000_nested_begins_are_capped_at_read_and_counted)
     char *out = report_of("deep.pwt");
     CHECK_MSG(strstr(out, "99936 phase(s) nested deeper than 64 levels dropped"), "%s", out);
     free(out);
+}
+
+/* 40 levels of 4000-byte names, then 200 leaves: each node keeps its parent link and a name
+ * stored once per name id (a full path per node was 160 kB each); paths are built on demand. */
+TEST(hostile_deep_wide_tree_of_long_names_stores_each_name_once)
+{
+    enum { LEVELS = 40, LEAVES = 200, LONG = 4000 };
+    pw_trace *t = ten_ms_trace();
+    char *name = malloc(LONG + 1);
+    for (uint32_t id = 1; id <= LEVELS; id++) {
+        memset(name, 'a' + (int)(id % 26), LONG);
+        snprintf(name + LONG - 4, 5, "%04u", id);
+        fx_name(t, id, name);
+    }
+    uint64_t at = FX_MS;
+    for (uint32_t d = 1; d <= LEVELS; d++) fx_begin(t, 1, at++, d);
+    for (uint32_t leaf = 0; leaf < LEAVES; leaf++) {   /* ids past the names: "#id" */
+        fx_begin(t, 1, at++, 1000 + leaf);
+        fx_end(t, 1, at++, 1000 + leaf);
+    }
+    fx_begin(t, 1, at++, 1);                           /* a name again, deep down */
+    fx_end(t, 1, at++, 1);
+    for (uint32_t d = LEVELS; d >= 1; d--) fx_end(t, 1, at++, d);
+    t = round_trip(t, "wide.pwt");
+    pw_attribution *a = NULL;
+    CHECK_INT(pw_attribute(t, &a), PW_OK);
+    CHECK_INT(a->nnodes, 1 + LEVELS + LEAVES + 1);
+    size_t deepest = 0, same = 0;
+    for (size_t i = 1; i < a->nnodes; i++) {
+        if (a->nodes[i].name_id == 1 && a->nodes[i].depth == LEVELS + 1) deepest = i;
+        same += a->nodes[i].name == a->nodes[1].name;
+    }
+    CHECK(deepest > 0);
+    CHECK_INT(same, 2);                                /* the outermost and the deepest "b..." */
+    pw_path_buf buf = {0};
+    const char *path = pw_node_path(a, deepest, &buf);
+    CHECK_INT(strlen(path), (LEVELS + 1) * (LONG + 1) - 1);
+    CHECK(strncmp(path + LEVELS * (LONG + 1), pw_trace_name(t, 1), LONG) == 0);
+    CHECK_INT(pw_attribution_find(a, path), (long)deepest);
+    char *leaf = malloc(strlen(path) + 8);
+    memcpy(leaf, path, LEVELS * (LONG + 1));
+    strcpy(leaf + LEVELS * (LONG + 1), "#1199");
+    int k = pw_attribution_find(a, leaf);
+    CHECK(k > 0);
+    CHECK_STR(a->nodes[k].name, "#1199");
+    CHECK_STR(pw_node_path(a, (size_t)k, &buf), leaf);
+    CHECK_INT(pw_attribution_find(a, "no/such"), -1);
+    CHECK_INT(pw_attribution_find(a, ""), 0);
+    strcat(leaf, "/");
+    CHECK_INT(pw_attribution_find(a, leaf), -1);
+    free(leaf);
+    free(name);
+    pw_path_buf_free(&buf);
+    pw_attribution_free(a);
+    pw_trace_free(t);
 }
 
 TEST(hostile_events_back_in_time_and_ends_without_begin_are_warned)
@@ -239,7 +411,9 @@ TEST(hostile_names_are_repaired_by_one_rule_on_every_entry)
     pw_attribution *a = NULL;
     CHECK_INT(pw_attribute(t, &a), PW_OK);
     int ab = 0;
-    for (size_t i = 0; i < a->nnodes; i++) ab += strcmp(a->nodes[i].path, "a/b") == 0;
+    pw_path_buf path = {0};
+    for (size_t i = 0; i < a->nnodes; i++) ab += strcmp(pw_node_path(a, i, &path), "a/b") == 0;
+    pw_path_buf_free(&path);
     CHECK_INT(ab, 1);                                         /* only b nested in a */
     pw_attribution_free(a);
     pw_trace_free(t);

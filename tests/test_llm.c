@@ -112,16 +112,19 @@ static char *path_list(const pw_attribution *a)
 {
     char **paths = calloc(a->nnodes, sizeof *paths);
     size_t len = 1;
+    pw_path_buf buf = {0};
     for (size_t i = 1; i < a->nnodes; i++) {
-        paths[i - 1] = a->nodes[i].path;
-        len += strlen(a->nodes[i].path) + 1;
+        paths[i - 1] = strdup(pw_node_path(a, i, &buf));
+        len += strlen(paths[i - 1]) + 1;
     }
+    pw_path_buf_free(&buf);
     qsort(paths, a->nnodes - 1, sizeof *paths, cmp_str);
     char *joined = calloc(1, len);
     for (size_t i = 0; i + 1 < a->nnodes; i++) {
         if (i) strcat(joined, " ");
         strcat(joined, paths[i]);
     }
+    for (size_t i = 0; i + 1 < a->nnodes; i++) free(paths[i]);
     free(paths);
     return joined;
 }

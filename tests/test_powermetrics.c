@@ -563,6 +563,39 @@ TEST(powermetrics_killed_child_is_a_gap_then_restarted)
     check_clean(fds);
 }
 
+/* A powermetrics that stops writing (alive, silent) is killed once a read comes past the
+ * stall time (10 s here: 20 intervals of 10 ms are less); the read is a gap, the trace says
+ * so, and a later read starts a new one. Reads are given their times, bracketing the last
+ * output (during the probe), so no clock is waited on and no load can change the outcome. */
+TEST(powermetrics_child_that_stops_writing_is_killed_as_stalled_and_restarted)
+{
+    int fds = fx_open_fds();
+    const char *one = doc(ELAPSED(50000000), INT_KEY("cpu_energy", 100), "");
+    replay_docs(&one, 1, 1);                  /* one sample, then it idles on stdout */
+    pw_source_info info;
+    uint64_t before = pw_now_ns();
+    void *st = probe_ok(&info);
+    uint64_t after = pw_now_ns(), e[PW_SOURCE_MAX_DOMAINS], t = after;
+    CHECK_INT(pw_source_powermetrics.read(st, &t, e), PW_OK);
+    t = before + 9900000000ull;               /* silent for less than 10 s */
+    CHECK_INT(pw_source_powermetrics.read(st, &t, e), PW_OK);
+    t = after + 10000000000ull;               /* silent for 10 s at least */
+    CHECK_INT(pw_source_powermetrics.read(st, &t, e), PW_ERR_IO);
+    char *v = fx_described(&pw_source_powermetrics, st, "powermetrics.last_exit");
+    CHECK_MSG(v && strstr(v, "stalled: no output for ") && strstr(v, " ms, killed"), "%s", v);
+    free(v);
+    v = fx_described(&pw_source_powermetrics, st, "powermetrics.samples");
+    CHECK_MSG(v && strstr(v, "0 restarts, 1 stalls"), "%s", v);
+    free(v);
+    t += 1000000000ull;                       /* past the restart's backoff */
+    (void)pw_source_powermetrics.read(st, &t, e);
+    v = fx_described(&pw_source_powermetrics, st, "powermetrics.samples");
+    CHECK_MSG(v && strstr(v, "1 restarts, 1 stalls"), "%s", v);
+    free(v);
+    pw_source_powermetrics.close(st);
+    check_clean(fds);
+}
+
 /* ---- the parser -------------------------------------------------------------------------- */
 
 /* The first document of the recorded file, in a buffer of its exact size (so ASan sees any

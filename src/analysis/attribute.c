@@ -96,18 +96,10 @@ double pw_energy_kind(const pw_trace *t, const double *per_domain_j, pw_kind kin
     return sum;
 }
 
-int pw_attribution_find(const pw_attribution *a, const char *path)
-{
-    if (!a || !path) return -1;
-    for (size_t i = 0; i < a->nnodes; i++)
-        if (strcmp(a->nodes[i].path, path) == 0) return (int)i;
-    return -1;
-}
-
 void pw_attribution_free(pw_attribution *a)
 {
     if (!a) return;
-    for (size_t i = 0; i < a->nnodes; i++) free(a->nodes[i].path);
+    pw_names_free(a->names);
     free(a->nodes);
     free(a->node_j);
     free(a->node_marks);

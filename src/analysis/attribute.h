@@ -37,12 +37,13 @@ enum {
 };
 #define PW_NODE_ARRAYS 13       /* per-domain double arrays per node */
 
-/* One node of the phase tree: a phase path such as "decode/attention". nodes[0] is the
+/* One node of the phase tree: a phase such as "attention" in "decode". nodes[0] is the
  * root: the whole run; its self energy is the energy of untagged time. */
 typedef struct pw_phase_node {
     uint32_t name_id;       /* 0 for the root */
     int32_t parent;         /* -1 for the root */
-    char *path;             /* "" for the root */
+    const char *name;       /* its own name, "" for the root, "#id" for an id the trace does not
+                               name; its path is built on demand (pw_node_path) */
     int depth;              /* root 0, top-level phases 1 */
     uint64_t calls;         /* how many times it began */
     double duration_s;      /* inclusive time, summed over calls (and tracks) */
@@ -99,6 +100,7 @@ typedef struct pw_attribution {
      * its CI and separability; src/analysis/disaggregate.h), or NULL when none ran. */
     struct pw_disaggregation *disagg;
     pw_provenance *domain_provenance;   /* [ndomains] how each domain's figures were made */
+    struct pw_names *names; /* storage behind every node's name, one copy per name id */
 } pw_attribution;
 
 /* How figures are made. AUTO (what report uses): interval-exact, with disaggregated powers
@@ -172,5 +174,33 @@ int pw_series_exact_at_stamp(const pw_trace *t, const pw_series *se);
 
 /* The node index of the phase path, or -1. */
 int pw_attribution_find(const pw_attribution *a, const char *path);
+
+/* ---- paths.c: node names and paths ---- */
+/* A node's path, "decode/attention" ("" for the root), built from its parent links into buf,
+ * which grows as needed and is the caller's (pw_path_buf_free); NULL when out of memory. */
+typedef struct pw_path_buf {
+    char *s;
+    size_t cap;
+} pw_path_buf;
+const char *pw_node_path(const pw_attribution *a, size_t k, pw_path_buf *buf);
+void pw_path_buf_free(pw_path_buf *buf);
+/* The name id's name, stored once in a->names however many nodes bear it; NULL when out of
+ * memory. */
+typedef struct pw_names pw_names;
+const char *pw_names_intern(pw_attribution *a, const pw_trace *t, uint32_t id);
+void pw_names_free(pw_names *names);
+/* Nodes sorted by (parent, name id), to find a node of one attribution in another of the same
+ * names (a view of the same trace) without building paths. */
+typedef struct pw_node_key {
+    int32_t parent;
+    uint32_t name_id, node;
+} pw_node_key;
+typedef struct pw_node_index {
+    pw_node_key *key;
+    size_t n;
+} pw_node_index;
+int pw_node_index_build(const pw_attribution *a, pw_node_index *ix);
+int pw_node_index_child(const pw_node_index *ix, size_t parent, uint32_t name_id);   /* or -1 */
+void pw_node_index_free(pw_node_index *ix);
 
 #endif

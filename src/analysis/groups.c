@@ -102,41 +102,6 @@ static int make_view(const pw_trace *t, const pw_groups *gr, uint32_t g, uint32_
 
 /* ---- putting the views' figures together ------------------------------------------------- */
 
-/* The whole's nodes sorted by path, to find a view's node by its path. */
-typedef struct path_entry {
-    const char *path;
-    size_t node;
-} path_entry;
-
-typedef struct path_index {
-    path_entry *e;
-    size_t n;
-} path_index;
-
-static int cmp_path(const void *x, const void *y)
-{
-    return strcmp(((const path_entry *)x)->path, ((const path_entry *)y)->path);
-}
-
-static int index_paths(const pw_attribution *a, path_index *ix)
-{
-    ix->n = a->nnodes;
-    ix->e = malloc((a->nnodes + 1) * sizeof *ix->e);
-    if (!ix->e) return PW_ERR_NOMEM;
-    for (size_t i = 0; i < a->nnodes; i++) ix->e[i] = (path_entry){a->nodes[i].path, i};
-    qsort(ix->e, ix->n, sizeof *ix->e, cmp_path);
-    return PW_OK;
-}
-
-/* The whole's node with this path; the root when none (cannot happen: a view's tracks are
- * the whole's, so its paths are too; the root keeps the energy in the totals regardless). */
-static size_t find_path(const path_index *ix, const char *path)
-{
-    path_entry key = {path, 0};
-    const path_entry *hit = bsearch(&key, ix->e, ix->n, sizeof *ix->e, cmp_path);
-    return hit ? hit->node : 0;
-}
-
 static void clear_figures(pw_attribution *a)
 {
     size_t nd = a->ndomains;
@@ -150,18 +115,35 @@ static void clear_figures(pw_attribution *a)
     }
 }
 
-/* Moves view b's per-domain figures into the whole's columns map[...]. */
-static void take_figures(pw_attribution *a, const path_index *ix, const pw_attribution *b,
-                         const uint32_t *map)
+/* The whole's node of each of view b's nodes: the child of its parent's with its name id (a
+ * view keeps the whole's name ids). The root when none (cannot happen: a view's tracks are
+ * the whole's, so its phases are too; the root keeps the energy in the totals regardless). */
+static int match_nodes(const pw_node_index *ix, const pw_attribution *b, uint32_t **out)
 {
+    uint32_t *at = malloc((b->nnodes + 1) * sizeof *at);
+    if (!at) return PW_ERR_NOMEM;
+    at[0] = 0;
+    for (size_t k = 1; k < b->nnodes; k++) {   /* depth-first: parents come first */
+        int hit = pw_node_index_child(ix, at[b->nodes[k].parent], b->nodes[k].name_id);
+        at[k] = hit < 0 ? 0 : (uint32_t)hit;
+    }
+    *out = at;
+    return PW_OK;
+}
+
+/* Moves view b's per-domain figures into the whole's columns map[...]. */
+static int take_figures(pw_attribution *a, const pw_node_index *ix, const pw_attribution *b,
+                        const uint32_t *map)
+{
+    uint32_t *node_at;
+    if (match_nodes(ix, b, &node_at) != PW_OK) return PW_ERR_NOMEM;
     for (size_t d = 0; d < b->ndomains; d++) {
         a->domain_j[map[d]] = b->domain_j[d];
         a->domain_provenance[map[d]] = b->domain_provenance[d];
     }
     for (size_t k = 0; k < b->nnodes; k++) {
         const pw_phase_node *from = &b->nodes[k];
-        size_t at = k == 0 ? 0 : find_path(ix, from->path);
-        pw_phase_node *to = &a->nodes[at];
+        pw_phase_node *to = &a->nodes[node_at[k]];
         for (size_t d = 0; d < b->ndomains; d++) {
             to->self_j[map[d]] += from->self_j[d];
             to->self_ci_j[map[d]] = from->self_ci_j[d];
@@ -169,11 +151,13 @@ static void take_figures(pw_attribution *a, const path_index *ix, const pw_attri
         }
         if (from->provenance > to->provenance) to->provenance = from->provenance;   /* least direct */
     }
+    free(node_at);
+    return PW_OK;
 }
 
 /* Attributes group g's view and takes its figures; a group without sources has none. */
 static int attribute_group(const pw_trace *t, const pw_groups *gr, uint32_t g, pw_method m,
-                           pw_attribution *a, const path_index *ix)
+                           pw_attribution *a, const pw_node_index *ix)
 {
     size_t nsrc = 0;
     for (size_t s = 0; s < t->nsources; s++) nsrc += gr->source[s] == g;
@@ -183,7 +167,7 @@ static int attribute_group(const pw_trace *t, const pw_groups *gr, uint32_t g, p
     pw_attribution *b = NULL;
     int rc = map ? make_view(t, gr, g, map, &v) : PW_ERR_NOMEM;
     if (rc == PW_OK) rc = pw_attribute_with(v, m, &b);
-    if (rc == PW_OK) take_figures(a, ix, b, map);
+    if (rc == PW_OK) rc = take_figures(a, ix, b, map);
     pw_attribution_free(b);
     pw_trace_free(v);
     free(map);
@@ -194,13 +178,13 @@ int pw_attribute_grouped(const pw_trace *t, const pw_groups *gr, pw_method metho
                          pw_attribution **out)
 {
     pw_attribution *a = NULL;
-    path_index ix = {0};
+    pw_node_index ix = {0};
     int rc = pw_attribute_exact(t, NULL, 0, &a);
-    if (rc == PW_OK) rc = index_paths(a, &ix);
+    if (rc == PW_OK) rc = pw_node_index_build(a, &ix);
     if (rc == PW_OK) clear_figures(a);
     for (uint32_t g = 0; g <= gr->ngroups && rc == PW_OK; g++)
         rc = attribute_group(t, gr, g, method, a, &ix);
-    free(ix.e);
+    pw_node_index_free(&ix);
     if (rc != PW_OK) {
         pw_attribution_free(a);
         return rc;

@@ -86,18 +86,12 @@ static int add_node(builder *b, uint32_t parent, uint32_t id, uint32_t *out)
     pw_phase_node *nodes = grow(a->nodes, &b->nodes_cap, a->nnodes + 1, sizeof *nodes);
     if (!nodes) return PW_ERR_NOMEM;
     a->nodes = nodes;
-    char unknown[16];
-    const char *name = parent == NONE ? "" : pw_trace_name(b->t, id);
-    if (!name) {
-        snprintf(unknown, sizeof unknown, "#%u", id);
-        name = unknown;
-    }
-    char *path = pw_path_join(parent == NONE ? "" : nodes[parent].path, name);
-    if (!path) return PW_ERR_NOMEM;
+    const char *name = parent == NONE ? "" : pw_names_intern(a, b->t, id);
+    if (!name) return PW_ERR_NOMEM;
     nodes[a->nnodes] = (pw_phase_node){
         .name_id = id,
         .parent = parent == NONE ? -1 : (int32_t)parent,
-        .path = path,
+        .name = name,
         .depth = parent == NONE ? 0 : nodes[parent].depth + 1,
     };
     *out = (uint32_t)a->nnodes++;

@@ -7,9 +7,9 @@
 
 #include "analysis/attribute.h"
 
-/* Fills a's phase tree (nodes with paths, calls, durations, tokens; no energy yet), its
- * segments and its unbalanced/unclosed counts from every track's events. Phases still open
- * are closed at end_ns. */
+/* Fills a's phase tree (nodes with names and parent links, calls, durations, tokens; no energy
+ * yet), its segments and its unbalanced/unclosed counts from every track's events. Phases
+ * still open are closed at end_ns. */
 int pw_timeline_tree(const pw_trace *t, uint64_t end_ns, pw_attribution *a);
 
 /* The elementary pieces: time cut at every segment boundary of every track. Piece p is

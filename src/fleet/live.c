@@ -573,9 +573,11 @@ static int take_events(pw_live *l, uint64_t t_ns)
 
 static void add_window(pw_live *l, const pw_attribution *a)
 {
+    pw_path_buf path = {0};
     for (size_t k = 1; k < a->nnodes; k++) {
         const pw_phase_node *n = &a->nodes[k];
-        phase_total *t = total_of(l, n->path, n->provenance);
+        const char *p = pw_node_path(a, k, &path);
+        phase_total *t = p ? total_of(l, p, n->provenance) : NULL;
         if (!t) {
             lose(l, PW_LIVE_LOST_SERIES, 1);
             continue;
@@ -591,6 +593,7 @@ static void add_window(pw_live *l, const pw_attribution *a)
         t->tokens += n->tokens_incl;
         t->last_window = l->windows;
     }
+    pw_path_buf_free(&path);
 }
 
 /* Phase paths no window has touched for idle_windows go: a dead series stops costing. */

@@ -14,10 +14,14 @@
 #define MAX_ROWS 60               /* phases in the energy chart (depth-first, top two levels) */
 #define FONT 11
 
-static void tooltip_open(FILE *out, const char *path)
+/* Opens node i's tooltip with its path (its name alone if the path cannot be built). */
+static void tooltip_open(FILE *out, const pw_attribution *a, size_t i)
 {
+    pw_path_buf buf = {0};
+    const char *path = i ? pw_node_path(a, i, &buf) : "whole run";
     fputs("<title>", out);
-    pw_svg_text(out, *path ? path : "whole run");
+    pw_svg_text(out, path ? path : a->nodes[i].name);
+    pw_path_buf_free(&buf);
 }
 
 /* "12.3 J ± 1.1 J · 4.56 W · 23.4% · 1.20 mJ/token": an energy not observed (NAN) shows
@@ -94,7 +98,7 @@ static void energy_row(FILE *out, const pw_plot_run *run, const bar_layout *L, s
         pw_si(j, sizeof j, r.kind_j[kind], "J");
         fprintf(out, "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\">",
                 x, y + 3, w, ROW_H - 6, pw_plot_kind_colour(kind));
-        tooltip_open(out, n->path);
+        tooltip_open(out, run->a, i);
         fprintf(out, ": %s %s (%s)</title></rect>\n", pw_kind_name(kind), j, r.provenance);
         x += w;
     }
@@ -162,15 +166,14 @@ static void icicle_node(const icicle *I, size_t i, double x, double w, int level
     const pw_phase_node *n = &I->run->a->nodes[i];
     double j = pw_energy_total(I->run->t, n->incl_j);
     int y = I->y0 + level * ICICLE_ROW;
-    const char *slash = strrchr(n->path, '/');
-    const char *name = slash ? slash + 1 : n->path;
+    const char *name = n->name;
     pw_row row;
     char figures[160];
     pw_report_row(I->run->t, I->run->a, i, &row);
     figures_text(&row, figures, sizeof figures);
     fprintf(I->out, "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\" "
             "stroke=\"#fff\">", x, y, w, ICICLE_ROW - 2, pw_plot_colour(n->name_id));
-    tooltip_open(I->out, n->path);
+    tooltip_open(I->out, I->run->a, i);
     char share[16] = "-";
     if (I->root_j > 0 && isfinite(j)) snprintf(share, sizeof share, "%.1f%%", j / I->root_j * 100);
     fprintf(I->out, ": %s (%s), %s of its top phase</title></rect>\n", figures, row.provenance, share);
@@ -224,7 +227,7 @@ int pw_chart_icicle(FILE *out, const pw_plot_run *run, int standalone)
         pw_row row;
         pw_report_row(run->t, run->a, roots[r], &row);
         fprintf(out, "<text x=\"8\" y=\"%d\" font-weight=\"bold\" fill=\"#222\">", y + 12);
-        pw_svg_text_fit(out, row.node->path, 110, FONT);
+        pw_svg_text_fit(out, row.node->name, 110, FONT);   /* a top-level phase: its path */
         fputs("</text>\n", out);
         figures_draw(out, &row, 140, y + 12, PW_PLOT_WIDTH - PW_PLOT_RIGHT - 140);
         icicle_node(&I, roots[r], 8, PW_PLOT_WIDTH - 16, 0);
@@ -237,7 +240,7 @@ int pw_chart_icicle(FILE *out, const pw_plot_run *run, int standalone)
 #define MAX_GROUPS 12
 
 typedef struct groups {
-    const char *path[MAX_GROUPS];
+    const char *path[MAX_GROUPS];   /* top-level phases: their names, borrowed from the runs */
     size_t n;
 } groups;
 
@@ -250,8 +253,8 @@ static void collect_groups(const pw_plot_run *runs, size_t nruns, groups *g)
             const pw_phase_node *node = &runs[r].a->nodes[i];
             if (node->depth != 1) continue;
             size_t k = 0;
-            while (k < g->n && strcmp(g->path[k], node->path)) k++;
-            if (k == g->n) g->path[g->n++] = node->path;
+            while (k < g->n && strcmp(g->path[k], node->name)) k++;
+            if (k == g->n) g->path[g->n++] = node->name;
         }
     g->path[g->n++] = "";
 }
@@ -394,7 +397,7 @@ void pw_compare_omissions(const pw_plot_run *runs, size_t nruns, pw_plot_note_fn
         for (size_t i = 1; i < runs[r].a->nnodes; i++) {
             if (runs[r].a->nodes[i].depth != 1) continue;
             size_t k = 0;
-            while (k < g.n && strcmp(g.path[k], runs[r].a->nodes[i].path)) k++;
+            while (k < g.n && strcmp(g.path[k], runs[r].a->nodes[i].name)) k++;
             left_out += k == g.n;
         }
     if (!left_out) return;

@@ -7,6 +7,7 @@
 
 #include "plot/charts.h"
 #include "report/common.h"
+#include "trace/safefile.h"
 
 static const char style[] =
     "body{font-family:sans-serif;margin:24px;color:#222;max-width:1000px;overflow-wrap:anywhere}"
@@ -207,12 +208,13 @@ static int svg_file(const char *dir, const char *name, FILE *list, chart_fn fn,
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
+    pw_safefile out;   /* a private name renamed into place: a link there is replaced, not followed */
+    FILE *f = pw_safefile_fopen(&out, path);
     if (!f) return PW_ERR_IO;
     int rc = fn ? fn(f, &runs[0], 1) : pw_chart_compare(f, runs, nruns, 1);
     if (rc == PW_OK) rc = pw_report_finish(f);
-    int err = errno;
-    if (fclose(f) != 0 && rc == PW_OK) rc = PW_ERR_IO;
+    int err = errno, done = pw_safefile_finish(&out, f, rc == PW_OK);
+    if (rc == PW_OK) rc = done;
     else errno = err;
     if (rc == PW_OK && list) fprintf(list, "%s\n", path);
     return rc;

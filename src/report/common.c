@@ -60,12 +60,22 @@ static double total_ci(const pw_trace *t, const pw_attribution *a, const double 
     return any ? sum : NAN;
 }
 
+/* The ground truth of node i (only simulated traces have any), or NULL. */
+static const pw_truth *find_truth(const pw_trace *t, const pw_attribution *a, size_t i)
+{
+    if (!t->ntruth) return NULL;
+    pw_path_buf buf = {0};
+    const char *path = pw_node_path(a, i, &buf);
+    const pw_truth *truth = path ? pw_trace_find_truth(t, path) : NULL;
+    pw_path_buf_free(&buf);
+    return truth;
+}
+
 void pw_report_row(const pw_trace *t, const pw_attribution *a, size_t i, pw_row *r)
 {
     const pw_phase_node *n = &a->nodes[i];
-    const char *slash = strrchr(n->path, '/');
     double run_j = pw_energy_total(t, a->nodes[0].incl_j);
-    *r = (pw_row){.node = n, .name = slash ? slash + 1 : n->path};
+    *r = (pw_row){.node = n, .name = n->name};
     r->energy_j = pw_energy_total(t, n->incl_j);
     r->self_j = pw_energy_total(t, n->self_j);
     for (int k = 0; k < PW_KIND_COUNT; k++) {
@@ -79,7 +89,7 @@ void pw_report_row(const pw_trace *t, const pw_attribution *a, size_t i, pw_row 
                                                                : NAN;
     r->provenance = pw_provenance_name(n->provenance);
     r->ci_j = total_ci(t, a, n->incl_ci_j);
-    const pw_truth *truth = pw_trace_find_truth(t, n->path);
+    const pw_truth *truth = find_truth(t, a, i);
     r->has_truth = truth != NULL;
     r->true_j = truth ? truth->energy_j : NAN;
     r->err = truth && truth->energy_j != 0 ? (r->energy_j - truth->energy_j) / truth->energy_j
@@ -89,15 +99,17 @@ void pw_report_row(const pw_trace *t, const pw_attribution *a, size_t i, pw_row 
 int pw_report_walk(const pw_trace *t, const pw_attribution *a, const pw_report_opts *o,
                    pw_row_fn fn, void *ctx)
 {
-    int depth = o ? o->depth : 0;
-    for (size_t i = 0; i < a->nnodes; i++) {
+    int depth = o ? o->depth : 0, rc = 0;
+    pw_path_buf path = {0};
+    for (size_t i = 0; i < a->nnodes && !rc; i++) {
         if (depth > 0 && a->nodes[i].depth > depth) continue;
         pw_row row;
         pw_report_row(t, a, i, &row);
-        int rc = fn(&row, ctx);
-        if (rc) return rc;
+        row.path = pw_node_path(a, i, &path);
+        rc = row.path ? fn(&row, ctx) : PW_ERR_NOMEM;
     }
-    return 0;
+    pw_path_buf_free(&path);
+    return rc;
 }
 
 /* ---- the run and its domains ------------------------------------------------------------ */

@@ -19,6 +19,8 @@ void pw_report_kinds(const pw_trace *t, pw_kinds *out);
 typedef struct pw_row {
     const pw_phase_node *node;
     const char *name;                   /* last path component; "" for the root */
+    const char *path;                   /* the node's path, during pw_report_walk's callback
+                                           (NULL from pw_report_row: pw_node_path) */
     double energy_j, self_j;            /* totals over top-level domains */
     double kind_j[PW_KIND_COUNT];       /* inclusive energy by kind, indexed by pw_kind */
     double self_kind_j[PW_KIND_COUNT];
@@ -33,7 +35,7 @@ typedef struct pw_row {
 } pw_row;
 
 /* Calls fn for the root and each node down to o->depth (0 = all), parents before children;
- * stops at, and returns, the first non-zero result. */
+ * stops at, and returns, the first non-zero result (PW_ERR_NOMEM when a path cannot be built). */
 typedef int (*pw_row_fn)(const pw_row *row, void *ctx);
 int pw_report_walk(const pw_trace *t, const pw_attribution *a, const pw_report_opts *o,
                    pw_row_fn fn, void *ctx);

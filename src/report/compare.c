@@ -13,7 +13,7 @@
 
 /* The union of phase paths down to COMPARE_DEPTH, in first-seen order over the runs. */
 typedef struct path_set {
-    const char **path;       /* borrowed from the runs' attributions */
+    char **path;             /* owned: at most COMPARE_DEPTH names each */
     int *depth;
     size_t n, cap;
 } path_set;
@@ -30,7 +30,7 @@ static int path_add(path_set *ps, const char *path, int depth)
     if (path_index(ps, path) >= 0) return PW_OK;
     if (ps->n == ps->cap) {
         size_t cap = ps->cap ? 2 * ps->cap : 16;
-        const char **p = realloc(ps->path, cap * sizeof *p);
+        char **p = realloc(ps->path, cap * sizeof *p);
         if (!p) return PW_ERR_NOMEM;
         ps->path = p;
         int *d = realloc(ps->depth, cap * sizeof *d);
@@ -38,7 +38,7 @@ static int path_add(path_set *ps, const char *path, int depth)
         ps->depth = d;
         ps->cap = cap;
     }
-    ps->path[ps->n] = path;
+    if (!(ps->path[ps->n] = strdup(path))) return PW_ERR_NOMEM;
     ps->depth[ps->n++] = depth;
     return PW_OK;
 }
@@ -46,18 +46,22 @@ static int path_add(path_set *ps, const char *path, int depth)
 /* Children go right after their parent so each table reads as a tree. */
 static int collect_paths(const pw_compare_run *runs, size_t nruns, path_set *ps)
 {
-    for (size_t r = 0; r < nruns; r++)
-        for (size_t i = 0; i < runs[r].a->nnodes; i++) {
+    pw_path_buf buf = {0};
+    int rc = PW_OK;
+    for (size_t r = 0; r < nruns && rc == PW_OK; r++)
+        for (size_t i = 0; i < runs[r].a->nnodes && rc == PW_OK; i++) {
             const pw_phase_node *n = &runs[r].a->nodes[i];
             if (n->depth > COMPARE_DEPTH) continue;
-            int rc = path_add(ps, n->path, n->depth);
-            if (rc != PW_OK) return rc;
+            const char *path = pw_node_path(runs[r].a, i, &buf);
+            rc = path ? path_add(ps, path, n->depth) : PW_ERR_NOMEM;
         }
-    return PW_OK;
+    pw_path_buf_free(&buf);
+    return rc;
 }
 
 static void path_set_free(path_set *ps)
 {
+    for (size_t i = 0; i < ps->n; i++) free(ps->path[i]);
     free(ps->path);
     free(ps->depth);
 }

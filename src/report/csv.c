@@ -42,7 +42,7 @@ static int phase_line(const pw_row *r, void *ctx)
 {
     const csv_ctx *c = ctx;
     const pw_phase_node *n = r->node;
-    pw_csv_field(c->out, n->path);
+    pw_csv_field(c->out, r->path);
     fprintf(c->out, ",%d,%llu", n->depth, (unsigned long long)n->calls);
     number_cell(c->out, n->duration_s);
     energy_cells(c, r->energy_j, r->kind_j);
@@ -71,8 +71,8 @@ int pw_report_csv(FILE *out, const pw_trace *t, const pw_attribution *a,
     energy_titles(&c, "self_energy_j");
     fputs(",share,mean_power_w,peak_power_w,tokens,j_per_token,provenance,uncertainty_j", out);
     fputs(c.truth ? ",true_energy_j\n" : "\n", out);
-    pw_report_walk(t, a, o, phase_line, &c);
-    return pw_report_finish(out);
+    int rc = pw_report_walk(t, a, o, phase_line, &c);
+    return rc ? rc : pw_report_finish(out);
 }
 
 /* ---- the PowerSample view ------------------------------------------------------------------ */

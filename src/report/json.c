@@ -157,7 +157,7 @@ static int phase_object(const pw_row *r, void *ctx)
     const pw_phase_node *n = r->node;
     next_item(c);
     jobj o = jopen(c->out);
-    jstr(&o, "path", n->path);
+    jstr(&o, "path", r->path);
     jint(&o, "depth", (unsigned long long)n->depth);
     jint(&o, "calls", n->calls);
     jnum(&o, "duration_s", n->duration_s);

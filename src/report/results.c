@@ -1,5 +1,6 @@
 /* results.c — the public results API (include/phasewatt-analysis.h): an attributed trace read
  * through the report's own rows, run figures, warnings and PowerSample walk. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,8 @@ struct pw_result {
     pw_method method;
     pw_kinds kinds;             /* the report's columns */
     char **details;             /* [nnodes] each node's provenance detail */
+    pthread_mutex_t path_lock;  /* paths: built when first asked, kept (readers share a result) */
+    char **paths;               /* [nnodes] NULL until asked: a deep tree's paths are big */
     char **warnings;
     size_t nwarnings, cap;
     int nomem;                  /* a warning could not be kept */
@@ -60,7 +63,8 @@ static void keep_warning(const char *msg, void *ctx)
 static int describe(pw_result *r)
 {
     r->details = calloc(r->a->nnodes, sizeof *r->details);
-    if (!r->details) return PW_ERR_NOMEM;
+    r->paths = calloc(r->a->nnodes, sizeof *r->paths);
+    if (!r->details || !r->paths) return PW_ERR_NOMEM;
     char buf[160];
     for (size_t i = 0; i < r->a->nnodes; i++) {
         r->details[i] = strdup(pw_provenance_detail(&r->a->nodes[i], buf, sizeof buf));
@@ -81,6 +85,7 @@ int pw_result_new(const pw_trace *t, const pw_result_options *o, pw_result **out
     if (!r) return PW_ERR_NOMEM;
     r->t = t;
     r->method = method;
+    pthread_mutex_init(&r->path_lock, NULL);
     pw_report_kinds(t, &r->kinds);
     int rc = pw_attribute_with(t, method, &r->a);
     if (rc == PW_OK && r->a->nnodes == 0) rc = PW_ERR_FORMAT;
@@ -98,7 +103,10 @@ void pw_result_free(pw_result *r)
     if (!r) return;
     for (size_t i = 0; r->details && i < r->a->nnodes; i++) free(r->details[i]);
     for (size_t i = 0; i < r->nwarnings; i++) free(r->warnings[i]);
+    for (size_t i = 0; r->paths && i < r->a->nnodes; i++) free(r->paths[i]);
     free(r->details);
+    free(r->paths);
+    pthread_mutex_destroy(&r->path_lock);
     free(r->warnings);
     pw_attribution_free(r->a);
     free(r);
@@ -149,15 +157,33 @@ size_t pw_result_phase_count(const pw_result *r)
     return r ? r->a->nnodes : 0;
 }
 
+/* Node i's path, kept by the result from the first time it is asked; NULL when out of memory. */
+static const char *path_of(const pw_result *r, size_t i)
+{
+    pthread_mutex_t *lock = (pthread_mutex_t *)&r->path_lock;
+    pthread_mutex_lock(lock);
+    if (!r->paths[i]) {
+        pw_path_buf buf = {0};
+        const char *p = pw_node_path(r->a, i, &buf);
+        r->paths[i] = p ? strdup(p) : NULL;
+        pw_path_buf_free(&buf);
+    }
+    const char *path = r->paths[i];
+    pthread_mutex_unlock(lock);
+    return path;
+}
+
 int pw_result_phase(const pw_result *r, size_t i, pw_phase_figures *out)
 {
     if (!r || !out || i >= r->a->nnodes) return PW_ERR_INVALID;
+    const char *path = path_of(r, i);
+    if (!path) return PW_ERR_NOMEM;
     pw_row row;
     pw_report_row(r->t, r->a, i, &row);
     const pw_phase_node *n = row.node;
     pw_phase_figures f = {
         .size = sizeof f,
-        .path = n->path,
+        .path = path,
         .name = row.name,
         .depth = n->depth,
         .parent = n->parent,

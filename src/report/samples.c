@@ -27,6 +27,7 @@ struct pw_samples {
     size_t ntracks, ndomains;      /* ndomains: 0 unless per domain */
     double *domain;                /* [3 * ndomains]: before, after, power */
     interval_energy e;
+    pw_path_buf path;              /* the current row's phase path */
 };
 
 static track_cursor *track_cursors(const pw_attribution *a, size_t *n)
@@ -42,13 +43,18 @@ static track_cursor *track_cursors(const pw_attribution *a, size_t *n)
     return c;
 }
 
-/* The innermost phase of the first track with a phase open at t ("" when none). */
-static const char *phase_at(const pw_attribution *a, track_cursor *c, size_t n, uint64_t t)
+/* The innermost phase of the first track with a phase open at t ("" when none), its path
+ * built in buf (its own name alone when out of memory). */
+static const char *phase_at(const pw_attribution *a, track_cursor *c, size_t n, uint64_t t,
+                            pw_path_buf *buf)
 {
     for (size_t i = 0; i < n; i++) {
         while (c[i].next < c[i].end && a->segments[c[i].next].t1_ns <= t) c[i].next++;
-        if (c[i].next < c[i].end && a->segments[c[i].next].t0_ns <= t)
-            return a->nodes[a->segments[c[i].next].node].path;
+        if (c[i].next < c[i].end && a->segments[c[i].next].t0_ns <= t) {
+            uint32_t k = a->segments[c[i].next].node;
+            const char *path = pw_node_path(a, k, buf);
+            return path ? path : a->nodes[k].name;
+        }
     }
     return "";
 }
@@ -88,6 +94,7 @@ void pw_samples_free(pw_samples *s)
     free(s->cursors);
     free(s->tracks);
     free(s->domain);
+    pw_path_buf_free(&s->path);
     free(s);
 }
 
@@ -138,7 +145,7 @@ int pw_samples_next(pw_samples *s, pw_sample_row *row)
             power[d] = fmax(s->e.domain_after[d] - s->e.domain_before[d], 0.0) / dt_s * 1e3;
         row->total_mw = total / dt_s * 1e3;
         row->timestamp_s = (double)(t1 - p->t_ns[0]) * 1e-9;
-        row->phase = phase_at(s->a, s->tracks, s->ntracks, t0 + (t1 - t0) / 2);
+        row->phase = phase_at(s->a, s->tracks, s->ntracks, t0 + (t1 - t0) / 2, &s->path);
         row->domain_mw = s->ndomains ? power : NULL;
         s->i++;
         return 1;

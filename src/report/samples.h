@@ -10,7 +10,8 @@ typedef struct pw_sample_row {
     double timestamp_s;              /* the interval's end, since the primary's first reading */
     double kind_mw[PW_KIND_COUNT];   /* mean power per kind over top-level domains (mW) */
     double total_mw;                 /* over every kind */
-    const char *phase;               /* innermost phase at its middle ("" when none) */
+    const char *phase;               /* innermost phase at its middle ("" when none), valid
+                                        until the next row */
     const double *domain_mw;         /* [ndomains] each domain's power when per domain, else NULL */
 } pw_sample_row;
 

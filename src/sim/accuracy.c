@@ -179,18 +179,22 @@ static int make_rows(const pw_trace *t, const pw_attribution *a, pw_accuracy *ac
     acc->rows = calloc(a->nnodes + 1, sizeof *acc->rows);
     if (!acc->rows) return PW_ERR_NOMEM;
     acc->run_s = a->run_s;
-    for (size_t k = 1; k < a->nnodes; k++) {
-        const pw_truth *truth = pw_trace_find_truth(t, a->nodes[k].path);
+    pw_path_buf buf = {0};
+    int rc = PW_OK;
+    for (size_t k = 1; k < a->nnodes && rc == PW_OK; k++) {
+        const char *path = pw_node_path(a, k, &buf);
+        const pw_truth *truth = path ? pw_trace_find_truth(t, path) : NULL;
+        if (!path) rc = PW_ERR_NOMEM;
         if (!truth) continue;
         pw_accuracy_row *r = &acc->rows[acc->nrows];
-        r->path = strdup(a->nodes[k].path);
-        if (!r->path) return PW_ERR_NOMEM;
+        if (!(r->path = strdup(path))) rc = PW_ERR_NOMEM;
         r->true_j = truth->energy_j;
         r->duration_s = truth->duration_s;
         r->calls = (double)a->nodes[k].calls;
         acc->nrows++;
     }
-    return PW_OK;
+    pw_path_buf_free(&buf);
+    return rc;
 }
 
 static double sum_ci(const pw_trace *t, const pw_phase_node *n)

@@ -30,6 +30,8 @@
 #define TERM_GRACE_NS 500000000ull           /* close(): SIGTERM, then SIGKILL after this */
 #define RESPAWN_MIN_NS 250000000ull          /* a dead child is restarted after this, */
 #define RESPAWN_MAX_NS 8000000000ull         /* doubling while restarts bring no sample */
+#define STALL_MIN_NS 10000000000ull          /* a child silent on stdout for max(10 s, */
+#define STALL_INTERVALS 20u                  /* 20 intervals) is stalled: killed, restarted */
 #define ERRLINE_MAX 160
 #define COMMAND_MAX 512
 #define ARGC 9
@@ -61,7 +63,8 @@ typedef struct pm {
     uint64_t last_t;                /* the end of the latest sample's interval */
     int chained;                    /* the next sample's elapsed_ns continues from last_t */
     uint64_t respawn_at, backoff_ns;
-    unsigned long samples, bad_samples, restarts;
+    uint64_t news_ns;               /* when stdout last brought bytes (or the child started) */
+    unsigned long samples, bad_samples, restarts, stalls;
     char bad_reason[128];           /* why the latest rejected sample was rejected */
     char last_exit[COMMAND_MAX + PW_WHY_MAX]; /* how the latest child ended, or why a
                                                  restart failed */
@@ -388,7 +391,7 @@ static int grow(pm *m)
 enum { PIPE_EMPTY, PIPE_MORE, PIPE_EOF };
 
 /* Fills the buffer from stdout: PIPE_MORE when it filled up before the pipe ran dry. */
-static int read_stdout(pm *m, size_t *budget)
+static int read_stdout(pm *m, size_t *budget, uint64_t now)
 {
     if (m->len == m->cap && grow(m) != PW_OK) {
         if (m->cap == 0) return PIPE_EMPTY;             /* the data waits in the pipe */
@@ -402,6 +405,7 @@ static int read_stdout(pm *m, size_t *budget)
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return PIPE_EMPTY;
         if (r <= 0) return PIPE_EOF;
         m->len += (size_t)r;
+        m->news_ns = now;
         if ((size_t)r >= *budget) return PIPE_EMPTY;    /* the rest waits for the next read */
         *budget -= (size_t)r;
     }
@@ -435,7 +439,7 @@ static int pump(pm *m, uint64_t now)
     if (poll(p, 2, 0) <= 0) return PW_OK;
     drain_stderr(m);
     do {
-        st = read_stdout(m, &budget);
+        st = read_stdout(m, &budget, now);
         take_samples(m, now);
     } while (st == PIPE_MORE);
     if (st != PIPE_EOF) return PW_OK;
@@ -447,10 +451,25 @@ static void respawn(pm *m, uint64_t now)
 {
     char why[PW_WHY_MAX];
     m->restarts++;
+    m->news_ns = now;
     if (spawn(m, why, sizeof why) == PW_OK) return;
     snprintf(m->last_exit, sizeof m->last_exit, "restart failed: %s", why);
     m->respawn_at = now + m->backoff_ns;
     m->backoff_ns = 2 * m->backoff_ns > RESPAWN_MAX_NS ? RESPAWN_MAX_NS : 2 * m->backoff_ns;
+}
+
+/* A child alive but silent on stdout (hung, or stopped) would repeat its last reading
+ * forever: past the stall time it is killed, the read fails (a gap) and a later read
+ * restarts it, as when it dies. */
+static void check_stall(pm *m, uint64_t now)
+{
+    uint64_t stall_ns = STALL_INTERVALS * m->interval_ns;
+    if (stall_ns < STALL_MIN_NS) stall_ns = STALL_MIN_NS;
+    if (m->pid <= 0 || now < m->news_ns || now - m->news_ns < stall_ns) return;
+    child_gone(m, now);
+    m->stalls++;
+    snprintf(m->last_exit, sizeof m->last_exit, "%s stalled: no output for %llu ms, killed",
+             m->command, (unsigned long long)((now - m->news_ns) / 1000000));
 }
 
 /* ---- probe -------------------------------------------------------------------------------- */
@@ -552,14 +571,14 @@ static int pm_probe(const pw_source_config *cfg, void **state, pw_source_info *i
 
 /* Samples that arrived are added, and the reading is dated at the end of the latest one's
  * interval. With no new sample, the previous reading is returned again, with its own time.
- * A lost sample or a dead child makes the read fail once (a gap); a dead child is
+ * A lost sample or a dead (or stalled) child makes the read fail once (a gap); the child is
  * restarted after a backoff, and reads fail until the new one gives its first sample. */
 static int pm_read(void *state, uint64_t *t_ns, uint64_t *energy_uj)
 {
     pm *m = state;
     uint64_t now = *t_ns;
     if (m->pid < 0 && now >= m->respawn_at) respawn(m, now);
-    if (m->pid > 0) (void)pump(m, now);
+    if (m->pid > 0 && pump(m, now) == PW_OK) check_stall(m, now);
     if (m->gap || !m->have_sample) {
         int rc = m->gap ? m->gap : PW_ERR_IO;
         m->gap = 0;
@@ -596,8 +615,8 @@ static void pm_finish(void *state, pw_writer *w, uint64_t end_ns)
     pm *m = state;
     char text[96];
     (void)end_ns;
-    snprintf(text, sizeof text, "%lu taken, %lu malformed, %lu restarts", m->samples,
-             m->bad_samples, m->restarts);
+    snprintf(text, sizeof text, "%lu taken, %lu malformed, %lu restarts, %lu stalls", m->samples,
+             m->bad_samples, m->restarts, m->stalls);
     pw_writer_meta(w, "powermetrics.samples", text);
     if (m->bad_reason[0]) pw_writer_meta(w, "powermetrics.last_malformed", m->bad_reason);
     if (m->last_exit[0]) pw_writer_meta(w, "powermetrics.last_exit", m->last_exit);

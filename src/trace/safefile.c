@@ -112,6 +112,18 @@ FILE *pw_safefile_stream(pw_safefile *f)
     return s;
 }
 
+FILE *pw_safefile_fopen(pw_safefile *f, const char *path)
+{
+    int rc = pw_safefile_open(f, path);
+    if (rc != PW_OK) {
+        if (rc != PW_ERR_IO) errno = rc == PW_ERR_NOMEM ? ENOMEM : EINVAL;
+        return NULL;
+    }
+    FILE *s = pw_safefile_stream(f);
+    if (!s) pw_safefile_done(f);
+    return s;
+}
+
 int pw_safefile_finish(pw_safefile *f, FILE *stream, int ok)
 {
     ok = !ferror(stream) && ok;
@@ -126,4 +138,11 @@ int pw_same_file(const char *a, const char *b)
     struct stat sa, sb;
     return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
            sa.st_ino == sb.st_ino;
+}
+
+const char *pw_output_is_input(const char *out, const char *const *in, size_t n)
+{
+    for (size_t i = 0; out && i < n; i++)
+        if (!strcmp(out, in[i]) || pw_same_file(out, in[i])) return in[i];
+    return NULL;
 }

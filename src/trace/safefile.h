@@ -23,11 +23,16 @@ int pw_safefile_commit(pw_safefile *f);
 void pw_safefile_done(pw_safefile *f);
 /* A stdio stream over the temporary file (the stream owns the fd), or NULL. */
 FILE *pw_safefile_stream(pw_safefile *f);
+/* pw_safefile_open then pw_safefile_stream: the stream, or NULL with errno set and f done. */
+FILE *pw_safefile_fopen(pw_safefile *f, const char *path);
 /* Closes the stream; when ok and every write reached the file, renames it into place, else
  * removes it. PW_OK or PW_ERR_IO with errno set; f is done either way. */
 int pw_safefile_finish(pw_safefile *f, FILE *stream, int ok);
 /* 1 when both names exist and are the same file (device and inode: hard links, ./x and x
  * alike), else 0. */
 int pw_same_file(const char *a, const char *b);
+/* The first of the n inputs that out names (by name or as the same file), or NULL: no
+ * command writes over what it reads. */
+const char *pw_output_is_input(const char *out, const char *const *in, size_t n);
 
 #endif

@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "export/export.h"
 #include "report/report.h"
+#include "trace/safefile.h"
 
 static int run(int argc, char **argv);
 
@@ -61,6 +62,29 @@ static int write_export(FILE *out, const pw_trace *t, const pw_attribution *a, v
     }
 }
 
+/* Written on a private name and renamed into place: a failed export leaves what was there,
+ * and its one line names the output, not the trace. */
+static int export_to(const char *in, const char *output, const export_choice *c)
+{
+    pw_trace *t = NULL;
+    pw_attribution *a = NULL;
+    int code = cli_open_trace("export", in, &t, &a);
+    if (code) return code;
+    pw_safefile f;
+    FILE *out = pw_safefile_fopen(&f, output);
+    int rc = out ? write_export(out, t, a, (void *)c) : PW_ERR_IO, err = errno;
+    if (out) {
+        int done = pw_safefile_finish(&f, out, rc == PW_OK);
+        if (rc == PW_OK) rc = done, err = errno;
+    }
+    pw_attribution_free(a);
+    pw_trace_close(t);
+    if (rc != PW_OK)
+        return cli_error("export", CLI_FAILED, "cannot write %s: %s", output,
+                         rc == PW_ERR_IO ? strerror(err) : pw_strerror(rc));
+    return 0;
+}
+
 static int run(int argc, char **argv)
 {
     static const struct option opts[] = {{"format", required_argument, 0, 'f'},
@@ -90,12 +114,9 @@ static int run(int argc, char **argv)
         return cli_error("export", CLI_USAGE, "wants --format perfetto, perfetto-json, csv or jsonl");
     if (choice.full && choice.format != EXPORT_PERFETTO)
         return cli_error("export", CLI_USAGE, "--full applies to --format perfetto only");
-    FILE *out = output ? fopen(output, "w") : stdout;
-    if (!out)
-        return cli_error("export", CLI_FAILED, "cannot write %s: %s", output, strerror(errno));
-    int rc = cli_with_trace("export", argv[optind], write_export, &choice, out);
-    if (output && fclose(out) != 0 && rc == 0)
-        rc = cli_error("export", CLI_FAILED, "cannot write %s: %s", output, strerror(errno));
-    if (output && rc != 0) remove(output);     /* no half-written file left behind */
-    return rc;
+    const char *in = argv[optind];
+    if (pw_output_is_input(output, &in, 1))
+        return cli_error("export", CLI_USAGE, "-o must not be the input");
+    return output ? export_to(in, output, &choice)
+                  : cli_with_trace("export", in, write_export, &choice, stdout);
 }

@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "trace/merge.h"
+#include "trace/safefile.h"
 
 static int run(int argc, char **argv);
 
@@ -157,10 +158,9 @@ static int merge_and_write(inputs *in, char **files, const char *out)
                             (const char *const *)in->label, (const char *const *)files, &m,
                             why, sizeof why);
     if (rc != PW_OK) return cli_error("merge", CLI_FAILED, "%s", why[0] ? why : pw_strerror(rc));
-    rc = pw_trace_write(m, out);
+    rc = pw_trace_write(m, out);   /* on a private name, renamed into place when complete */
     if (rc != PW_OK) {
         int e = errno;
-        remove(out);     /* no half-written file left behind */
         pw_trace_free(m);
         return cli_error("merge", CLI_FAILED, "cannot write %s: %s%s%s", out, pw_strerror(rc),
                          rc == PW_ERR_IO ? ": " : "", rc == PW_ERR_IO ? strerror(e) : "");
@@ -188,6 +188,8 @@ static int run(int argc, char **argv)
         return cli_error("merge", CLI_USAGE, "wants 2 to %d trace files (see --help)",
                          PW_MERGE_MAX_INPUTS);
     if (!out) return cli_error("merge", CLI_USAGE, "wants -o FILE, the merged trace to write");
+    const char *same = pw_output_is_input(out, (const char *const *)argv + optind, (size_t)nfiles);
+    if (same) return cli_error("merge", CLI_USAGE, "-o must not be an input (%s)", same);
     /* NOLINTNEXTLINE(bugprone-sizeof-expression): in.t is an array of pointers, sized as such */
     inputs in = {calloc((size_t)nfiles, sizeof *in.t), calloc((size_t)nfiles, sizeof *in.label), 0};
     int code = in.t && in.label ? 0 : cli_error("merge", CLI_FAILED, "out of memory");

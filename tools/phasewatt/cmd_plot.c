@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "plot/plot.h"
+#include "trace/safefile.h"
 
 static int run(int argc, char **argv);
 
@@ -34,17 +35,19 @@ static void default_output(const char *trace, char *out, size_t cap)
     snprintf(out, cap, "%.*s.html", stem, base);
 }
 
+/* Written on a private name and renamed into place: a failed write leaves what was there. */
 static int write_html(const char *path, const pw_plot_run *runs, size_t n)
 {
-    FILE *out = fopen(path, "w");
+    pw_safefile f;
+    FILE *out = pw_safefile_fopen(&f, path);
     if (!out) return cli_error("plot", CLI_FAILED, "cannot write %s: %s", path, strerror(errno));
-    int rc = pw_plot_html(out, runs, n);
-    if (fclose(out) != 0 && rc == PW_OK) rc = PW_ERR_IO;
-    if (rc != PW_OK) {
-        remove(path);
+    int rc = pw_plot_html(out, runs, n), err = errno;
+    int done = pw_safefile_finish(&f, out, rc == PW_OK);
+    if (rc == PW_OK) rc = done;
+    else errno = err;
+    if (rc != PW_OK)
         return cli_error("plot", CLI_FAILED, "cannot write %s: %s", path,
                          rc == PW_ERR_IO ? strerror(errno) : pw_strerror(rc));
-    }
     fprintf(stderr, "phasewatt plot: wrote %s\n", path);
     return 0;
 }
@@ -83,7 +86,10 @@ static int run(int argc, char **argv)
         for (size_t i = 0; i < l->n; i++) runs[i] = (pw_plot_run){.file = l->file[i], .t = l->t[i], .a = l->a[i]};
         char html[4096];
         if (!output) default_output(l->file[0], html, sizeof html);
-        code = svg_dir ? write_svgs(svg_dir, runs, l->n) : write_html(output ? output : html, runs, l->n);
+        const char *to = output ? output : html;
+        const char *in = svg_dir ? NULL : pw_output_is_input(to, l->file, l->n);
+        if (in) code = cli_error("plot", CLI_USAGE, "%s is an input: the HTML must go elsewhere (-o)", in);
+        else code = svg_dir ? write_svgs(svg_dir, runs, l->n) : write_html(to, runs, l->n);
     }
     cli_runs_free(l);
     free(l);
