@@ -354,6 +354,16 @@ TEST(rapl_msr_without_the_msr_device_says_modprobe)
     CHECK_MSG(strstr(why, "/dev/cpu/0/msr not found: sudo modprobe msr"), "why: %s", why);
 }
 
+/* A FIFO at the device's path would hang a blocking open(): it is refused at once. */
+TEST(rapl_msr_fifo_at_the_device_path_is_refused_not_waited_on)
+{
+    intel_laptop();
+    CHECK_INT(unlink(msr_path(0)), 0);
+    CHECK_INT(mkfifo(msr_path(0), 0600), 0);
+    const char *why = probe_fails(PW_ERR_NOT_FOUND);
+    CHECK_MSG(strstr(why, "/dev/cpu/0/msr is not a device"), "why: %s", why);
+}
+
 TEST(rapl_msr_empty_tree_and_foreign_cpus_say_why)
 {
     const char *why = probe_fails(PW_ERR_NOT_FOUND);               /* no cpuinfo at all */

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,6 +323,9 @@ static void open_reason(const package *p, int err, scan *s)
     else if (err == ENXIO || err == EIO)
         snprintf(s->why, s->whylen, "cannot open %s: CPU %u is offline or has no MSRs (%s)",
                  p->path, p->cpu, strerror(err));
+    else if (err == ENODEV)
+        snprintf(s->why, s->whylen, "%s is not a device (a FIFO, socket or directory stands "
+                 "at its path): refused", p->path);
     else
         snprintf(s->why, s->whylen, "cannot open %s: %s", p->path, strerror(err));
 }
@@ -334,10 +338,18 @@ static int unit_reason(const rapl_msr *r, const package *p, const char *what, sc
     return PW_ERR_NOT_FOUND;
 }
 
+/* Opens the msr device without blocking (a FIFO planted at its path would hang open()) and
+ * keeps only a character device, or a regular file (the tests' fake devices). */
 static int reopen(package *p)
 {
     if (p->fd >= 0) close(p->fd);
-    p->fd = open(p->path, O_RDONLY | O_CLOEXEC);
+    p->fd = open(p->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat st;
+    if (p->fd >= 0 && (fstat(p->fd, &st) != 0 || !(S_ISCHR(st.st_mode) || S_ISREG(st.st_mode)))) {
+        close(p->fd);
+        p->fd = -1;
+        errno = ENODEV;
+    }
     if (p->fd < 0) p->err = errno;
     return p->fd >= 0;
 }
