@@ -156,7 +156,7 @@ TEST(estimated_domains_are_split_by_time_never_fitted_never_above_the_model)
 
 /* ---- intervals that mean what they say ------------------------------------------------- */
 
-#define HONEST_SEEDS 12
+#define HONEST_SEEDS 60
 
 TEST(stated_intervals_cover_the_truth_on_random_scenarios_of_real_machines)
 {
@@ -181,7 +181,7 @@ TEST(stated_intervals_cover_the_truth_on_random_scenarios_of_real_machines)
          * these bounds guard against regressions until the budget is calibrated further. */
         CHECK_MSG(coverage >= 0.84, "%s: %zu of %zu figures inside their interval", preset,
                   cov.covered, cov.n);
-        /* counters: 96-100 % on these seeds (docs/attribution.md); nvml-power's fit is short */
+        /* counters: 94-96 % on these seeds (docs/attribution.md); nvml-power's fit is short */
         CHECK_MSG(strcmp(preset, "nvml-power") == 0 || coverage >= 0.92,
                   "%s: %zu of %zu figures inside their interval", preset, cov.covered, cov.n);
         CHECK_MSG(median <= 0.6, "%s: median |error| / half-width %.3f", preset, median);

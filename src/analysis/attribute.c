@@ -63,6 +63,7 @@ typedef struct sweep {
                             -1 shared */
     uint32_t *group;     /* scratch: one straddling interval's ancestor nodes */
     double *group_f, *group_q, *group_b;   /* share, squared error, f² split by time */
+    double *group_t;     /* the group's overlap with the interval (ns) */
     double *bt;          /* [npieces * width] coherent error of the parts split by time (J) */
 } sweep;
 
@@ -202,6 +203,7 @@ static int alloc_energy(pw_attribution *a)
         n->incl_alloc = n->self_alloc + nd;
         n->self_bt = n->incl_alloc + nd;
         n->incl_bt = n->self_bt + nd;
+        n->edge_s = n->incl_bt + nd;
         n->self_mark = a->node_marks + i * 2 * nd;
         n->incl_mark = n->self_mark + nd;
         for (size_t d = 0; d < 2 * nd; d++) n->self_ci_j[d] = NAN;
@@ -237,13 +239,14 @@ static uint64_t overlap(const sweep *s, size_t p, uint64_t t0, uint64_t t1)
 }
 
 /* Adds a part's share and squared error to an ancestor's group in this interval. */
-static size_t group_add(sweep *s, size_t n, uint32_t node, double f, double q, double b)
+static size_t group_add(sweep *s, size_t n, uint32_t node, double f, double q, double b, double t)
 {
     for (size_t g = 0; g < n; g++)
         if (s->group[g] == node) {
             s->group_f[g] += f;
             s->group_q[g] += q;
             s->group_b[g] += b;
+            s->group_t[g] += t;
             return n;
         }
     if (n == (size_t)PW_MAX_DEPTH * 8) return n;   /* an interval across that many nodes: cut */
@@ -251,6 +254,7 @@ static size_t group_add(sweep *s, size_t n, uint32_t node, double f, double q, d
     s->group_f[n] = f;
     s->group_q[n] = q;
     s->group_b[n] = b;
+    s->group_t[n] = t;
     return n + 1;
 }
 
@@ -342,7 +346,7 @@ static void split_domain(sweep *s, size_t d, double e, uint64_t t0, uint64_t t1,
                       f * f * s->noise_q[d] * (double)(t1 - t0) * 1e-9;
         s->bt[at] += cb * e * f * sqrt((by_time ? (1 - f) * (1 - f) : 0) + qbt - bp);
         for (int64_t n = s->pnode[p]; n > 0; n = s->a->nodes[n].parent)   /* its ancestors */
-            ngroup = group_add(s, ngroup, (uint32_t)n, f, qp, bp);
+            ngroup = group_add(s, ngroup, (uint32_t)n, f, qp, bp, (double)overlap(s, p, t0, t1));
     }
     for (size_t g = 0; g < ngroup; g++) {
         pw_phase_node *n = &s->a->nodes[s->group[g]];
@@ -350,6 +354,7 @@ static void split_domain(sweep *s, size_t d, double e, uint64_t t0, uint64_t t1,
         n->split_incl[d] += e * e * ((1 - F) * (1 - F) * qg + F * F * (q - qg)) +
                             F * F * s->noise_q[d] * (double)(t1 - t0) * 1e-9;
         n->incl_bt[d] += cb * e * sqrt((1 - F) * (1 - F) * bg + F * F * (qbt - bg));
+        if (F < 1 - 1e-9) n->edge_s[d] += s->group_t[g] * 1e-9;   /* the interval crosses its edge */
     }
 }
 
@@ -896,10 +901,11 @@ static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc,
     s.group_f = calloc((size_t)PW_MAX_DEPTH * 16, sizeof *s.group_f);
     s.group_q = s.group_f ? s.group_f + (size_t)PW_MAX_DEPTH * 8 : NULL;
     s.group_b = calloc((size_t)PW_MAX_DEPTH * 8, sizeof *s.group_b);
+    s.group_t = calloc((size_t)PW_MAX_DEPTH * 8, sizeof *s.group_t);
     s.bt = calloc(s.npieces * s.width + 1, sizeof *s.bt);
     int rc = s.rows && s.peak && s.block_peak && s.de && s.others && s.est && s.edge_est && s.local_est && s.weight && s.root_est &&
              s.node_est && s.var && s.tim && s.noise_q && s.mark && s.pnode && s.group && s.group_f &&
-             s.group_b && s.bt
+             s.group_b && s.group_t && s.bt
                  ? PW_OK : PW_ERR_NOMEM;
     if (rc == PW_OK) rc = estimate_powers(&s);
     if (rc == PW_OK) {
@@ -913,6 +919,7 @@ static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc,
     free(s.group);
     free(s.group_f);
     free(s.group_b);
+    free(s.group_t);
     free(s.bt);
     free(s.var);
     free(s.tim);

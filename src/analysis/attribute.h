@@ -35,7 +35,7 @@ enum {
     PW_FIG_EQUAL = 1u << 3,     /* ... in equal shares: the additive model had no powers */
     PW_FIG_FITTED = 1u << 4     /* the fit's powers made it */
 };
-#define PW_NODE_ARRAYS 13       /* per-domain double arrays per node */
+#define PW_NODE_ARRAYS 14       /* per-domain double arrays per node */
 
 /* One node of the phase tree: a phase such as "attention" in "decode". nodes[0] is the
  * root: the whole run; its self energy is the energy of untagged time. */
@@ -63,6 +63,8 @@ typedef struct pw_phase_node {
     double *self_alloc, *incl_alloc;   /* [ndomains] the allocations' variance (J²) */
     double *self_bt, *incl_bt;  /* [ndomains] the by-time splits' error (J, one standard
                                    deviation): coherent over calls, so added linearly */
+    double *edge_s;         /* [ndomains] its subtree's time in intervals that cross the
+                               subtree's edge: the only time a fit's powers can move */
     uint8_t *self_mark, *incl_mark;   /* [ndomains] PW_FIG_* */
     uint32_t concurrency;   /* the most tracks it shared time with (1: never shared) */
     uint8_t marks;          /* PW_FIG_* of its top-level domains' figures, together */

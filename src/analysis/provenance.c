@@ -269,6 +269,10 @@ static int label(const pw_trace *t, pw_attribution *a, const pw_disaggregation *
                 continue;
             }
             if (fit && k > 0) fitted_ci(a, g, use, k, d, tau);
+            /* a counter's whole intervals inside the subtree are read, whatever the fit says:
+             * its powers move only the time in intervals that cross the subtree's edge */
+            if (fit && k > 0 && !averaged && isfinite(n->incl_ci_j[d]) && n->duration_s > 0)
+                n->incl_ci_j[d] *= fmin(1.0, n->edge_s[d] / n->duration_s);
             if (fit && k > 0 && averaged) part_time_ci(n, d, seen);
             label_measured(a, k, d, top, lag_s);
         }
