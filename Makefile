@@ -36,7 +36,10 @@ endif
 HAVE_MHD := $(shell printf '\043include <microhttpd.h>\n' | $(CC) $(filter-out -MMD -MP,$(CPPFLAGS)) -E -x c - >/dev/null 2>&1 && echo 1)
 MHD_LIBS := $(if $(HAVE_MHD),-lmicrohttpd)
 
-VERSION := $(shell sed -n 's/^\#define PW_VERSION_STRING "\(.*\)"/\1/p' include/phasewatt.h)
+# The version is the public header's PW_VERSION_MAJOR.MINOR.PATCH: one place to change it.
+VERSION := $(shell sed -n -e 's/^\#define PW_VERSION_MAJOR \([0-9]*\)$$/\1/p' \
+             -e 's/^\#define PW_VERSION_MINOR \([0-9]*\)$$/\1/p' \
+             -e 's/^\#define PW_VERSION_PATCH \([0-9]*\)$$/\1/p' include/phasewatt.h | paste -sd. -)
 
 LIB_SRC   := $(sort $(shell find src -name '*.c'))
 CLI_SRC   := $(filter-out tools/phasewatt/$(if $(HAVE_MHD),serve_missing,cmd_serve).c,\

@@ -9,7 +9,29 @@
 extern "C" {
 #endif
 
-#define PW_VERSION_STRING "0.1.0"
+/* The version of this header; pw_version() says which library the program runs with. The
+ * Makefile takes the library's version from these three lines. */
+#define PW_VERSION_MAJOR 0
+#define PW_VERSION_MINOR 1
+#define PW_VERSION_PATCH 0
+#define PW_STR2_(x) #x
+#define PW_STR_(x) PW_STR2_(x)
+#define PW_VERSION_STRING \
+    PW_STR_(PW_VERSION_MAJOR) "." PW_STR_(PW_VERSION_MINOR) "." PW_STR_(PW_VERSION_PATCH)
+#define PW_VERSION_NUMBER (PW_VERSION_MAJOR * 10000 + PW_VERSION_MINOR * 100 + PW_VERSION_PATCH)
+
+/* PW_API marks what libphasewatt exports; everything else in the library is hidden. Define
+ * PHASEWATT_STATIC when linking libphasewatt.a into a shared object of your own. */
+#ifndef PW_API
+#if defined(PHASEWATT_STATIC) || !defined(__GNUC__)
+#define PW_API
+#else
+#define PW_API __attribute__((visibility("default")))
+#endif
+#endif
+
+PW_API const char *pw_version(void);   /* the library's "MAJOR.MINOR.PATCH" */
+PW_API int pw_version_number(void);    /* the library's PW_VERSION_NUMBER */
 
 /* Every function that can fail returns one of these (0 = success). */
 enum pw_error {
@@ -26,7 +48,7 @@ enum pw_error {
     PW_ERR_LIMIT = -10,      /* a fixed table is full (names, threads) */
     PW_ERR_NOT_FOUND = -11   /* no such file, source or name */
 };
-const char *pw_strerror(int err);
+PW_API const char *pw_strerror(int err);
 
 /* ---- Phase tags -------------------------------------------------------------------------
  * Intern a name once, then tag with its id: pw_begin/pw_end take no lock, make no system
@@ -35,22 +57,22 @@ typedef uint32_t pw_id;
 #define PW_MAX_DEPTH 64
 #define PW_MAX_NAME 4096
 
-pw_id pw_phase_id(const char *name);    /* 0 on failure (empty, too long, table full) */
-pw_id pw_counter_id(const char *name);  /* counters share the name table ("tokens") */
-const char *pw_name(pw_id id);          /* NULL for an unknown id */
+PW_API pw_id pw_phase_id(const char *name);    /* 0 on failure (empty, too long, table full) */
+PW_API pw_id pw_counter_id(const char *name);  /* counters share the name table ("tokens") */
+PW_API const char *pw_name(pw_id id);          /* NULL for an unknown id */
 
-int pw_begin(pw_id phase);              /* opens a phase nested in this thread's current one */
-int pw_end(void);                       /* closes this thread's innermost phase */
-int pw_mark(pw_id name);                /* an instant */
-int pw_count(pw_id counter, int64_t n); /* adds n to a counter, e.g. tokens, in the current phase */
+PW_API int pw_begin(pw_id phase);              /* opens a phase nested in this thread's current one */
+PW_API int pw_end(void);                       /* closes this thread's innermost phase */
+PW_API int pw_mark(pw_id name);                /* an instant */
+PW_API int pw_count(pw_id counter, int64_t n); /* adds n to a counter, e.g. tokens, in the current phase */
 
 /* Names the calling thread's track in traces ("worker-3", an NVTX domain); the first 63
  * bytes are kept. Not for the hot path: it may register the thread's ring. */
-int pw_track_name(const char *name);
+PW_API int pw_track_name(const char *name);
 
-int pw_begin_name(const char *name);    /* conveniences that intern on every call */
-int pw_mark_name(const char *name);
-int pw_count_name(const char *name, int64_t n);
+PW_API int pw_begin_name(const char *name);    /* conveniences that intern on every call */
+PW_API int pw_mark_name(const char *name);
+PW_API int pw_count_name(const char *name, int64_t n);
 
 /* PW_SCOPE("attention"); opens a phase that closes when the enclosing block ends. */
 static inline void pw_scope_close_(int *begun) { if (*begun == PW_OK) (void)pw_end(); }
@@ -81,13 +103,16 @@ typedef struct pw_options {
     int quiet;                 /* 1: print no notes on stderr */
 } pw_options;
 
-void pw_options_init(pw_options *opts);
-int pw_open(const pw_options *opts);
+PW_API void pw_options_init(pw_options *opts);
+PW_API int pw_open(const pw_options *opts);
 /* Why the last pw_open() failed, in one line with the fix where there is one ("source
  * rapl: permission denied on …"), or "" when it did not fail. */
-const char *pw_open_error(void);
-int pw_close(void);
-int pw_set_meta(const char *key, const char *value);  /* while a session is open */
+PW_API const char *pw_open_error(void);
+PW_API int pw_close(void);
+/* 1 when this process runs under `phasewatt record`, which records its tags itself (pw_open
+ * then refuses: the recorder's session is the one). */
+PW_API int pw_channel_child_active(void);
+PW_API int pw_set_meta(const char *key, const char *value);  /* while a session is open */
 
 typedef struct pw_stats {
     uint64_t samples;          /* source reads written */
@@ -104,14 +129,14 @@ typedef struct pw_stats {
                                   domain can draw (a reset, a glitch) */
     uint64_t suspended_ns;     /* time the machine slept during the run, left out */
 } pw_stats;
-int pw_get_stats(pw_stats *out);  /* while a session is open, or of the last one closed */
+PW_API int pw_get_stats(pw_stats *out);  /* while a session is open, or of the last one closed */
 
 /* ---- Reading traces -----------------------------------------------------------------------
  * A reader loads a .pwt file whole; a torn tail or a corrupt chunk loses only that chunk. */
 typedef struct pw_trace pw_trace;
 
-int pw_trace_open(const char *path, pw_trace **out);
-void pw_trace_close(pw_trace *trace);
+PW_API int pw_trace_open(const char *path, pw_trace **out);
+PW_API void pw_trace_close(pw_trace *trace);
 
 typedef struct pw_domain_info {
     const char *name;     /* "package-0", "gpu-0" */
@@ -122,12 +147,12 @@ typedef struct pw_domain_info {
     size_t samples;       /* readings of it in the trace */
 } pw_domain_info;
 
-size_t pw_trace_domain_count(const pw_trace *trace);
-int pw_trace_domain(const pw_trace *trace, size_t index, pw_domain_info *out);
+PW_API size_t pw_trace_domain_count(const pw_trace *trace);
+PW_API int pw_trace_domain(const pw_trace *trace, size_t index, pw_domain_info *out);
 /* The i-th reading of a domain: monotonic time (ns) and cumulative energy (µJ). */
-int pw_trace_sample(const pw_trace *trace, size_t domain, size_t i, uint64_t *t_ns,
+PW_API int pw_trace_sample(const pw_trace *trace, size_t domain, size_t i, uint64_t *t_ns,
                     uint64_t *energy_uj);
-const char *pw_trace_meta(const pw_trace *trace, const char *key);  /* NULL if absent */
+PW_API const char *pw_trace_meta(const pw_trace *trace, const char *key);  /* NULL if absent */
 
 typedef struct pw_trace_health {
     int complete;            /* 1 when the writer closed the file normally */
@@ -139,7 +164,7 @@ typedef struct pw_trace_health {
     uint64_t backward_events; /* events stamped before the one before them on their track */
     uint64_t bad_names;      /* names repaired on reading (invalid UTF-8, '/', too long) */
 } pw_trace_health;
-int pw_trace_get_health(const pw_trace *trace, pw_trace_health *out);
+PW_API int pw_trace_get_health(const pw_trace *trace, pw_trace_health *out);
 
 #ifdef __cplusplus
 }
