@@ -1,11 +1,14 @@
 /* test_abi.c — the libraries' boundary: each .so exports exactly the functions its header
- * marks PW_API (tools/abi-list), the runtime and the NVTX tool carry no analysis code, and
- * the library reports the header's version. */
+ * marks PW_API (tools/abi-list), the runtime and the NVTX tool carry no analysis code, the
+ * library reports the header's version, the sized structs, the log callback, the per-thread
+ * pw_open_error and PHASEWATT_DISABLE. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "phasewatt.h"
+#include "core/channel.h"
 #include "tf.h"
 
 #define LIB PW_BUILD_DIR "/lib/"
@@ -76,4 +79,141 @@ TEST(abi_library_version_is_the_headers)
     char want[64];
     snprintf(want, sizeof want, "%d.%d.%d", PW_VERSION_MAJOR, PW_VERSION_MINOR, PW_VERSION_PATCH);
     CHECK_STR(pw_version(), want);
+}
+
+/* ---- structs that can grow ---------------------------------------------------------------- */
+
+TEST(abi_sized_structs_refuse_an_unknown_small_size_and_zero_a_newer_tail)
+{
+    pw_stats tiny = {.size = sizeof(size_t)};
+    CHECK_INT(pw_get_stats(&tiny), PW_ERR_INVALID);
+    /* a caller built with a larger, newer pw_stats: the part this library knows, then zeros */
+    struct { pw_stats st; unsigned char newer[16]; } big;
+    memset(&big, 0xAB, sizeof big);
+    big.st.size = sizeof big;
+    CHECK_INT(pw_get_stats(&big.st), PW_OK);
+    CHECK_INT(big.st.size, sizeof big);
+    CHECK_INT(big.st.samples, 0);   /* no session yet in this process */
+    for (size_t i = 0; i < sizeof big.newer; i++) CHECK_INT(big.newer[i], 0);
+
+    pw_options o;
+    pw_options_init(&o);
+    CHECK_INT(o.size, sizeof o);
+    o.output_path = tf_path("never.pwt");
+    o.size = 0;
+    CHECK_INT(pw_open(&o), PW_ERR_INVALID);
+    CHECK_MSG(strstr(pw_open_error(), "pw_options.size"), "%s", pw_open_error());
+}
+
+TEST(abi_trace_structs_take_their_size_from_the_caller)
+{
+    pw_options o;
+    pw_options_init(&o);
+    o.output_path = tf_path("sized.pwt");
+    o.sources = "synthetic";
+    o.synthetic = "work=10W";
+    o.quiet = 1;
+    CHECK_INT(pw_open(&o), PW_OK);
+    CHECK_INT(pw_close(), PW_OK);
+    pw_trace *t = NULL;
+    CHECK_INT(pw_trace_open(o.output_path, &t), PW_OK);
+    CHECK(pw_trace_domain_count(t) > 0);
+    pw_domain_info d = {.size = 1};
+    CHECK_INT(pw_trace_domain(t, 0, &d), PW_ERR_INVALID);
+    d.size = sizeof d;
+    CHECK_INT(pw_trace_domain(t, 0, &d), PW_OK);
+    CHECK(d.name && d.name[0] && d.samples > 0);
+    pw_trace_health h = {.size = 0};
+    CHECK_INT(pw_trace_get_health(t, &h), PW_ERR_INVALID);
+    h.size = sizeof h;
+    CHECK_INT(pw_trace_get_health(t, &h), PW_OK);
+    CHECK_INT(h.complete, 1);
+    CHECK_INT(h.size, sizeof h);
+    pw_trace_close(t);
+}
+
+/* ---- pw_open_error is each thread's own ----------------------------------------------------- */
+
+static void *open_badly(void *arg)
+{
+    pw_options o;
+    pw_options_init(&o);
+    o.size = 1;
+    CHECK_INT(pw_open(&o), PW_ERR_INVALID);
+    snprintf(arg, 256, "%s", pw_open_error());
+    return NULL;
+}
+
+TEST(abi_open_error_is_the_calling_threads)
+{
+    char theirs[256] = "";
+    pthread_t th;
+    CHECK_INT(pthread_create(&th, NULL, open_badly, theirs), 0);
+    pthread_join(th, NULL);
+    CHECK_MSG(strstr(theirs, "pw_options.size"), "the failing thread read '%s'", theirs);
+    CHECK_STR(pw_open_error(), "");   /* this thread's pw_open did not fail */
+}
+
+/* ---- the log callback ----------------------------------------------------------------------- */
+
+typedef struct {
+    int calls, level;
+    char msg[512];
+} heard;
+
+static void hear(int level, const char *msg, void *ctx)
+{
+    heard *h = ctx;
+    h->calls++;
+    h->level = level;
+    snprintf(h->msg, sizeof h->msg, "%s", msg);
+}
+
+/* A bad channel variable is said as a warning: to the callback, not stderr, once. */
+TEST(abi_log_callback_gets_the_librarys_messages)
+{
+    heard h = {0, -1, ""};
+    pw_set_log(hear, &h);
+    setenv(PW_CHANNEL_ENV, tf_path("no-such-channel"), 1);
+    CHECK_INT(pw_channel_child_active(), 0);
+    pw_set_log(NULL, NULL);
+    unsetenv(PW_CHANNEL_ENV);
+    CHECK_INT(h.calls, 1);
+    CHECK_INT(h.level, PW_LOG_WARN);
+    CHECK_MSG(strstr(h.msg, "no-such-channel") && strstr(h.msg, "not recorded") &&
+              !strchr(h.msg, '\n') && strncmp(h.msg, "phasewatt:", 10) != 0, "%s", h.msg);
+}
+
+/* ---- PHASEWATT_DISABLE ---------------------------------------------------------------------- */
+
+static const char tagged_program[] =
+    "#include <phasewatt.h>\n"
+    "static void work(void) { PW_SCOPE(\"decode\"); pw_count_name(\"tokens\", 1); }\n"
+    "int main(void)\n{\n"
+    "    pw_options o;\n    pw_options_init(&o);\n    o.output_path = \"off.pwt\";\n"
+    "    pw_set_log(0, 0);\n"
+    "    if (pw_open(&o) != PW_OK) return 1;\n"
+    "    pw_id prefill = pw_phase_id(\"prefill\");\n"
+    "    if (!prefill || pw_begin(prefill) != PW_OK) return 2;\n"
+    "    pw_mark(pw_phase_id(\"first-token\"));\n    pw_track_name(\"main\");\n"
+    "    if (pw_end() != PW_OK) return 3;\n    work();\n"
+    "    pw_stats st = {.size = sizeof st};\n"
+    "    if (pw_get_stats(&st) != PW_OK || pw_close() != PW_OK) return 4;\n"
+    "    return 0;\n}\n";
+
+TEST(abi_phasewatt_disable_leaves_no_phasewatt_symbol_in_a_tagged_program)
+{
+    CHECK_INT(tf_write_file(tf_path("tagged.c"), tagged_program, strlen(tagged_program)), 0);
+    const char *cc = "${CC:-cc} -std=c11 -Wall -Wextra -Werror -I'" PW_SOURCE_DIR "/include' ";
+    char cmd[2048];
+    /* tagging: the program references the library's functions */
+    snprintf(cmd, sizeof cmd, "%s -c tagged.c -o on.o && nm -u on.o | grep -c ' pw_'", cc);
+    char *on = tf_run_expect(cmd, 0, NULL);
+    CHECK_MSG(atoi(on) >= 8, "tagged.o references %s pw_ functions", on);
+    free(on);
+    /* compiled out: not one, and it links and runs without the library */
+    snprintf(cmd, sizeof cmd, "%s -DPHASEWATT_DISABLE -o off tagged.c && "
+             "nm -u off | grep -i -e pw_ -e phasewatt; test $? = 1 && ./off && ! test -e off.pwt",
+             cc);
+    free(tf_run_expect(cmd, 0, NULL));
 }
