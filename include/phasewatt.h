@@ -26,8 +26,9 @@ extern "C" {
     PW_STR_(PW_VERSION_MAJOR) "." PW_STR_(PW_VERSION_MINOR) "." PW_STR_(PW_VERSION_PATCH)
 #define PW_VERSION_NUMBER (PW_VERSION_MAJOR * 10000 + PW_VERSION_MINOR * 100 + PW_VERSION_PATCH)
 
-/* PW_API marks what libphasewatt exports; everything else in the library is hidden. Define
- * PHASEWATT_STATIC when linking libphasewatt.a into a shared object of your own. */
+/* PW_API marks what the shared libraries export; everything else in them is hidden. It is
+ * empty under PHASEWATT_STATIC (compiling phasewatt's sources into a library of your own,
+ * exporting none of them) and for compilers without GCC's attributes. */
 #ifndef PW_API
 #if defined(PHASEWATT_STATIC) || !defined(__GNUC__)
 #define PW_API
