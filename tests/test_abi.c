@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "phasewatt.h"
 #include "core/channel.h"
@@ -182,6 +185,47 @@ TEST(abi_log_callback_gets_the_librarys_messages)
     CHECK_INT(h.level, PW_LOG_WARN);
     CHECK_MSG(strstr(h.msg, "no-such-channel") && strstr(h.msg, "not recorded") &&
               !strchr(h.msg, '\n') && strncmp(h.msg, "phasewatt:", 10) != 0, "%s", h.msg);
+}
+
+static void *tag_in_a_thread(void *arg)
+{
+    *(int *)arg = pw_begin_name("in-a-thread");
+    return NULL;
+}
+
+/* A thread left untagged for want of memory is said at once by a loud session (test_faults);
+ * a quiet one lets no message through, to the callback or anywhere. */
+TEST(abi_quiet_session_silences_the_librarys_messages)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    tf_skip("address-space limits and sanitizer shadow memory do not mix");
+#endif
+    pid_t pid = fork();
+    if (pid == 0) {
+        heard h = {0, -1, ""};
+        pw_set_log(hear, &h);
+        pw_options o;
+        pw_options_init(&o);
+        o.output_path = tf_path("quiet.pwt");
+        o.sources = "synthetic";
+        o.ring_events = 1u << 26;          /* 1.5 GB per thread's ring: refused below */
+        o.quiet = 1;
+        if (pw_open(&o) != PW_OK) _exit(10);
+        struct rlimit lim = {1ul << 30, 1ul << 30};
+        getrlimit(RLIMIT_AS, &lim);
+        lim.rlim_cur = 1ul << 30;
+        setrlimit(RLIMIT_AS, &lim);
+        int rc = 0;
+        pthread_t th;
+        if (pthread_create(&th, NULL, tag_in_a_thread, &rc) != 0) _exit(11);
+        pthread_join(th, NULL);
+        if (rc != PW_ERR_NOMEM) _exit(12);
+        _exit(pw_close() != PW_OK ? 13 : h.calls ? 14 : 0);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d (exit 14: a message got through)",
+              st);
 }
 
 /* ---- PHASEWATT_DISABLE ---------------------------------------------------------------------- */
