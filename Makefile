@@ -178,7 +178,7 @@ $(TESTS): $(TEST_OBJ) $(ARCHIVES)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/progs/%: $(BUILD)/obj/tests/progs/%.o $(LIB_A)
+$(BUILD)/progs/%: $(BUILD)/obj/tests/progs/%.o $(ARCHIVES)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -326,8 +326,10 @@ install_so = install -m 755 $(1) $(DESTDIR)$(LIBDIR)/$(firstword $(call lib_name
     ln -sf $(firstword $(call lib_names,$(2))) $(DESTDIR)$(LIBDIR)/$$l; done
 install: all
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
-	install -m 644 include/phasewatt.h $(wildcard $(AN_H)) $(DESTDIR)$(PREFIX)/include/
-	install -m 644 $(LIB_A) $(AN_A) $(DESTDIR)$(LIBDIR)/
+	install -m 644 include/phasewatt.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
+	$(if $(wildcard $(AN_H)),install -m 644 $(AN_H) $(DESTDIR)$(PREFIX)/include/)
+	install -m 644 $(AN_A) $(DESTDIR)$(LIBDIR)/
 	$(call install_so,$(LIB_SO),libphasewatt)
 	$(call install_so,$(AN_SO),libphasewatt-analysis)
 	install -m 755 $(NVTX_SO) $(DESTDIR)$(LIBDIR)/

@@ -1,5 +1,5 @@
 /* phasewatt.h — the public API of libphasewatt: phase tags, recording sessions, the library's
- * messages and the trace reader (docs/api.md). The structs begin with `size_t size`, which the
+ * messages and the trace reader (docs/abi.md). The structs begin with `size_t size`, which the
  * caller sets to sizeof the struct it was built with, so that they can grow: a library accepts
  * the sizes of its own and of earlier versions. No function is async-signal-safe. */
 #ifndef PHASEWATT_H
