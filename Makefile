@@ -1,5 +1,6 @@
-# Makefile — builds libphasewatt, the phasewatt CLI, the tests and the benchmarks.
-# Every .c under src/ goes into the library; every .c under tools/phasewatt/ into the CLI;
+# Makefile — builds libphasewatt and libphasewatt-analysis, the phasewatt CLI, the tests and
+# the benchmarks. Every .c under src/ goes into one of the two libraries (RT_SRC: the runtime
+# a profiled program links; the rest: the analysis); every .c under tools/phasewatt/ into the CLI;
 # every .c under tests/ into one test runner; every bench/*.c is its own benchmark;
 # examples/llm/*.c is phasewatt-llm, the reference inference engine.
 
@@ -19,26 +20,40 @@ LDFLAGS += $(SAN)
 # The system's flavour of shared libraries (macOS: .dylib with an install name, and no GNU ld
 # options), and libmicrohttpd where its header is found: without it `serve` is a one-line
 # message on how to get it (tools/phasewatt/serve_missing.c).
+# A library exports only its header's PW_API functions (tools/abi-list): ld64 takes them as an
+# exported-symbols list, GNU ld as a version script.
 ifeq ($(shell uname -s),Darwin)
 SO           := dylib
-SONAME        = -Wl,-install_name,$(PREFIX)/lib/libphasewatt.0.dylib
-LIB_NAMES     = libphasewatt.0.dylib libphasewatt.dylib
+soname        = -Wl,-install_name,$(PREFIX)/lib/$(1).0.dylib
+lib_names     = $(1).0.dylib $(1).dylib
+EXPORT_FORM  := darwin
+export_flag   = -Wl,-exported_symbols_list,$(1)
 NVTX_EXPORTS := -Wl,-exported_symbol,_InitializeInjectionNvtx2
 BREW         := $(shell brew --prefix 2>/dev/null)
 CPPFLAGS     += $(if $(BREW),-I$(BREW)/include)
 LDFLAGS      += $(if $(BREW),-L$(BREW)/lib)
 else
 SO           := so
-SONAME        = -Wl,-soname,libphasewatt.so.0
-LIB_NAMES     = libphasewatt.so.$(VERSION) libphasewatt.so.0 libphasewatt.so
+soname        = -Wl,-soname,$(1).so.0
+lib_names     = $(1).so.$(VERSION) $(1).so.0 $(1).so
+EXPORT_FORM  := map
+export_flag   = -Wl,--version-script=$(1)
 NVTX_EXPORTS := -Wl,--version-script=tools/nvtx/exports.map
 endif
 HAVE_MHD := $(shell printf '\043include <microhttpd.h>\n' | $(CC) $(filter-out -MMD -MP,$(CPPFLAGS)) -E -x c - >/dev/null 2>&1 && echo 1)
 MHD_LIBS := $(if $(HAVE_MHD),-lmicrohttpd)
 
-VERSION := $(shell sed -n 's/^\#define PW_VERSION_STRING "\(.*\)"/\1/p' include/phasewatt.h)
+# The version is the public header's PW_VERSION_MAJOR.MINOR.PATCH: one place to change it.
+VERSION := $(shell sed -n -e 's/^\#define PW_VERSION_MAJOR \([0-9]*\)$$/\1/p' \
+             -e 's/^\#define PW_VERSION_MINOR \([0-9]*\)$$/\1/p' \
+             -e 's/^\#define PW_VERSION_PATCH \([0-9]*\)$$/\1/p' include/phasewatt.h | paste -sd. -)
 
 LIB_SRC   := $(sort $(shell find src -name '*.c'))
+# The runtime: names, tags, rings, the channel, the session, the sources and the trace
+# format; the synthetic source brings the scenario language and the sensor models.
+RT_SRC    := $(sort $(wildcard src/core/*.c src/sources/*.c src/trace/*.c src/platform/*.c) \
+               src/sim/scenario.c src/sim/sensor.c)
+AN_SRC    := $(filter-out $(RT_SRC),$(LIB_SRC))
 CLI_SRC   := $(filter-out tools/phasewatt/$(if $(HAVE_MHD),serve_missing,cmd_serve).c,\
                $(sort $(wildcard tools/phasewatt/*.c)))
 TEST_SRC  := $(sort $(wildcard tests/*.c))
@@ -55,19 +70,27 @@ LLM_CORE_SRC := $(filter-out examples/llm/main.c,$(LLM_SRC))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIB_OBJ   := $(call obj,$(LIB_SRC))
+RT_OBJ    := $(call obj,$(RT_SRC))
+AN_OBJ    := $(call obj,$(AN_SRC))
 CLI_OBJ   := $(call obj,$(CLI_SRC))
 TEST_OBJ  := $(call obj,$(TEST_SRC) $(FUZZ_SRC) $(LLM_CORE_SRC))
 LLM_OBJ   := $(call obj,$(LLM_SRC))
 
 LIB_A   := $(BUILD)/lib/libphasewatt.a
 LIB_SO  := $(BUILD)/lib/libphasewatt.$(SO)
+AN_A    := $(BUILD)/lib/libphasewatt-analysis.a
+AN_SO   := $(BUILD)/lib/libphasewatt-analysis.$(SO)
+AN_H    := include/phasewatt-analysis.h
+# The CLI, tests and benchmarks use internals: they link both archives (analysis first).
+ARCHIVES := $(AN_A) $(LIB_A)
 CLI     := $(BUILD)/bin/phasewatt
-# The NVTX tool library: the library's objects plus tools/nvtx, exporting one symbol.
+# The NVTX tool library: the runtime's objects plus tools/nvtx, exporting one symbol.
 NVTX_SO := $(BUILD)/lib/libphasewatt-nvtx.$(SO)
 LLM     := $(BUILD)/bin/phasewatt-llm
 TESTS   := $(BUILD)/bin/phasewatt-tests
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bin/bench-%,$(BENCH_SRC))
 PC      := $(BUILD)/lib/pkgconfig/phasewatt.pc
+AN_PC   := $(BUILD)/lib/pkgconfig/phasewatt-analysis.pc
 # Fake vendor libraries the tests load through the real dlopen path (tests/fakes/X.c ->
 # build/fakes/X.so), e.g. a fake libnvidia-ml.
 FAKES   := $(patsubst tests/fakes/%.c,$(BUILD)/fakes/%.so,$(FAKE_SRC))
@@ -76,21 +99,25 @@ FAKES   := $(patsubst tests/fakes/%.c,$(BUILD)/fakes/%.so,$(FAKE_SRC))
 PROGS   := $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(PROG_SRC))
 
 .PHONY: all deps lib cli llm tests bench test asan tsan clang lint check check-stress fuzz fuzzers demo compare-archs install clean
-all: deps lib cli llm $(PC)
+all: deps lib cli llm $(PC) $(AN_PC)
 
 # Debian packages the build needs (tools/install-deps installs them as root, else says how).
 deps:
 	@tools/install-deps build
 $(LIB_OBJ) $(CLI_OBJ): | deps
-lib: $(LIB_A) $(LIB_SO) $(if $(filter so,$(SO)),$(LIB_SO).0) $(NVTX_SO)
+SO_LINKS := $(if $(filter so,$(SO)),$(LIB_SO).0 $(AN_SO).0)
+lib: $(LIB_A) $(LIB_SO) $(AN_A) $(AN_SO) $(SO_LINKS) $(NVTX_SO)
 cli: $(CLI)
 llm: $(LLM)
-tests: deps $(TESTS) $(CLI) $(LLM) $(LIB_SO) $(if $(filter so,$(SO)),$(LIB_SO).0) $(NVTX_SO) $(FAKES) $(PROGS)
+tests: deps $(TESTS) $(CLI) $(LLM) $(LIB_SO) $(AN_SO) $(SO_LINKS) $(NVTX_SO) $(FAKES) $(PROGS)
 bench: deps $(BENCHES) $(CLI) $(LLM) $(LIB_SO) $(NVTX_SO)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+# The libraries' code is hidden unless its header marks it PW_API.
+$(BUILD)/obj/src/%.o: CFLAGS += -fvisibility=hidden
 
 $(BUILD)/obj/tests/%.o: CPPFLAGS += -DPW_BUILD_DIR='"$(abspath $(BUILD))"' -DPW_SOURCE_DIR='"$(CURDIR)"'
 $(BUILD)/obj/fuzz/%.o: CPPFLAGS += -DPW_SOURCE_DIR='"$(CURDIR)"'
@@ -101,38 +128,57 @@ $(BUILD)/obj/fuzz/%.main.o: fuzz/%.c
 NVTX_INCLUDE ?= $(wildcard /usr/local/cuda/include)
 $(BUILD)/obj/bench/%.o: CPPFLAGS += -DPW_SOURCE_DIR='"$(CURDIR)"' $(if $(NVTX_INCLUDE),-isystem $(NVTX_INCLUDE))
 
-$(LIB_A): $(LIB_OBJ)
+$(LIB_A): $(RT_OBJ)
+$(AN_A): $(AN_OBJ)
+$(LIB_A) $(AN_A):
 	@mkdir -p $(dir $@)
 	rm -f $@ && $(AR) rcs $@ $^
 
-$(LIB_SO): $(LIB_OBJ)
+# Each library's export list, from the functions its header marks PW_API; a header not
+# written yet exports nothing.
+RT_EXPORTS := $(BUILD)/lib/phasewatt.$(EXPORT_FORM)
+AN_EXPORTS := $(BUILD)/lib/phasewatt-analysis.$(EXPORT_FORM)
+$(RT_EXPORTS): include/phasewatt.h tools/abi-list
+$(AN_EXPORTS): $(wildcard $(AN_H)) tools/abi-list
+$(RT_EXPORTS) $(AN_EXPORTS):
 	@mkdir -p $(dir $@)
-	$(CC) -shared $(LDFLAGS) $(SONAME) -o $@ $^ $(LDLIBS)
+	tools/abi-list $(if $(filter $(RT_EXPORTS),$@),include/phasewatt.h,$(AN_H)) $(EXPORT_FORM) > $@
 
-# The soname next to the library, so programs linked with -Lbuild/lib -lphasewatt start with
-# LD_LIBRARY_PATH=build/lib.
-$(LIB_SO).0: $(LIB_SO)
-	ln -sf libphasewatt.so $@
+$(LIB_SO): $(RT_OBJ) $(RT_EXPORTS)
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(LDFLAGS) $(call soname,libphasewatt) $(call export_flag,$(RT_EXPORTS)) \
+	  -o $@ $(RT_OBJ) $(LDLIBS)
 
-$(NVTX_SO): $(BUILD)/obj/tools/nvtx/injection.o $(LIB_OBJ) tools/nvtx/exports.map
+# The analysis carries the part of the runtime it calls (the trace reader), hidden in it.
+$(AN_SO): $(AN_OBJ) $(LIB_A) $(AN_EXPORTS)
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(LDFLAGS) $(call soname,libphasewatt-analysis) \
+	  $(call export_flag,$(AN_EXPORTS)) -o $@ $(AN_OBJ) $(LIB_A) $(LDLIBS)
+
+# The soname next to each library, so programs linked with -Lbuild/lib -lphasewatt start
+# with LD_LIBRARY_PATH=build/lib.
+$(BUILD)/lib/%.so.0: $(BUILD)/lib/%.so
+	ln -sf $*.so $@
+
+$(NVTX_SO): $(BUILD)/obj/tools/nvtx/injection.o $(RT_OBJ) tools/nvtx/exports.map
 	@mkdir -p $(dir $@)
 	$(CC) -shared $(LDFLAGS) $(NVTX_EXPORTS) -o $@ \
-	  $(BUILD)/obj/tools/nvtx/injection.o $(LIB_OBJ) $(LDLIBS)
+	  $(BUILD)/obj/tools/nvtx/injection.o $(RT_OBJ) $(LDLIBS)
 
 # serve's HTTP is libmicrohttpd (Debian's libmicrohttpd-dev); the library does not need it.
-$(CLI): $(CLI_OBJ) $(LIB_A)
+$(CLI): $(CLI_OBJ) $(ARCHIVES)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MHD_LIBS)
 
-$(LLM): $(LLM_OBJ) $(LIB_A)
+$(LLM): $(LLM_OBJ) $(ARCHIVES)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(TESTS): $(TEST_OBJ) $(LIB_A)
+$(TESTS): $(TEST_OBJ) $(ARCHIVES)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/progs/%: $(BUILD)/obj/tests/progs/%.o $(LIB_A)
+$(BUILD)/progs/%: $(BUILD)/obj/tests/progs/%.o $(ARCHIVES)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -143,7 +189,7 @@ $(BUILD)/fakes/%.so: tests/fakes/%.c
 	$(CC) $(CPPFLAGS) $(filter-out $(SAN),$(CFLAGS)) -shared -o $@ $< -ldl
 
 # ---- libphasewatt-llama: the llama.cpp shim `record --llama` preloads (docs/llama.md) ----
-# The library's objects plus tools/llama, exporting only the llama.cpp functions it wraps.
+# The runtime's objects plus tools/llama, exporting only the llama.cpp functions it wraps.
 # Its tests drive a fake libllama (tests/fakes/libllama.c) from programs linked with it
 # like a llama.cpp program (tests/progs/llama_*.c), built without sanitizers like the fakes.
 # Linux only (GNU ld's version script, LD_PRELOAD). build/lib also gets the SONAME link
@@ -154,10 +200,10 @@ LLAMA_FAKE := $(BUILD)/fakes/libllama.$(SO)
 lib: $(LLAMA_SO)
 tests: $(LLAMA_SO)
 LLAMA_OBJ := $(call obj,$(sort $(wildcard tools/llama/*.c)))
-$(LLAMA_SO): $(LLAMA_OBJ) $(LIB_OBJ) tools/llama/exports.map
+$(LLAMA_SO): $(LLAMA_OBJ) $(RT_OBJ) tools/llama/exports.map
 	@mkdir -p $(dir $@)
 	$(CC) -shared $(LDFLAGS) -Wl,--version-script=tools/llama/exports.map -o $@ \
-	  $(LLAMA_OBJ) $(LIB_OBJ) $(LDLIBS)
+	  $(LLAMA_OBJ) $(RT_OBJ) $(LDLIBS)
 $(BUILD)/fakes/libllama.so: CFLAGS += -Wl,-soname,libllama.so
 $(BUILD)/fakes/libllama.so: CPPFLAGS += -Itools/llama
 $(BUILD)/progs/llama_%: $(BUILD)/obj/tests/progs/llama_%.o $(LLAMA_FAKE)
@@ -168,15 +214,20 @@ $(BUILD)/obj/tests/progs/llama_%.o: tests/progs/llama_%.c
 	$(CC) $(CPPFLAGS) $(filter-out $(SAN),$(CFLAGS)) -Itools/llama -c $< -o $@
 endif
 
-$(BUILD)/bin/bench-%: $(BUILD)/obj/bench/%.o $(LIB_A)
+$(BUILD)/bin/bench-%: $(BUILD)/obj/bench/%.o $(ARCHIVES)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# pkg-config: $(1) the library, $(2) what it is, $(3) a Requires line or nothing.
+write_pc = printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: $(1)\nDescription: $(2)\nVersion: %s\n$(3)Libs: -L$${libdir} -l$(1)\nLibs.private: -lm -ldl -pthread\nCflags: -I$${includedir}\n' '$(PREFIX)' '$(VERSION)'
 $(PC): Makefile
 	@mkdir -p $(dir $@)
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: phasewatt\nDescription: Phase-tagged power and energy profiler\nVersion: %s\nLibs: -L$${libdir} -lphasewatt -lm -ldl -pthread\nCflags: -I$${includedir}\n' '$(PREFIX)' '$(VERSION)' > $@
+	$(call write_pc,phasewatt,Phase-tagged power and energy profiler: the runtime a profiled program links) > $@
+$(AN_PC): Makefile
+	@mkdir -p $(dir $@)
+	$(call write_pc,phasewatt-analysis,Phase-tagged power and energy profiler: reading and attributing traces,Requires: phasewatt\n) > $@
 
-$(BUILD)/bin/fuzz-%: $(BUILD)/obj/fuzz/%.main.o $(BUILD)/obj/fuzz/seeds.o $(call obj,$(LLM_CORE_SRC)) $(LIB_A)
+$(BUILD)/bin/fuzz-%: $(BUILD)/obj/fuzz/%.main.o $(BUILD)/obj/fuzz/seeds.o $(call obj,$(LLM_CORE_SRC)) $(ARCHIVES)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 fuzzers: deps $(patsubst %,$(BUILD)/bin/fuzz-%,$(FUZZ_NAMES))
@@ -264,21 +315,27 @@ compare-archs: all
 	  set -- "$$@" $(BUILD)/compare/$$arch.pwt; \
 	done; $(CLI) compare "$$@" && $(CLI) plot "$$@" -o $(BUILD)/compare/compare.html
 
-# The library under the system's names (LIB_NAMES: on Linux libphasewatt.so.VERSION, with
-# .so.0 and .so linked to it).
+# The libraries under the system's names (lib_names: on Linux libphasewatt.so.VERSION, with
+# .so.0 and .so linked to it; the same for libphasewatt-analysis).
 # Into a directory the dynamic loader searches (/usr/local/lib, /usr/lib), ldconfig then
 # refreshes its cache so programs start at once; elsewhere (or with DESTDIR) it says which
 # LD_LIBRARY_PATH to set.
 LIBDIR = $(PREFIX)/lib
+install_so = install -m 755 $(1) $(DESTDIR)$(LIBDIR)/$(firstword $(call lib_names,$(2))) && \
+  for l in $(wordlist 2,9,$(call lib_names,$(2))); do \
+    ln -sf $(firstword $(call lib_names,$(2))) $(DESTDIR)$(LIBDIR)/$$l; done
 install: all
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/phasewatt.h include/phasewatt-analysis.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
-	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/$(firstword $(LIB_NAMES))
-	for l in $(wordlist 2,9,$(LIB_NAMES)); do ln -sf $(firstword $(LIB_NAMES)) $(DESTDIR)$(LIBDIR)/$$l; done
+	$(if $(wildcard $(AN_H)),install -m 644 $(AN_H) $(DESTDIR)$(PREFIX)/include/)
+	install -m 644 $(AN_A) $(DESTDIR)$(LIBDIR)/
+	$(call install_so,$(LIB_SO),libphasewatt)
+	$(call install_so,$(AN_SO),libphasewatt-analysis)
 	install -m 755 $(NVTX_SO) $(DESTDIR)$(LIBDIR)/
 	$(if $(LLAMA_SO),install -m 755 $(LLAMA_SO) $(DESTDIR)$(LIBDIR)/)
-	sed 's|^prefix=.*|prefix=$(PREFIX)|' $(PC) > $(DESTDIR)$(LIBDIR)/pkgconfig/phasewatt.pc
+	for pc in $(PC) $(AN_PC); do \
+	  sed 's|^prefix=.*|prefix=$(PREFIX)|' $$pc > $(DESTDIR)$(LIBDIR)/pkgconfig/$${pc##*/}; done
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
 	@if [ -z "$(DESTDIR)" ] && { ldconfig -v -N 2>/dev/null | sed -n 's|^\(/[^:]*\):.*|\1|p'; \
 	    echo /lib; echo /usr/lib; } | grep -qx '$(LIBDIR)'; then echo ldconfig; ldconfig; \

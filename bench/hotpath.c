@@ -212,7 +212,7 @@ static int in_process(row *r)
     r->p2 = measure(api_pair, 2);
     pw_close();
     remove(o.output_path);
-    pw_stats st;
+    pw_stats st = {.size = sizeof st};
     pw_get_stats(&st);
     return st.lost_events ? 1 : 0;
 }

@@ -75,7 +75,7 @@ static int measure(const char *source, const char *spec, double seconds, double 
     struct timespec ts = {(time_t)seconds, (long)((seconds - (time_t)seconds) * 1e9)};
     nanosleep(&ts, NULL);
     pw_close();
-    pw_stats st;
+    pw_stats st = {.size = sizeof st};
     pw_get_stats(&st);
     char key[64];
     snprintf(key, sizeof key, "sensor.%s.lock", source);

@@ -1,15 +1,44 @@
-/* phasewatt.h — the public API of phasewatt: phase tags, recording sessions and the trace reader. */
+/* phasewatt.h — the public API of libphasewatt: phase tags, recording sessions, the library's
+ * messages and the trace reader (docs/abi.md). The structs begin with `size_t size`, which the
+ * caller sets to sizeof the struct it was built with, so that they can grow: a library accepts
+ * the sizes of its own and of earlier versions. No function is async-signal-safe. */
 #ifndef PHASEWATT_H
 #define PHASEWATT_H
 
 #include <stddef.h>
 #include <stdint.h>
+#ifdef PHASEWATT_DISABLE
+#include <string.h>
+#endif
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define PW_VERSION_STRING "0.1.0"
+/* The version of this header; pw_version() says which library the program runs with. The
+ * Makefile takes the library's version from these three lines. */
+#define PW_VERSION_MAJOR 0
+#define PW_VERSION_MINOR 1
+#define PW_VERSION_PATCH 0
+#define PW_STR2_(x) #x
+#define PW_STR_(x) PW_STR2_(x)
+#define PW_VERSION_STRING \
+    PW_STR_(PW_VERSION_MAJOR) "." PW_STR_(PW_VERSION_MINOR) "." PW_STR_(PW_VERSION_PATCH)
+#define PW_VERSION_NUMBER (PW_VERSION_MAJOR * 10000 + PW_VERSION_MINOR * 100 + PW_VERSION_PATCH)
+
+/* PW_API marks what the shared libraries export; everything else in them is hidden. It is
+ * empty under PHASEWATT_STATIC (compiling phasewatt's sources into a library of your own,
+ * exporting none of them) and for compilers without GCC's attributes. */
+#ifndef PW_API
+#if defined(PHASEWATT_STATIC) || !defined(__GNUC__)
+#define PW_API
+#else
+#define PW_API __attribute__((visibility("default")))
+#endif
+#endif
+
+PW_API const char *pw_version(void);   /* the library's "MAJOR.MINOR.PATCH" */
+PW_API int pw_version_number(void);    /* the library's PW_VERSION_NUMBER */
 
 /* Every function that can fail returns one of these (0 = success). */
 enum pw_error {
@@ -26,36 +55,44 @@ enum pw_error {
     PW_ERR_LIMIT = -10,      /* a fixed table is full (names, threads) */
     PW_ERR_NOT_FOUND = -11   /* no such file, source or name */
 };
-const char *pw_strerror(int err);
+PW_API const char *pw_strerror(int err);
 
 /* ---- Phase tags -------------------------------------------------------------------------
  * Intern a name once, then tag with its id: pw_begin/pw_end take no lock, make no system
- * call and allocate nothing (a thread's first call registers its event ring, once). */
+ * call and allocate nothing (a thread's first call registers its event ring, once).
+ * Threads: every call is safe from any thread at any time, with or without a session; each
+ * thread has its own phase stack. Not from a signal handler (it would interleave with the
+ * interrupted thread's own tags). Fork: a child starts with an empty phase stack and its own
+ * ring; under `phasewatt record` its tags are recorded, beside an in-process session not.
+ * PHASEWATT_DISABLE, defined before this header, turns these calls, PW_SCOPE, the session
+ * calls and pw_set_log into inline no-ops returning PW_OK (ids are 1, names NULL): a program
+ * that uses only these references no phasewatt symbol and need not link the library. */
 typedef uint32_t pw_id;
 #define PW_MAX_DEPTH 64
 #define PW_MAX_NAME 4096
+#define PW_CAT2_(a, b) a##b
+#define PW_CAT_(a, b) PW_CAT2_(a, b)
 
-pw_id pw_phase_id(const char *name);    /* 0 on failure (empty, too long, table full) */
-pw_id pw_counter_id(const char *name);  /* counters share the name table ("tokens") */
-const char *pw_name(pw_id id);          /* NULL for an unknown id */
+#ifndef PHASEWATT_DISABLE
+PW_API pw_id pw_phase_id(const char *name);   /* 0 on failure (empty, too long, table full) */
+PW_API pw_id pw_counter_id(const char *name); /* counters share the name table ("tokens") */
+PW_API const char *pw_name(pw_id id);         /* NULL for an unknown id */
 
-int pw_begin(pw_id phase);              /* opens a phase nested in this thread's current one */
-int pw_end(void);                       /* closes this thread's innermost phase */
-int pw_mark(pw_id name);                /* an instant */
-int pw_count(pw_id counter, int64_t n); /* adds n to a counter, e.g. tokens, in the current phase */
+PW_API int pw_begin(pw_id phase);             /* opens a phase nested in the thread's current one */
+PW_API int pw_end(void);                      /* closes this thread's innermost phase */
+PW_API int pw_mark(pw_id name);               /* an instant */
+PW_API int pw_count(pw_id counter, int64_t n); /* adds n (tokens) to a counter in the phase */
 
 /* Names the calling thread's track in traces ("worker-3", an NVTX domain); the first 63
  * bytes are kept. Not for the hot path: it may register the thread's ring. */
-int pw_track_name(const char *name);
+PW_API int pw_track_name(const char *name);
 
-int pw_begin_name(const char *name);    /* conveniences that intern on every call */
-int pw_mark_name(const char *name);
-int pw_count_name(const char *name, int64_t n);
+PW_API int pw_begin_name(const char *name);   /* conveniences that intern on every call */
+PW_API int pw_mark_name(const char *name);
+PW_API int pw_count_name(const char *name, int64_t n);
 
 /* PW_SCOPE("attention"); opens a phase that closes when the enclosing block ends. */
 static inline void pw_scope_close_(int *begun) { if (*begun == PW_OK) (void)pw_end(); }
-#define PW_CAT2_(a, b) a##b
-#define PW_CAT_(a, b) PW_CAT2_(a, b)
 #define PW_SCOPE(name)                                                                   \
     static pw_id PW_CAT_(pw_scope_id_, __LINE__);                                        \
     if (!__atomic_load_n(&PW_CAT_(pw_scope_id_, __LINE__), __ATOMIC_RELAXED))            \
@@ -63,12 +100,50 @@ static inline void pw_scope_close_(int *begun) { if (*begun == PW_OK) (void)pw_e
                          __ATOMIC_RELAXED);                                              \
     int PW_CAT_(pw_scope_, __LINE__) __attribute__((cleanup(pw_scope_close_), unused)) = \
         pw_begin(__atomic_load_n(&PW_CAT_(pw_scope_id_, __LINE__), __ATOMIC_RELAXED))
+#else
+static inline pw_id pw_phase_id(const char *name) { (void)name; return 1; }
+static inline pw_id pw_counter_id(const char *name) { (void)name; return 1; }
+static inline const char *pw_name(pw_id id) { (void)id; return NULL; }
+static inline int pw_begin(pw_id phase) { (void)phase; return PW_OK; }
+static inline int pw_end(void) { return PW_OK; }
+static inline int pw_mark(pw_id name) { (void)name; return PW_OK; }
+static inline int pw_count(pw_id counter, int64_t n) { (void)counter; (void)n; return PW_OK; }
+static inline int pw_track_name(const char *name) { (void)name; return PW_OK; }
+static inline int pw_begin_name(const char *name) { (void)name; return PW_OK; }
+static inline int pw_mark_name(const char *name) { (void)name; return PW_OK; }
+static inline int pw_count_name(const char *name, int64_t n) { (void)name; (void)n; return PW_OK; }
+#define PW_SCOPE(name) ((void)sizeof(name))
+#endif
+
+/* ---- Messages -----------------------------------------------------------------------------
+ * The library's errors and notes (a write that failed, a counter that jumped, a thread left
+ * untagged) go to one callback: by default a "phasewatt: MSG" line on stderr. A session
+ * opened with quiet = 1 says nothing while it is open. `msg` is one line without its newline,
+ * valid during the call. The callback may be called from any thread (the session's sampler
+ * among them), one message at a time; it must not call back into the library. Thread-safe:
+ * once pw_set_log returns, the previous callback is not called again. */
+enum pw_log_level {
+    PW_LOG_ERROR = 0,  /* something the caller asked for failed (the trace stopped growing) */
+    PW_LOG_WARN = 1,   /* the figures are affected (estimated, a reading left out) */
+    PW_LOG_NOTE = 2    /* worth knowing, figures unaffected */
+};
+typedef void (*pw_log_fn)(int level, const char *msg, void *ctx);
+#ifndef PHASEWATT_DISABLE
+PW_API void pw_set_log(pw_log_fn fn, void *ctx);   /* fn NULL: back to stderr */
+#else
+static inline void pw_set_log(pw_log_fn fn, void *ctx) { (void)fn; (void)ctx; }
+#endif
 
 /* ---- Recording sessions -----------------------------------------------------------------
  * One session per process: a sampler thread reads the power sources on absolute deadlines
- * and streams samples and the phase events of every thread into a trace file. */
+ * and streams samples and the phase events of every thread into a trace file.
+ * Threads: these calls are safe from any thread and serialised by one lock; pw_close waits
+ * for the sampler to stop. The sampler thread starts with the signal mask of the thread
+ * that calls pw_open: block signals there first to keep them off it. Fork: the session
+ * stays in the parent; a child must not call pw_close, pw_set_meta or pw_get_stats for it
+ * (it may pw_open its own after exec). */
 typedef struct pw_options {
-    size_t struct_size;        /* set by pw_options_init: lets the struct grow compatibly */
+    size_t size;               /* sizeof(pw_options): set by pw_options_init */
     const char *output_path;   /* trace file to write; default "phasewatt.pwt" */
     const char *sources;       /* comma list ("rapl,nvml"); NULL or "auto": every usable
                                   measured source, else "estimate" */
@@ -78,18 +153,11 @@ typedef struct pw_options {
     const char *synthetic;     /* the synthetic source's spec: a scenario file, or inline
                                   "phase=W,phase=W,..." (see docs/sources.md) */
     const char *command;       /* recorded as metadata: what ran */
-    int quiet;                 /* 1: print no notes on stderr */
+    int quiet;                 /* 1: no messages (pw_set_log) while the session is open */
 } pw_options;
 
-void pw_options_init(pw_options *opts);
-int pw_open(const pw_options *opts);
-/* Why the last pw_open() failed, in one line with the fix where there is one ("source
- * rapl: permission denied on …"), or "" when it did not fail. */
-const char *pw_open_error(void);
-int pw_close(void);
-int pw_set_meta(const char *key, const char *value);  /* while a session is open */
-
 typedef struct pw_stats {
+    size_t size;               /* set by the caller: sizeof(pw_stats) */
     uint64_t samples;          /* source reads written */
     uint64_t events;           /* phase events written */
     uint64_t lost_events;      /* events dropped because a ring was full */
@@ -104,16 +172,58 @@ typedef struct pw_stats {
                                   domain can draw (a reset, a glitch) */
     uint64_t suspended_ns;     /* time the machine slept during the run, left out */
 } pw_stats;
-int pw_get_stats(pw_stats *out);  /* while a session is open, or of the last one closed */
+
+#ifndef PHASEWATT_DISABLE
+PW_API void pw_options_init(pw_options *opts);
+PW_API int pw_open(const pw_options *opts);  /* PW_ERR_INVALID for a size it does not know */
+/* Why the calling thread's last pw_open() failed, in one line with the fix where there is
+ * one ("source rapl: permission denied on …"), or "" when it did not fail; the text is the
+ * thread's own (thread-local) until its next pw_open. */
+PW_API const char *pw_open_error(void);
+PW_API int pw_close(void);
+/* 1 when this process runs under `phasewatt record`, which records its tags itself (pw_open
+ * then refuses: the recorder's session is the one). */
+PW_API int pw_channel_child_active(void);
+PW_API int pw_set_meta(const char *key, const char *value);  /* while a session is open */
+
+/* While a session is open, or of the last one closed; out->size set by the caller. */
+PW_API int pw_get_stats(pw_stats *out);
+#else
+static inline void pw_options_init(pw_options *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->size = sizeof *opts;
+}
+static inline int pw_open(const pw_options *opts) { (void)opts; return PW_OK; }
+static inline const char *pw_open_error(void) { return ""; }
+static inline int pw_close(void) { return PW_OK; }
+static inline int pw_channel_child_active(void) { return 0; }
+static inline int pw_set_meta(const char *key, const char *value)
+{
+    (void)key; (void)value;
+    return PW_OK;
+}
+static inline int pw_get_stats(pw_stats *out)
+{
+    size_t size = out->size;
+    memset(out, 0, sizeof *out);
+    out->size = size;
+    return PW_OK;
+}
+#endif
 
 /* ---- Reading traces -----------------------------------------------------------------------
- * A reader loads a .pwt file whole; a torn tail or a corrupt chunk loses only that chunk. */
+ * A reader loads a .pwt file whole; a torn tail or a corrupt chunk loses only that chunk.
+ * Threads: an open trace is read-only, so any number of threads may read one at once;
+ * pw_trace_close must come after the last of them. These are real functions under
+ * PHASEWATT_DISABLE too. */
 typedef struct pw_trace pw_trace;
 
-int pw_trace_open(const char *path, pw_trace **out);
-void pw_trace_close(pw_trace *trace);
+PW_API int pw_trace_open(const char *path, pw_trace **out);
+PW_API void pw_trace_close(pw_trace *trace);
 
 typedef struct pw_domain_info {
+    size_t size;          /* set by the caller: sizeof(pw_domain_info) */
     const char *name;     /* "package-0", "gpu-0" */
     const char *kind;     /* "cpu", "gpu", "ane", "dram", "soc", "system", "other" */
     const char *source;   /* backend that read it */
@@ -122,14 +232,15 @@ typedef struct pw_domain_info {
     size_t samples;       /* readings of it in the trace */
 } pw_domain_info;
 
-size_t pw_trace_domain_count(const pw_trace *trace);
-int pw_trace_domain(const pw_trace *trace, size_t index, pw_domain_info *out);
+PW_API size_t pw_trace_domain_count(const pw_trace *trace);
+PW_API int pw_trace_domain(const pw_trace *trace, size_t index, pw_domain_info *out);
 /* The i-th reading of a domain: monotonic time (ns) and cumulative energy (µJ). */
-int pw_trace_sample(const pw_trace *trace, size_t domain, size_t i, uint64_t *t_ns,
+PW_API int pw_trace_sample(const pw_trace *trace, size_t domain, size_t i, uint64_t *t_ns,
                     uint64_t *energy_uj);
-const char *pw_trace_meta(const pw_trace *trace, const char *key);  /* NULL if absent */
+PW_API const char *pw_trace_meta(const pw_trace *trace, const char *key);  /* NULL if absent */
 
 typedef struct pw_trace_health {
+    size_t size;             /* set by the caller: sizeof(pw_trace_health) */
     int complete;            /* 1 when the writer closed the file normally */
     int torn;                /* 1 when the file ends inside a chunk */
     size_t corrupt_chunks;   /* chunks skipped for a bad checksum */
@@ -139,7 +250,7 @@ typedef struct pw_trace_health {
     uint64_t backward_events; /* events stamped before the one before them on their track */
     uint64_t bad_names;      /* names repaired on reading (invalid UTF-8, '/', too long) */
 } pw_trace_health;
-int pw_trace_get_health(const pw_trace *trace, pw_trace_health *out);
+PW_API int pw_trace_get_health(const pw_trace *trace, pw_trace_health *out);
 
 #ifdef __cplusplus
 }

@@ -63,7 +63,7 @@ TEST(fault_disk_full_stops_writing_cleanly_keeps_what_was_written_and_says_so)
     CHECK_INT(st.st_size, 12000);   /* a flushed second of readings, locked or not, fits */
     pw_trace *t = NULL;
     CHECK_INT(pw_trace_open(trace, &t), PW_OK);   /* reads up to the last complete chunk */
-    pw_trace_health h;
+    pw_trace_health h = {.size = sizeof h};
     CHECK_INT(pw_trace_get_health(t, &h), PW_OK);
     CHECK(h.torn && !h.complete);
     CHECK_MSG(t->series[0].n > 100, "only %zu samples kept", t->series[0].n);
@@ -145,7 +145,7 @@ TEST(fault_sigint_sigterm_sighup_to_record_finalise_the_trace_and_reach_the_chil
                   code, codes[i]);
         pw_trace *t = NULL;
         CHECK_INT(pw_trace_open(trace, &t), PW_OK);
-        pw_trace_health h;
+        pw_trace_health h = {.size = sizeof h};
         CHECK_INT(pw_trace_get_health(t, &h), PW_OK);
         CHECK_MSG(h.complete && !h.torn, "signal %d: the trace was not finalised", sigs[i]);
         snprintf(want, sizeof want, "exited with code %d", codes[i]);
@@ -237,13 +237,13 @@ TEST(fault_counter_reset_or_jump_is_left_out_not_counted)
         if (step == 20) e += 100000000000ull;                  /* the jump */
         else if (step == 40) e = 100;                          /* the reset: back, not a wrap */
         else e += 10000, counted += 10000;
-        pw_stats before;
+        pw_stats before = {.size = sizeof before};
         pw_get_stats(&before);
         write_energy(zone, e);
         /* each value is read before the next is written, however late a loaded machine runs
          * the sampler: two steps in one interval would make one jump of them */
         for (int tries = 0; tries < 60000; tries++) {   /* at most a minute */
-            pw_stats now;
+            pw_stats now = {.size = sizeof now};
             pw_get_stats(&now);
             if (now.samples > before.samples) break;
             sleep_ms(1);
@@ -252,7 +252,7 @@ TEST(fault_counter_reset_or_jump_is_left_out_not_counted)
     sleep_ms(10);
     CHECK_INT(pw_close(), PW_OK);
     unsetenv("PHASEWATT_SYSFS_ROOT");
-    pw_stats st;
+    pw_stats st = {.size = sizeof st};
     pw_get_stats(&st);
     CHECK_INT(st.counter_jumps, 2);
     pw_trace *t = NULL;
@@ -291,7 +291,7 @@ TEST(fault_64_threads_on_tiny_rings_count_every_lost_event_exactly)
     for (int i = 0; i < NTHREADS; i++) CHECK_INT(pthread_create(&th[i], NULL, tagger, &id), 0);
     for (int i = 0; i < NTHREADS; i++) pthread_join(th[i], NULL);
     CHECK_INT(pw_close(), PW_OK);
-    pw_stats st;
+    pw_stats st = {.size = sizeof st};
     pw_get_stats(&st);
     CHECK_INT(st.events + st.lost_events, (uint64_t)NTHREADS * PAIRS * 2);
     CHECK(st.lost_events > 0);   /* 16-event rings cannot keep up */
@@ -353,7 +353,7 @@ TEST(fault_100000_distinct_phase_names_are_all_recorded_and_reported)
         CHECK_INT(pw_end(), PW_OK);
     }
     CHECK_INT(pw_close(), PW_OK);
-    pw_stats st;
+    pw_stats st = {.size = sizeof st};
     pw_get_stats(&st);
     CHECK_INT(st.lost_events, 0);
     pw_trace *t = NULL;
@@ -391,7 +391,7 @@ TEST(fault_recover_salvages_a_trace_cut_anywhere_in_its_last_chunks)
         free(tf_run_expect(cmd, 0, NULL));
         pw_trace *t = NULL;
         CHECK_INT(pw_trace_open(fixed, &t), PW_OK);
-        pw_trace_health h;
+        pw_trace_health h = {.size = sizeof h};
         CHECK_INT(pw_trace_get_health(t, &h), PW_OK);
         CHECK_MSG(h.complete && !h.torn && h.corrupt_chunks == 0, "cut at %zu", at);
         CHECK_MSG(t->series[0].n >= last_samples, "cut at %zu lost samples", at);   /* monotone */
@@ -436,7 +436,7 @@ TEST(fault_recorder_killed_mid_run_leaves_a_trace_that_recover_completes)
     char fixed[700];
     snprintf(fixed, sizeof fixed, "%.*s.recovered.pwt", (int)strlen(trace) - 4, trace);
     CHECK_INT(pw_trace_open(fixed, &t), PW_OK);
-    pw_trace_health h;
+    pw_trace_health h = {.size = sizeof h};
     CHECK_INT(pw_trace_get_health(t, &h), PW_OK);
     CHECK(h.complete);
     pw_attribution *a = NULL;
@@ -470,7 +470,7 @@ TEST(fault_library_out_of_memory_turns_tagging_off_says_so_once_and_the_program_
         o.output_path = tf_path("oom.pwt");
         o.sources = "synthetic";
         o.ring_events = 1u << 26;          /* 1.5 GB per thread's ring: refused below */
-        o.quiet = 1;
+        o.quiet = 0;                       /* quiet would silence the message under test */
         if (pw_open(&o) != PW_OK) _exit(10);
         struct rlimit lim = {1ul << 30, 1ul << 30};
         getrlimit(RLIMIT_AS, &lim);

@@ -289,7 +289,7 @@ TEST(hostile_100000_nested_begins_are_capped_at_read_and_counted)
     for (uint64_t i = 0; i < DEEP; i++) fx_begin(t, 1, FX_MS + i, 1);
     for (uint64_t i = 0; i < DEEP; i++) fx_end(t, 1, 5 * FX_MS + i, 1);
     t = round_trip(t, "deep.pwt");
-    pw_trace_health h;
+    pw_trace_health h = {.size = sizeof h};
     CHECK_INT(pw_trace_get_health(t, &h), PW_OK);
     CHECK_INT(h.deep_phases, DEEP - PW_MAX_DEPTH);
     CHECK_INT(t->tracks[0].n, 2 * PW_MAX_DEPTH);

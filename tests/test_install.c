@@ -54,6 +54,15 @@ TEST(install_staged_tree_builds_and_runs_the_readme_example_with_pkg_config)
                        "test -f $v && ! test -L $v && "
                        "test \"$(readlink -f libphasewatt.so)\" = \"$PWD/$v\" && "
                        "test \"$(readlink -f libphasewatt.so.0)\" = \"$PWD/$v\"", 0, NULL));
+    /* and the analysis library beside it, found by its own pkg-config name */
+    free(tf_run_expect("cd root/opt/phasewatt/lib && v=libphasewatt-analysis.so." PW_VERSION_STRING
+                       " && test -f $v && test \"$(readlink -f libphasewatt-analysis.so.0)\" = "
+                       "\"$PWD/$v\" && test -f libphasewatt-analysis.a", 0, NULL));
+    out = tf_run_expect("PKG_CONFIG_LIBDIR=\"$PWD/root/opt/phasewatt/lib/pkgconfig\" "
+                        "pkg-config --libs phasewatt-analysis | tr ' ' '\\n' | "
+                        "grep -c -x -e -lphasewatt-analysis -e -lphasewatt", 0, NULL);
+    CHECK_MSG(atoi(out) == 2, "phasewatt-analysis.pc links %s of the two libraries", out);
+    free(out);
     char *src = readme_example();
     CHECK_INT(tf_write_file(tf_path("example.c"), src, strlen(src)), 0);
     free(src);

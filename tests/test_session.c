@@ -81,7 +81,7 @@ TEST(session_records_phases_and_meta)
         pw_end();
     }
     CHECK_INT(pw_close(), PW_OK);
-    pw_stats st;
+    pw_stats st = {.size = sizeof st};
     pw_get_stats(&st);
     CHECK_INT(st.events, 5 * 5);
     CHECK_INT(st.lost_events, 0);
@@ -90,7 +90,7 @@ TEST(session_records_phases_and_meta)
     pw_trace *t = read_back();
     CHECK_STR(pw_trace_meta(t, "model"), "test");
     CHECK_STR(pw_trace_meta(t, "sources"), "synthetic");
-    pw_trace_health h;
+    pw_trace_health h = {.size = sizeof h};
     pw_trace_get_health(t, &h);
     CHECK_INT(h.complete, 1);
     CHECK_INT(h.torn, 0);
@@ -161,12 +161,12 @@ TEST(session_overflow_reported_in_trace)
     for (int i = 0; i < THREADS; i++) pthread_create(&th[i], NULL, worker, &arg);
     for (int i = 0; i < THREADS; i++) pthread_join(th[i], NULL);
     CHECK_INT(pw_close(), PW_OK);
-    pw_stats st;
+    pw_stats st = {.size = sizeof st};
     pw_get_stats(&st);
     CHECK(st.lost_events > 0);
     CHECK_INT(st.events + st.lost_events, (uint64_t)THREADS * ITER * 4);
     pw_trace *t = read_back();
-    pw_trace_health h;
+    pw_trace_health h = {.size = sizeof h};
     pw_trace_get_health(t, &h);
     CHECK_INT(h.lost_events, st.lost_events);
     uint64_t kept = 0;
@@ -262,7 +262,7 @@ static uint64_t suspended_over_a_run(uint64_t jump_after_ns)
     pw_sleep_check_boottime = real;
     atomic_store(&g_jump_after_ns, 0);
     CHECK(atomic_load(&g_boot_calls) > 6);          /* the check ran, stalls and all */
-    pw_stats st;
+    pw_stats st = {.size = sizeof st};
     pw_get_stats(&st);
     return st.suspended_ns;
 }

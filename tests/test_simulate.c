@@ -193,7 +193,7 @@ TEST(simulate_builtin_against_its_truth)
     pw_trace *t = simulate(s, "builtin.pwt");
 
     CHECK_INT(pw_trace_domain_count(t), 1);
-    pw_domain_info d;
+    pw_domain_info d = {.size = sizeof d};
     CHECK_INT(pw_trace_domain(t, 0, &d), PW_OK);
     CHECK_STR(d.name, "package-0");
     CHECK_STR(d.kind, "cpu");
@@ -203,7 +203,7 @@ TEST(simulate_builtin_against_its_truth)
     CHECK_STR(pw_trace_meta(t, "scenario"), "built-in inference");
     CHECK_STR(pw_trace_meta(t, "sample_interval_ns"), "1000000");
     CHECK(strstr(pw_trace_meta(t, "sensor"), "15.3 uJ") != NULL);
-    pw_trace_health h;
+    pw_trace_health h = {.size = sizeof h};
     CHECK_INT(pw_trace_get_health(t, &h), PW_OK);
     CHECK(h.complete && !h.torn && h.corrupt_chunks == 0);
 

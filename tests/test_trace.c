@@ -200,7 +200,7 @@ static size_t total_rows(const pw_trace *t)
 
 static pw_trace_health health(const pw_trace *t)
 {
-    pw_trace_health h;
+    pw_trace_health h = {.size = sizeof h};
     CHECK_INT(pw_trace_get_health(t, &h), PW_OK);
     return h;
 }
@@ -303,7 +303,7 @@ TEST(trace_public_accessors)
 {
     pw_trace *t = make_model(100, 8);
     CHECK_INT(pw_trace_domain_count(t), 5);
-    pw_domain_info d;
+    pw_domain_info d = {.size = sizeof d};
     CHECK_INT(pw_trace_domain(t, 4, &d), PW_OK);
     CHECK_STR(d.name, "gpu-0-mem");
     CHECK_STR(d.kind, "other");

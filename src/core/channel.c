@@ -19,6 +19,7 @@
 
 #include "core/channel.h"
 #include "core/clock.h"
+#include "core/log.h"
 #include "platform/platform.h"
 
 #define MAGIC 0x48435750u             /* "PWCH" */
@@ -189,8 +190,8 @@ static layout g_layout;
 
 static int child_refuse(const char *path, const char *why)
 {
-    fprintf(stderr, "phasewatt: ignoring %s=%s: %s; this program's phases are not recorded\n",
-            PW_CHANNEL_ENV, path, why);
+    pw_log(PW_LOG_WARN, "ignoring %s=%s: %s; this program's phases are not recorded",
+           PW_CHANNEL_ENV, path, why);
     return -1;
 }
 

@@ -1,4 +1,4 @@
-/* error.c — the words for phasewatt's error codes. */
+/* error.c — the words for phasewatt's error codes, and the library's version. */
 #include "phasewatt.h"
 
 const char *pw_strerror(int err)
@@ -19,3 +19,7 @@ const char *pw_strerror(int err)
     default: return "unknown error";
     }
 }
+
+const char *pw_version(void) { return PW_VERSION_STRING; }
+
+int pw_version_number(void) { return PW_VERSION_NUMBER; }

@@ -2,13 +2,13 @@
  * registry the sampler drains them through. */
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "core/channel.h"
 #include "core/clock.h"
+#include "core/log.h"
 #include "platform/platform.h"
 #include "core/core.h"
 
@@ -72,8 +72,8 @@ static void thread_off(const char *why)
     static atomic_int said;
     tls_failed = 1;
     if (!atomic_exchange(&said, 1))
-        fprintf(stderr, "phasewatt: %s: this thread's phases are not recorded from now on "
-                "(said once)\n", why);
+        pw_log(PW_LOG_WARN, "%s: this thread's phases are not recorded from now on (said once)",
+               why);
 }
 
 /* Under `phasewatt record -- CMD` a thread's ring lives in the recorder's shared channel;

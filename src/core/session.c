@@ -14,8 +14,10 @@
 #include "platform/platform.h"
 #include "core/core.h"
 #include "core/gridlock.h"
+#include "core/log.h"
 #include "core/tap.h"
 #include "sources/source.h"
+#include "trace/sized.h"
 
 #define DEFAULT_INTERVAL_NS 10000000ull
 #define MIN_INTERVAL_NS 50000ull          /* 50 µs: below this the sampler only spins */
@@ -76,9 +78,9 @@ static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static pw_session_tap g_next_tap;         /* guarded by g_lock */
 static session *g_session;
 static pw_stats g_last_stats;
-static char g_open_error[PW_WHY_MAX + 128];
+static _Thread_local char g_open_error[PW_WHY_MAX + 128];   /* each caller's own */
 
-/* Remembers the first reason pw_open() failed; pw_open_error() hands it out. */
+/* Remembers the first reason this thread's pw_open() failed; pw_open_error() hands it out. */
 static void open_failed(const char *fmt, const char *a, const char *b)
 {
     if (!g_open_error[0]) snprintf(g_open_error, sizeof g_open_error, fmt, a, b);
@@ -89,7 +91,7 @@ const char *pw_open_error(void) { return g_open_error; }
 void pw_options_init(pw_options *o)
 {
     memset(o, 0, sizeof *o);
-    o->struct_size = sizeof *o;
+    o->size = sizeof *o;
     o->output_path = "phasewatt.pwt";
     o->interval_ns = DEFAULT_INTERVAL_NS;
     o->ring_events = 16384;
@@ -104,9 +106,9 @@ static void write_failed(session *s)
     s->stats.write_errno = pw_writer_errno(s->w) ? pw_writer_errno(s->w) : ENOMEM;
     s->stats.write_stopped_ns = pw_now_ns() - s->started_ns;
     if (!s->opts.quiet)
-        fprintf(stderr, "phasewatt: writing %s failed after %llu bytes: %s; writing stopped, "
-                "what was written stays readable\n", s->output_path,
-                (unsigned long long)pw_writer_written(s->w), strerror(s->stats.write_errno));
+        pw_log(PW_LOG_ERROR, "writing %s failed after %llu bytes: %s; writing stopped, what "
+               "was written stays readable", s->output_path,
+               (unsigned long long)pw_writer_written(s->w), strerror(s->stats.write_errno));
 }
 
 /* ---- draining the rings ---------------------------------------------------------------- */
@@ -249,10 +251,10 @@ static long jumped(const active_source *a, uint64_t t)
 static void note_jump(session *s, const active_source *a, long d, uint64_t t)
 {
     if (s->stats.counter_jumps++ || s->opts.quiet) return;   /* said once */
-    fprintf(stderr, "phasewatt: %s: %s jumped by %.4g J in %.4g ms (a counter reset?): that "
-            "interval is left out\n", a->ops->name, a->info.domains[d].name,
-            ((double)a->energy[d] - (double)a->last_energy[d]) * 1e-6,
-            (double)(t - a->last_t_ns) * 1e-6);
+    pw_log(PW_LOG_WARN, "%s: %s jumped by %.4g J in %.4g ms (a counter reset?): that interval "
+           "is left out", a->ops->name, a->info.domains[d].name,
+           ((double)a->energy[d] - (double)a->last_energy[d]) * 1e-6,
+           (double)(t - a->last_t_ns) * 1e-6);
 }
 
 /* Writes one reading at its stamp, a counter jump marking a gap. */
@@ -334,8 +336,8 @@ static void check_sleep(session *s)
     s->stats.suspended_ns += more;
     for (size_t k = 0; k < s->nsrc; k++) s->src[k].pending_gap = 1;
     if (!s->opts.quiet)
-        fprintf(stderr, "phasewatt: the machine slept %.3f s: the readings across it are left "
-                "out\n", (double)more * 1e-9);
+        pw_log(PW_LOG_NOTE, "the machine slept %.3f s: the readings across it are left out",
+               (double)more * 1e-9);
 }
 
 /* What was left out, for report's warnings: written when it changes, so a run cut short
@@ -369,9 +371,9 @@ static void note_lock(session *s, active_source *a)
         return;
     if (st == PW_LOCK_UNLOCKABLE && !s->opts.quiet &&
         (!a->noted || a->noted_state != PW_LOCK_UNLOCKABLE))
-        fprintf(stderr, "phasewatt: %s: its updates are not observable or not regular: read "
-                "every %.3g ms, each reading stamped half a period before the read, +- half a "
-                "period\n", a->ops->name, (double)s->opts.interval_ns * 1e-6);
+        pw_log(PW_LOG_NOTE, "%s: its updates are not observable or not regular: read every "
+               "%.3g ms, each reading stamped half a period before the read, +- half a period",
+               a->ops->name, (double)s->opts.interval_ns * 1e-6);
     a->noted = 1;
     a->noted_state = st;
     a->noted_period_ns = period;
@@ -662,9 +664,12 @@ static void session_free(session *s)
 static int copy_options(session *s, const pw_options *o)
 {
     pw_options_init(&s->opts);
-    size_t n = o->struct_size && o->struct_size < sizeof s->opts ? o->struct_size : sizeof s->opts;
-    memcpy(&s->opts, o, n);
-    s->opts.struct_size = sizeof s->opts;
+    if (o->size < PW_SIZED_MIN(pw_options, quiet)) {   /* fields a newer caller adds: ignored */
+        open_failed("pw_options.size is too small: set it with pw_options_init%s%s", "", "");
+        return PW_ERR_INVALID;
+    }
+    memcpy(&s->opts, o, o->size < sizeof s->opts ? o->size : sizeof s->opts);
+    s->opts.size = sizeof s->opts;
     if (!s->opts.output_path) s->opts.output_path = "phasewatt.pwt";
     if (!s->opts.interval_ns) s->opts.interval_ns = DEFAULT_INTERVAL_NS;
     if (s->opts.interval_ns < MIN_INTERVAL_NS) return PW_ERR_INVALID;
@@ -703,8 +708,8 @@ static int start(session *s)
         return rc;
     }
     if (s->estimate_fallback && !s->opts.quiet)   /* a note after any real error, not before */
-        fprintf(stderr, "phasewatt: no power sensor is readable here (see `phasewatt sources`); "
-                        "using the CPU-utilisation estimate: figures are ESTIMATED\n");
+        pw_log(PW_LOG_WARN, "no power sensor is readable here (see `phasewatt sources`); "
+                            "using the CPU-utilisation estimate: figures are ESTIMATED");
     if ((rc = write_domains(s)) != PW_OK) return rc;
     write_run_meta(s);
     for (size_t k = 0; k < s->nsrc; k++)
@@ -739,6 +744,7 @@ int pw_open(const pw_options *opts)
         if (rc == PW_OK) rc = start(s);
         if (rc == PW_OK) {
             g_session = s;
+            pw_log_quiet(s->opts.quiet);
         } else if (s) {
             if (s->w) pw_writer_close(s->w, pw_now_ns(), 0);
             session_free(s);
@@ -777,6 +783,7 @@ int pw_close(void)
     g_last_stats = s->stats;
     g_session = NULL;
     session_free(s);
+    pw_log_quiet(0);
     pthread_mutex_unlock(&g_lock);
     return rc;
 }
@@ -799,15 +806,15 @@ int pw_get_stats(pw_stats *out)
 {
     if (!out) return PW_ERR_INVALID;
     pthread_mutex_lock(&g_lock);
+    pw_stats st = g_last_stats;
     if (g_session) {
         pthread_mutex_lock(&g_session->lock);
-        *out = g_session->stats;
+        st = g_session->stats;
         pthread_mutex_unlock(&g_session->lock);
-    } else {
-        *out = g_last_stats;
     }
     pthread_mutex_unlock(&g_lock);
-    return PW_OK;
+    st.size = sizeof st;
+    return pw_sized_fill(out, &st, sizeof st, PW_SIZED_MIN(pw_stats, suspended_ns));
 }
 
 /* ---- a recorded command's channel -------------------------------------------------------- */

@@ -11,6 +11,7 @@
 
 #include "trace/format.h"
 #include "trace/hash.h"
+#include "trace/sized.h"
 
 static const char *const kind_names[PW_KIND_COUNT] = {
     [PW_KIND_OTHER] = "other", [PW_KIND_CPU] = "cpu", [PW_KIND_GPU] = "gpu",
@@ -501,7 +502,8 @@ int pw_trace_domain(const pw_trace *trace, size_t index, pw_domain_info *out)
     if (!trace || !out || index >= trace->ndomains) return PW_ERR_INVALID;
     const pw_domain_desc *d = &trace->domains[index];
     const pw_source_desc *src = &trace->sources[d->source];
-    *out = (pw_domain_info){
+    pw_domain_info info = {
+        .size = sizeof info,
         .name = d->name,
         .kind = pw_kind_name(d->kind),
         .source = src->name,
@@ -509,7 +511,7 @@ int pw_trace_domain(const pw_trace *trace, size_t index, pw_domain_info *out)
         .estimated = ((d->flags | src->flags) & PW_DOMAIN_ESTIMATED) != 0,
         .samples = trace->series[d->source].n,
     };
-    return PW_OK;
+    return pw_sized_fill(out, &info, sizeof info, PW_SIZED_MIN(pw_domain_info, samples));
 }
 
 int pw_trace_sample(const pw_trace *trace, size_t domain, size_t i, uint64_t *t_ns,
@@ -533,6 +535,6 @@ const char *pw_trace_meta(const pw_trace *trace, const char *key)
 int pw_trace_get_health(const pw_trace *trace, pw_trace_health *out)
 {
     if (!trace || !out) return PW_ERR_INVALID;
-    *out = trace->health;
-    return PW_OK;
+    return pw_sized_fill(out, &trace->health, sizeof trace->health,
+                         PW_SIZED_MIN(pw_trace_health, bad_names));
 }

@@ -376,7 +376,7 @@ static int run(int argc, char **argv)
         return CLI_FAILED;
     }
     a.o.output_path = final_path;
-    pw_stats st;
+    pw_stats st = {.size = sizeof st};
     pw_get_stats(&st);
     if (rc != PW_OK && st.write_errno)
         return cli_error("record", CLI_FAILED, "writing %s stopped %.3f s into the run after "

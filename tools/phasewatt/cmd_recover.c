@@ -86,7 +86,7 @@ static int run(int argc, char **argv)
     int rc = pw_trace_open(in, &t);
     if (rc != PW_OK)
         return cli_trace_error("recover", in, rc);
-    pw_trace_health h;
+    pw_trace_health h = {.size = sizeof h};
     pw_trace_get_health(t, &h);
     uint64_t closed = 0;
     rc = salvage(t, in, &h, &closed);

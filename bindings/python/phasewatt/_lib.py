@@ -77,7 +77,7 @@ def find_cli() -> str:
 
 class Options(ctypes.Structure):
     """include/phasewatt.h: struct pw_options."""
-    _fields_ = [("struct_size", ctypes.c_size_t), ("output_path", ctypes.c_char_p),
+    _fields_ = [("size", ctypes.c_size_t), ("output_path", ctypes.c_char_p),
                 ("sources", ctypes.c_char_p), ("interval_ns", ctypes.c_uint64),
                 ("ring_events", ctypes.c_uint32), ("synthetic", ctypes.c_char_p),
                 ("command", ctypes.c_char_p), ("quiet", ctypes.c_int)]
@@ -85,7 +85,8 @@ class Options(ctypes.Structure):
 
 class Stats(ctypes.Structure):
     """include/phasewatt.h: struct pw_stats."""
-    _fields_ = [("samples", ctypes.c_uint64), ("events", ctypes.c_uint64),
+    _fields_ = [("size", ctypes.c_size_t),
+                ("samples", ctypes.c_uint64), ("events", ctypes.c_uint64),
                 ("lost_events", ctypes.c_uint64), ("missed_deadlines", ctypes.c_uint64),
                 ("sampler_cpu_ns", ctypes.c_uint64), ("sampler_wall_ns", ctypes.c_uint64),
                 ("tracks", ctypes.c_uint32), ("write_errno", ctypes.c_int),
@@ -95,7 +96,7 @@ class Stats(ctypes.Structure):
 
 class DomainInfo(ctypes.Structure):
     """include/phasewatt.h: struct pw_domain_info."""
-    _fields_ = [("name", ctypes.c_char_p), ("kind", ctypes.c_char_p),
+    _fields_ = [("size", ctypes.c_size_t), ("name", ctypes.c_char_p), ("kind", ctypes.c_char_p),
                 ("source", ctypes.c_char_p), ("parent", ctypes.c_int),
                 ("estimated", ctypes.c_int), ("samples", ctypes.c_size_t)]
 

@@ -88,7 +88,7 @@ def pending_meta() -> Dict[str, str]:
 
 
 def _stats() -> Stats:
-    st = Stats()
+    st = Stats(size=ctypes.sizeof(Stats))
     lib.pw_get_stats(ctypes.byref(st))
     return st
 

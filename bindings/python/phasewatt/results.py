@@ -300,7 +300,7 @@ def _window_energy(path: str, t0: int, t1: int) -> Optional[Dict[str, float]]:
     try:
         out: Dict[str, float] = {}
         for d in range(lib.pw_trace_domain_count(trace)):
-            info = DomainInfo()
+            info = DomainInfo(size=ctypes.sizeof(DomainInfo))
             if lib.pw_trace_domain(trace, d, ctypes.byref(info)) or info.parent >= 0:
                 continue
             pts = _readings(trace, d, info.samples)
