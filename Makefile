@@ -328,7 +328,6 @@ install: all
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/phasewatt.h include/phasewatt-analysis.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
-	$(if $(wildcard $(AN_H)),install -m 644 $(AN_H) $(DESTDIR)$(PREFIX)/include/)
 	install -m 644 $(AN_A) $(DESTDIR)$(LIBDIR)/
 	$(call install_so,$(LIB_SO),libphasewatt)
 	$(call install_so,$(AN_SO),libphasewatt-analysis)

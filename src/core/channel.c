@@ -14,7 +14,9 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/sysmacros.h>
+#ifdef __linux__
+#include <sys/sysmacros.h>   /* major, minor: <sys/types.h> has them elsewhere */
+#endif
 #include <unistd.h>
 
 #include "core/channel.h"
@@ -147,6 +149,10 @@ static int process_alive(uint32_t pid, uint64_t start)
  * (gone, a zombie's are empty, another user's). */
 static int maps_file(uint32_t pid, dev_t dev, ino_t ino)
 {
+#ifndef __linux__
+    (void)pid, (void)dev, (void)ino;
+    return -1;   /* no /proc/PID/maps: the owner cannot be checked, so it is believed */
+#else
     char path[64], want[64], buf[4096];
     snprintf(path, sizeof path, "/proc/%u/maps", pid);
     /* a mapping's line: "ADDR PERMS OFFSET MAJ:MIN INODE   PATH" */
@@ -166,6 +172,7 @@ static int maps_file(uint32_t pid, dev_t dev, ino_t ino)
     }
     close(fd);
     return found ? 1 : any ? 0 : -1;
+#endif
 }
 
 static uint64_t pid_namespace(void)

@@ -3,7 +3,7 @@
  * a `sleep` it started, and forged ones of no process), each pid also claiming to be a fork
  * that inherits 2^31 ids; then claims every free ring, names as the owner of half of them
  * the sleeper or init (of the other half itself), and fills all of them with events naming
- * the garbage names. It exits 0 once the sleeper's rings are refused (4 if they never are),
+ * the garbage names. It exits 0 once the sleeper's rings are refused and its names read (4 if not),
  * without giving its own back. The recorder must stay within its bounds,
  * count what it refuses, and give every ring back. */
 #include <fcntl.h>
@@ -98,6 +98,18 @@ static int refused(char *base, const pw_channel_regions *R)
     return -1;
 }
 
+/* Waits (the same bound) until the recorder has read every entry of the name log: a writer
+ * after this one finds the log empty, however far behind a loaded machine left the recorder. */
+static int log_read(char *base)
+{
+    _Atomic uint64_t *used = (_Atomic uint64_t *)(void *)(base + pw_channel_names_used_at());
+    for (int tries = 0; tries < 3000; tries++) {
+        if (atomic_load(used + 1) >= atomic_load(used)) return 1;
+        nanosleep(&(struct timespec){0, 10000000}, NULL);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     uint32_t npids = argc > 1 ? (uint32_t)atoi(argv[1]) : 1000;
@@ -133,7 +145,7 @@ int main(int argc, char **argv)
         atomic_store(&r->head, 1000 <= r->mask ? 1000 : r->mask + 1);
     }
     free(pids);
-    int rc = refused(base, &R) == 0 ? 0 : 4;
+    int rc = refused(base, &R) == 0 && log_read(base) ? 0 : 4;
     kill(sleeper, SIGKILL);
     waitpid(sleeper, NULL, 0);
     _exit(rc);   /* no exit handler: none of our own rings goes back */
