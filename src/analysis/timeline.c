@@ -100,7 +100,7 @@ static int add_node(builder *b, uint32_t parent, uint32_t id, uint32_t *out)
 
 static int child(builder *b, uint32_t parent, uint32_t id, uint32_t *out)
 {
-    if ((b->a->nnodes + 1) * 2 > b->nslots && rehash(b) != PW_OK) return PW_ERR_NOMEM;
+    if ((!b->slots || (b->a->nnodes + 1) * 2 > b->nslots) && rehash(b) != PW_OK) return PW_ERR_NOMEM;
     uint32_t *slot = slot_for(b, parent, id);
     if (*slot) {
         *out = *slot - 1;
