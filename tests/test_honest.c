@@ -176,15 +176,13 @@ TEST(stated_intervals_cover_the_truth_on_random_scenarios_of_real_machines)
         double coverage = (double)cov.covered / (double)cov.n, median =
             pw_accuracy_coverage_median(&cov);
         CHECK_MSG(cov.n >= 20, "%s: only %zu figures with an interval", preset, cov.n);
-        /* Where this stands (docs/attribution.md, "Accuracy"): 86-94 % of figures inside their
-         * interval, median |error| / half-width 0.12-0.29 (the target is >= 90 % and 0.25-0.6):
-         * these bounds guard against regressions until the budget is calibrated further. */
-        CHECK_MSG(coverage >= 0.84, "%s: %zu of %zu figures inside their interval", preset,
+        /* Where this stands (docs/attribution.md, "Intervals against the truth"): 94-97 % of
+         * figures inside their interval on these seeds, median |error| / half-width 0.14-0.26
+         * (the target is >= 90 % and 0.25-0.6: most intervals are still wider than needed). */
+        CHECK_MSG(coverage >= 0.92, "%s: %zu of %zu figures inside their interval", preset,
                   cov.covered, cov.n);
-        /* counters: 94-96 % on these seeds (docs/attribution.md); nvml-power's fit is short */
-        CHECK_MSG(strcmp(preset, "nvml-power") == 0 || coverage >= 0.92,
-                  "%s: %zu of %zu figures inside their interval", preset, cov.covered, cov.n);
-        CHECK_MSG(median <= 0.6, "%s: median |error| / half-width %.3f", preset, median);
+        CHECK_MSG(median >= 0.1 && median <= 0.6, "%s: median |error| / half-width %.3f", preset,
+                  median);   /* not absurdly wide either */
         CHECK_MSG(cov.worst_measured <= 0.02, "%s: a measured figure off by %.2f%%", preset,
                   100 * cov.worst_measured);
     }

@@ -32,10 +32,13 @@ typedef struct design {
     size_t at;              /* seek cursor */
 } design;
 
-/* The normal equations of one series: G shared by its domains, h and bᵀb per domain. */
+/* The normal equations of one series: G shared by its domains, h and bᵀb per domain. A
+ * second pass over the same equations (fit set) keeps each one's residual, in order. */
 typedef struct normal {
     size_t k, ndom, n;
     double *G, *h, *bb;
+    const pw_disagg_domain *fit;   /* [ndom] the fitted powers: collect residuals */
+    double *resid; size_t nresid, cap;   /* [cap * ndom] residuals (J), equation-major */
 } normal;
 
 /* ---- the design: pieces to nodes ------------------------------------------------------- */
@@ -143,11 +146,44 @@ static void normal_free(normal *ne)
     free(ne->G);
     free(ne->h);
     free(ne->bb);
+    free(ne->resid);
+}
+
+/* The residual pass: b - row . P per domain, kept in order (nothing kept when out of memory,
+ * and then no correction is made). */
+static void keep_residual(normal *ne, const design *d, const double *b)
+{
+    if (ne->nresid == ne->cap) {
+        size_t cap = ne->cap ? 2 * ne->cap : 1024;
+        double *grown = realloc(ne->resid, cap * ne->ndom * sizeof *grown);
+        if (!grown) {
+            ne->fit = NULL;
+            ne->nresid = 0;
+            return;
+        }
+        ne->resid = grown;
+        ne->cap = cap;
+    }
+    for (size_t m = 0; m < ne->ndom; m++) {
+        double r = b[m];
+        for (size_t i = 0; i < d->ntouched; i++) {
+            uint32_t p = d->touched[i];
+            double w = ne->fit[m].power_w[p];
+            if (w > 0) r -= d->row[p] * w;
+        }
+        ne->resid[ne->nresid * ne->ndom + m] = r;
+    }
+    ne->nresid++;
 }
 
 /* One equation: the design's current row against b[ndom] (J); clears the row. */
 static void normal_add(normal *ne, design *d, const double *b)
 {
+    if (ne->fit) {
+        keep_residual(ne, d, b);
+        row_clear(d);
+        return;
+    }
     for (size_t i = 0; i < d->ntouched; i++) {
         uint32_t p = d->touched[i];
         double rp = d->row[p];
@@ -551,6 +587,46 @@ static int alloc_result(pw_disaggregation *g, size_t nd, size_t k)
 }
 
 /* Builds the normal equations of one series and fits each of its domains. */
+/* How many updates one averaged reading's window spans beyond its own: the lag up to which
+ * consecutive equations share time, and so their residuals. */
+static size_t window_lag(const pw_trace *t, const pw_series *se)
+{
+    const char *src = t->sources[se->source].name;
+    uint64_t period = meta_u64(t, src, "period_ns"), window = meta_u64(t, src, "window_ns");
+    if (period == 0 || window <= period) return 0;
+    uint64_t n = (window + period / 2) / period;
+    return n > 1 ? (size_t)(n - 1) : 0;
+}
+
+/* Overlapping windows' residuals are correlated, which sigma^2 (A'A)^-1 takes as independent:
+ * the covariance grows by the long-run variance over the residuals' own variance (Bartlett
+ * weights up to the overlap, as Newey and West; never below 1, and at most the overlap + 1,
+ * the number of windows an instant is in). */
+static void overlap_inflate(const normal *ne, size_t m, size_t lag, pw_disagg_domain *dd, size_t k)
+{
+    size_t n = ne->nresid, nd = ne->ndom;
+    if (lag == 0 || n < 4 * (lag + 1) || !dd->fitted) return;
+    double mean = 0, g0 = 0, lr = 0;
+    for (size_t i = 0; i < n; i++) mean += ne->resid[i * nd + m] / (double)n;
+    for (size_t i = 0; i < n; i++) {
+        double e = ne->resid[i * nd + m] - mean;
+        g0 += e * e;
+    }
+    if (!(g0 > 0)) return;
+    lr = g0;
+    for (size_t l = 1; l <= lag; l++) {
+        double gl = 0;
+        for (size_t i = l; i < n; i++)
+            gl += (ne->resid[i * nd + m] - mean) * (ne->resid[(i - l) * nd + m] - mean);
+        lr += 2.0 * (1.0 - (double)l / (double)(lag + 1)) * gl;
+    }
+    double f = lr / g0;
+    if (!(f > 1)) return;
+    if (f > (double)(lag + 1)) f = (double)(lag + 1);
+    for (size_t i = 0; i < k * k; i++) dd->cov[i] *= f;
+    for (size_t i = 0; i < k; i++) dd->ci_w[i] *= sqrt(f);
+}
+
 static int fit_series(const pw_trace *t, const pw_series *se, design *d, pw_disaggregation *g)
 {
     normal ne;
@@ -566,6 +642,12 @@ static int fit_series(const pw_trace *t, const pw_series *se, design *d, pw_disa
         pw_disagg_domain *dd = &g->domains[se->first_domain + m];
         dd->window_aware = averaged;
         rc = fit_domain(&ne, m, dd, g->nnodes);
+    }
+    if (rc == PW_OK && averaged) {
+        ne.fit = &g->domains[se->first_domain];
+        window_equations(t, se, d, &ne, b, b + se->ndomains + 1);
+        for (size_t m = 0; ne.fit && m < se->ndomains; m++)
+            overlap_inflate(&ne, m, window_lag(t, se), &g->domains[se->first_domain + m], g->nnodes);
     }
     normal_free(&ne);
     free(b);
