@@ -43,6 +43,8 @@ typedef struct sweep {
                             none: the weights of straddling intervals */
     double *local_est;   /* [npieces * width] est from the readings alone (no fit's hint) */
     double *weight;      /* [npieces + 1] scratch: one straddling interval's parts' weights */
+    unsigned char *tier; /* [npieces + 1] scratch: where each weight's power came from */
+    unsigned char *by_time;  /* [npieces + 1] scratch: each part split by time */
     double *edge_est;    /* [2 * npieces * width] the power of each piece's first and last
                             pure interval (J/ns), NAN if none: a piece's power near its ends,
                             which a ramp within the phase moves away from its mean */
@@ -107,6 +109,7 @@ void pw_attribution_free(pw_attribution *a)
     free(a->domain_j);
     free(a->segments);
     free(a->domain_provenance);
+    free(a->noise_q);
     pw_disaggregation_free(a->disagg);
     free(a);
 }
@@ -185,9 +188,11 @@ static int alloc_energy(pw_attribution *a)
     size_t nd = a->ndomains;
     a->domain_j = calloc(nd ? nd : 1, sizeof *a->domain_j);
     a->domain_provenance = calloc(nd ? nd : 1, sizeof *a->domain_provenance);
+    a->noise_q = calloc(nd ? nd : 1, sizeof *a->noise_q);
     a->node_j = calloc(a->nnodes * PW_NODE_ARRAYS * nd + 1, sizeof *a->node_j);
     a->node_marks = calloc(a->nnodes * 2 * nd + 1, 1);
-    if (!a->domain_j || !a->domain_provenance || !a->node_j || !a->node_marks) return PW_ERR_NOMEM;
+    if (!a->domain_j || !a->domain_provenance || !a->noise_q || !a->node_j || !a->node_marks)
+        return PW_ERR_NOMEM;
     for (size_t i = 0; i < a->nnodes; i++) {
         pw_phase_node *n = &a->nodes[i];
         n->self_j = a->node_j + i * PW_NODE_ARRAYS * nd;
@@ -282,28 +287,51 @@ static double part_local(const sweep *s, size_t p, size_t d, uint64_t t0, uint64
 
 /* Each part's weight in the split of a straddling interval (energy e, J) into s->weight
  * (root first, then the pieces from `from`); returns their sum. Parts the readings give a
- * power take power x overlap; the rest share what the interval's energy leaves beyond them,
- * in proportion to the fit's powers where it has them (the fit holds a phase's power
- * constant, so it only divides what the readings could not), else to time. */
+ * power take power x overlap; parts the fit gives one take the fit's power x overlap, and
+ * parts with neither what the interval's energy leaves beyond both (the interval's mean would
+ * pull them towards their neighbours'). The parts without a reading of their own are then
+ * scaled together to what the readings leave, so the interval's energy is kept: the fit holds
+ * a phase's power constant, so it only divides what the readings could not. */
 static double split_weights(sweep *s, size_t d, double e, uint64_t t0, uint64_t t1, size_t from,
                             uint64_t outside)
 {
+    enum { KNOWN, FITTED, OPEN };
     const uint64_t *cut = s->pc->cut;
-    double mean = e * 1e6 / (double)(t1 - t0), known = 0, rel = 0;   /* µJ/ns, µJ */
+    double mean = e * 1e6 / (double)(t1 - t0), sum[3] = {0, 0, 0}, open_ns = 0;   /* µJ/ns, µJ */
     double *w = s->weight;
+    unsigned char *tier = s->tier;
     size_t n = 0;
-    w[n++] = s->root_est[d] >= 0 ? s->root_est[d] * (double)outside : -(double)outside * mean;
+    if (s->root_est[d] >= 0) tier[n] = KNOWN, w[n] = s->root_est[d] * (double)outside;
+    else tier[n] = OPEN, w[n] = (double)outside;
+    sum[tier[n]] += w[n], open_ns += tier[n] == OPEN ? w[n] : 0, n++;
     for (size_t p = from; p < s->npieces && cut[p] < t1; p++, n++) {
         double ns = (double)overlap(s, p, t0, t1), local = part_local(s, p, d, t0, t1);
         double fit = s->est[p * s->width + d];   /* the fit's hint where it gave one */
-        w[n] = local >= 0 ? local * ns : -(fit >= 0 ? fit : mean) * ns;   /* < 0: to share */
+        tier[n] = local >= 0 ? KNOWN : fit >= 0 ? FITTED : OPEN;
+        w[n] = tier[n] == KNOWN ? local * ns : tier[n] == FITTED ? fit * ns : ns;
+        sum[tier[n]] += w[n];
+        if (tier[n] == OPEN) open_ns += ns;
     }
+    /* parts with no power of their own are split by time among themselves only when they are
+     * of two or more phases: one phase's parts (or the root's) take the whole remainder */
+    int64_t first_open = -2;   /* the node of the first part with no power; -1: shared */
+    int open_phases = 0;
     for (size_t i = 0; i < n; i++) {
-        if (w[i] >= 0) known += w[i];
-        else rel -= w[i];
+        int64_t node = i == 0 ? 0 : s->pnode[from + i - 1];
+        if (tier[i] != OPEN) continue;
+        if (first_open == -2) first_open = node, open_phases = 1;
+        else if (node != first_open || node < 0) open_phases = 2;
     }
-    double left = e * 1e6 - known, scale = rel > 0 && left > 0 ? left / rel : 1, total = 0;
-    for (size_t i = 0; i < n; i++) total += w[i] = w[i] >= 0 ? w[i] : -w[i] * scale;
+    for (size_t i = 0; i < n; i++) s->by_time[i] = tier[i] == OPEN && open_phases > 1;
+    double energy = e * 1e6, beyond = energy - sum[KNOWN] - sum[FITTED];
+    double open_w = open_ns > 0 && beyond > 0 ? beyond / open_ns : mean;   /* power of OPEN */
+    double unknown = sum[FITTED] + open_w * open_ns, left = energy - sum[KNOWN];
+    double scale = unknown > 0 && left > 0 ? left / unknown : 1, total = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (tier[i] == OPEN) w[i] *= open_w;
+        if (tier[i] != KNOWN) w[i] *= scale;
+        total += w[i];
+    }
     if (total > 0) return total;
     w[0] = (double)outside;   /* no power in any part: by time */
     for (size_t p = from, i = 1; i < n; p++, i++) w[i] = (double)overlap(s, p, t0, t1);
@@ -327,18 +355,18 @@ static void split_domain(sweep *s, size_t d, double e, uint64_t t0, uint64_t t1,
      * neighbours does so every time): their error, e c_b sqrt((1 - F)² Q_G + F² (Q - Q_G))
      * over the sums Q of their f², adds linearly over intervals (bt, J); the known parts'
      * spread adds in quadrature (var). */
-    double f0 = w[0] / total, q = s->root_est[d] >= 0 ? f0 * f0 * s->cv2 : 0;
-    double qbt = s->root_est[d] >= 0 ? 0 : f0 * f0, cb = sqrt(s->cvb2);
+    double f0 = w[0] / total, q = s->by_time[0] ? 0 : f0 * f0 * s->cv2;
+    double qbt = s->by_time[0] ? f0 * f0 : 0, cb = sqrt(s->cvb2);
     for (size_t p = from, i = 1; p < s->npieces && cut[p] < t1; p++, i++) {
         double f = w[i] / total;
-        if (s->est[p * s->width + d] >= 0) q += f * f * s->cv2;
+        if (!s->by_time[i]) q += f * f * s->cv2;
         else qbt += f * f;
     }
     size_t ngroup = 0;
     for (size_t p = from, i = 1; p < s->npieces && cut[p] < t1; p++, i++) {
         size_t at = p * s->width + d;
         double f = w[i] / total;
-        int by_time = !(s->est[at] >= 0);
+        int by_time = s->by_time[i];
         double qp = by_time ? 0 : f * f * s->cv2, bp = by_time ? f * f : 0;
         s->rows[at] += e * f;
         s->mark[at] |= PW_FIG_SPLIT | (by_time ? PW_FIG_BY_TIME : 0);
@@ -407,14 +435,35 @@ typedef struct purity {
 
 /* Adds one series' pure intervals (wholly inside one piece, or wholly untagged outside
  * every piece) to the energy and time of that piece and of its node. */
+/* The series' mean interval between readings (0 with fewer than two). */
+static double typical_interval(const pw_series *se)
+{
+    return se->n > 1 ? (double)(se->t_ns[se->n - 1] - se->t_ns[0]) / (double)(se->n - 1) : 0;
+}
+
+/* Whether the interval prev..i tells a power: not a sliver (a baseline or learning read just
+ * before an update, where one count of quantisation is most of the energy) and not so
+ * uncertain in its ends that its length is (a first reading stamped within a period). */
+static int tells_power(const pw_series *se, size_t prev, size_t i, double typical)
+{
+    double dt = (double)(se->t_ns[i] - se->t_ns[prev]);
+    if (dt < typical / 4) return 0;
+    if (!se->t_err_ns) return 1;
+    uint32_t a = se->t_err_ns[prev], b = se->t_err_ns[i];
+    if (a == PW_T_ERR_UNKNOWN || b == PW_T_ERR_UNKNOWN) return 1;
+    return (double)a + (double)b <= dt / 10;
+}
+
 static void add_pure(sweep *s, const pw_series *se, const int64_t *node, purity *pu)
 {
     const uint64_t *cut = s->pc->cut;
     size_t n = se->ndomains, first = se->first_domain, w = s->width;
+    double typical = typical_interval(se);
     s->at = 0;
     for (size_t prev = 0, i; (i = pw_series_next(s->t, se, prev)) < se->n; prev = i) {
         uint64_t t0 = se->t_ns[prev], t1 = se->t_ns[i];
         if (t1 <= t0 || (se->flags && (se->flags[i] & PW_SAMPLE_GAP))) continue;
+        if (!tells_power(se, prev, i, typical)) continue;
         int64_t nd = -1;
         size_t p = 0;
         int in_piece = 0;
@@ -450,6 +499,16 @@ static void add_pure(sweep *s, const pw_series *se, const int64_t *node, purity 
 }
 
 static double ratio_or_nan(double e, double t) { return t > 0 ? e / t : NAN; }
+
+/* A phase's power from its pure intervals, for pieces without their own: NAN from fewer than
+ * PHASE_MIN_PURE, whose noise would be carried into every piece of the run alike (a power
+ * from the lead's two readings, say, given to every idle gap). The fit, or the remainder of
+ * each interval, then gives those pieces their power. */
+#define PHASE_MIN_PURE 8
+static double phase_power(const purity *pu, size_t at)
+{
+    return pu->node_n[at] >= PHASE_MIN_PURE ? ratio_or_nan(pu->node_e[at], pu->node_t[at]) : NAN;
+}
 
 /* How much a phase's power differs between its stretches, relative to its mean, pooled over
  * every node with at least two pure intervals (their spread includes the sensor's noise);
@@ -607,8 +666,7 @@ static int estimate_powers(sweep *s)
         for (size_t p = 0; p < np; p++)
             for (size_t d = 0; d < w; d++) {
                 double e = ratio_or_nan(pu.piece_e[p * w + d], pu.piece_t[p * w + d]);
-                if (!(e >= 0) && node[p] >= 0)
-                    e = ratio_or_nan(pu.node_e[node[p] * w + d], pu.node_t[node[p] * w + d]);
+                if (!(e >= 0) && node[p] >= 0) e = phase_power(&pu, (size_t)node[p] * w + d);
                 s->est[p * w + d] = by_time[d] ? NAN : hinted(s, node[p], d, e);
                 s->local_est[p * w + d] = by_time[d] ? NAN : e;
                 /* the piece's own ends beat any fit: the fit holds a phase's power constant */
@@ -617,7 +675,7 @@ static int estimate_powers(sweep *s)
                                                                     : edge_power(s, &pu, p, d, end);
             }
         for (size_t d = 0; d < w; d++)
-            s->root_est[d] = by_time[d] ? NAN : hinted(s, 0, d, ratio_or_nan(pu.node_e[d], pu.node_t[d]));
+            s->root_est[d] = by_time[d] ? NAN : hinted(s, 0, d, phase_power(&pu, d));
         for (size_t k = 0; k < nn * w; k++)
             s->node_est[k] = by_time[k % w] ? NAN
                                             : hinted(s, (int64_t)(k / w), k % w,
@@ -890,6 +948,8 @@ static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc,
     s.edge_est = calloc(2 * s.npieces * s.width + 1, sizeof *s.edge_est);
     s.local_est = calloc(s.npieces * s.width + 1, sizeof *s.local_est);
     s.weight = calloc(s.npieces + 2, sizeof *s.weight);
+    s.tier = calloc(s.npieces + 2, 1);
+    s.by_time = calloc(s.npieces + 2, 1);
     s.root_est = calloc(s.width + 1, sizeof *s.root_est);
     s.node_est = calloc(a->nnodes * s.width + 1, sizeof *s.node_est);
     s.var = calloc(s.npieces * s.width + 1, sizeof *s.var);
@@ -903,7 +963,7 @@ static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc,
     s.group_b = calloc((size_t)PW_MAX_DEPTH * 8, sizeof *s.group_b);
     s.group_t = calloc((size_t)PW_MAX_DEPTH * 8, sizeof *s.group_t);
     s.bt = calloc(s.npieces * s.width + 1, sizeof *s.bt);
-    int rc = s.rows && s.peak && s.block_peak && s.de && s.others && s.est && s.edge_est && s.local_est && s.weight && s.root_est &&
+    int rc = s.rows && s.peak && s.block_peak && s.de && s.others && s.est && s.edge_est && s.local_est && s.weight && s.tier && s.by_time && s.root_est &&
              s.node_est && s.var && s.tim && s.noise_q && s.mark && s.pnode && s.group && s.group_f &&
              s.group_b && s.group_t && s.bt
                  ? PW_OK : PW_ERR_NOMEM;
@@ -912,6 +972,7 @@ static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc,
         for (size_t si = 0; si < t->nsources; si++) s.others[si].se = &t->series[si];
         for (size_t si = 0; si < t->nsources; si++) sweep_series(&s, si);
         mark_steps(&s);
+        memcpy(a->noise_q, s.noise_q, s.width * sizeof *s.noise_q);
         rc = settle(&s);
     }
     free(s.node_est);
@@ -929,6 +990,8 @@ static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc,
     free(s.edge_est);
     free(s.local_est);
     free(s.weight);
+    free(s.tier);
+    free(s.by_time);
     free(s.root_est);
     free(s.rows);
     free(s.peak);

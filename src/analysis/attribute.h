@@ -86,6 +86,7 @@ typedef struct pw_attribution {
     pw_phase_node *nodes; size_t nnodes;   /* depth-first: parents before children,
                                               siblings in first-seen order */
     double *domain_j;       /* [ndomains] energy over the attributed run */
+    double *noise_q;        /* [ndomains] the readings' noise the sweep learnt (J²/s), 0 if none */
     double run_s;           /* from the first to the last sample */
     int estimated;          /* 1 if any domain is estimated */
     uint64_t unbalanced;    /* END events with no matching BEGIN, ignored */

@@ -222,13 +222,19 @@ static void part_time_ci(pw_phase_node *n, size_t d, double seen)
         if (isfinite(*ci[i]) && isfinite(e[i])) *ci[i] = hypot(*ci[i], rel * e[i]);
 }
 
-/* One node's label and half-widths in a measured domain d. */
-static void label_measured(pw_attribution *a, size_t k, size_t d, int top, double lag_s)
+/* One node's label and half-widths in a measured domain d; noise_q (J²/s) is the readings'
+ * noise the sweep could not learn (it had no runs of pure intervals), from the fit. */
+static void label_measured(pw_attribution *a, size_t k, size_t d, int top, double lag_s,
+                           double noise_q, double self_s)
 {
     pw_phase_node *n = &a->nodes[k];
     if (isnan(n->incl_j[d])) {
         if (top) n->provenance = PW_PROV_NOT_OBSERVED;
         return;
+    }
+    if (k > 0 && noise_q > 0) {   /* a counter's noise grows with the time a figure spans */
+        n->self_var[d] += noise_q * self_s;
+        n->incl_var[d] += noise_q * n->duration_s;
     }
     pw_provenance self = from_marks(n->self_mark[d]), incl = from_marks(n->incl_mark[d]);
     if (k == 0) incl = PW_PROV_MEASURED;   /* the run's total is read, never split */
@@ -240,6 +246,18 @@ static void label_measured(pw_attribution *a, size_t k, size_t d, int top, doubl
                                       n->incl_step_w[d], lag_s, n->calls);
     if (top && incl > n->provenance) n->provenance = incl;
     if (top) n->marks |= n->incl_mark[d];
+}
+
+/* A counter's reading noise per second from the fit's residuals (their mean square over the
+ * mean interval), where the sweep learnt none: 0 where it did, or without a fit. */
+static double fit_noise_q(const pw_trace *t, const pw_attribution *a, const pw_disaggregation *g,
+                          size_t d)
+{
+    if (a->noise_q[d] > 0 || !g || !g->domains[d].fitted || !isfinite(g->domains[d].rms_j)) return 0;
+    const pw_series *se = &t->series[t->domains[d].source];
+    if (se->n < 2) return 0;
+    double interval_s = (double)(se->t_ns[se->n - 1] - se->t_ns[0]) * 1e-9 / (double)(se->n - 1);
+    return interval_s > 0 ? g->domains[d].rms_j * g->domains[d].rms_j / interval_s : 0;
 }
 
 /* Provenance per domain and node, and every half-width (docs/attribution.md, "Labels" and
@@ -274,7 +292,8 @@ static int label(const pw_trace *t, pw_attribution *a, const pw_disaggregation *
             if (fit && k > 0 && !averaged && isfinite(n->incl_ci_j[d]) && n->duration_s > 0)
                 n->incl_ci_j[d] *= fmin(1.0, n->edge_s[d] / n->duration_s);
             if (fit && k > 0 && averaged) part_time_ci(n, d, seen);
-            label_measured(a, k, d, top, lag_s);
+            label_measured(a, k, d, top, lag_s, fit && !averaged ? fit_noise_q(t, a, g, d) : 0,
+                           g && k < g->nnodes ? g->self_s[k] : 0);
         }
     }
     free(tau);
