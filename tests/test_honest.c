@@ -303,10 +303,12 @@ static double true_energy_at(const truth_line *l, uint64_t t)
 
 TEST(windows_baseline_reads_the_counter_at_every_boundary_like_a_begin_end_tool)
 {
-    /* RAPL read every 4 updates; a slower counter read as rarely has readings too far apart
-     * for the counter's value at an update between them to be interpolated within 2 % */
-    const char *presets[] = {"rapl"};
-    for (size_t p = 0; p < 1; p++) {
+    /* RAPL read every 4 updates (a sampler's default interval), the slower counters at the
+     * scenario's 10 ms, faster than they update: either way naive tagging and a begin/end tool
+     * see different things */
+    const char *presets[] = {"rapl", "nvml-energy", "powermetrics"};
+    const unsigned long long slower[] = {4, 1, 1};
+    for (size_t p = 0; p < sizeof presets / sizeof presets[0]; p++) {
         char text[4096], extra[4200];
         CHECK_INT(pw_accuracy_scenario("long", presets[p], text, sizeof text), PW_OK);
         /* noise off, so the tool's reads are the truth at its last update */
@@ -314,15 +316,14 @@ TEST(windows_baseline_reads_the_counter_at_every_boundary_like_a_begin_end_tool)
         CHECK(sensor != NULL);
         char *eol = strchr(sensor, '\n');
         snprintf(extra, sizeof extra, "%.*s noise=0W%s", (int)(eol - text), text, eol);
-        /* read every 4 periods, as a sampler at its default interval reads RAPL: then naive
-         * tagging and a begin/end tool see different things */
         char *every = strstr(extra, "sample every=");
         CHECK(every != NULL);
         unsigned long long ns = strtoull(every + 13, NULL, 10);
         char *rest = strchr(every, '\n');
         char tail[4096];
         snprintf(tail, sizeof tail, "%s", rest);
-        snprintf(every, sizeof extra - (size_t)(every - extra), "sample every=%lluns%s", 4 * ns, tail);
+        snprintf(every, sizeof extra - (size_t)(every - extra), "sample every=%lluns%s",
+                 slower[p] * ns, tail);
         pw_scenario *s = NULL;
         char err[256] = "";
         CHECK_MSG(pw_scenario_parse(extra, &s, err, sizeof err) == PW_OK, "%s", err);
@@ -354,7 +355,10 @@ TEST(windows_baseline_reads_the_counter_at_every_boundary_like_a_begin_end_tool)
             double nv = pw_energy_total(t, node_of(naive, paths[k])->incl_j);
             CHECK_MSG(fabs(got - tool[k]) <= 0.02 * tool[k], "%s %s: windows %.4f J, a begin/end "
                       "tool %.4f J", presets[p], paths[k], got, tool[k]);
-            CHECK_MSG(fabs(got - nv) > 1e-9, "%s %s: windows equals naive", presets[p], paths[k]);
+            /* where naive tagging misses what the tool reads, windows is not naive relabelled */
+            CHECK_MSG(fabs(nv - tool[k]) <= 0.02 * tool[k] || fabs(got - nv) > 1e-9,
+                      "%s %s: windows equals naive (%.4f J), the tool reads %.4f J", presets[p],
+                      paths[k], nv, tool[k]);
         }
         pw_attribution_free(w);
         pw_attribution_free(naive);
