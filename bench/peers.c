@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "analysis/attribute.h"
+#include "bench.h"
 #include "core/clock.h"
 #include "phasewatt.h"
 #include "trace/trace.h"
@@ -351,15 +352,6 @@ static int workload(const char *edges_path)
     return fclose(f) != 0;
 }
 
-static void bin_dir(char *out, size_t cap)
-{
-    ssize_t n = readlink("/proc/self/exe", out, cap - 1);
-    out[n > 0 ? n : 0] = '\0';
-    char *slash = strrchr(out, '/');
-    if (slash) *slash = '\0';
-    else snprintf(out, cap, ".");
-}
-
 typedef struct pw_run {
     uint64_t edges[NPHASES + 1];
     double j[NPHASES], ci[NPHASES], windows_j[NPHASES];
@@ -385,7 +377,7 @@ static int phase_figures(const pw_trace *t, pw_method m, double *j, double *ci, 
 static const char *run_phasewatt(pw_run *r)
 {
     char dir[4096], cmd[9000];
-    bin_dir(dir, sizeof dir);
+    bench_bin_dir(dir, sizeof dir);
     snprintf(cmd, sizeof cmd, "'%s/phasewatt' record --quiet --no-report --source rapl "
              "--interval 1ms -o " TRACE " -- '%s/bench-peers' --workload " TRACE ".edges",
              dir, dir);
@@ -462,24 +454,14 @@ static void energy_part(void)
 
 /* ---- tag cost -------------------------------------------------------------------------- */
 
-typedef void (*pair_fn)(void);
 static pw_id tag_id;
 
 static void pw_pair(void) { pw_begin(tag_id); pw_end(); }
 static void nvtx_pair(void) { nvtxRangePushA("peers"); nvtxRangePop(); }
 
-/* ns per pair, best batch of BATCHES (the pause lets the recorder drain the ring). */
 static double ns_per_pair(pair_fn f)
 {
-    uint64_t best = UINT64_MAX;
-    for (int b = 0; b < BATCHES; b++) {
-        uint64_t t0 = pw_now_ns();
-        for (int i = 0; i < PAIRS; i++) f();
-        uint64_t dt = pw_now_ns() - t0;
-        best = dt < best ? dt : best;
-        sleep_until(pw_now_ns() + 2000000);
-    }
-    return (double)best / PAIRS;
+    return bench_best_ns(f, PAIRS, BATCHES);
 }
 
 /* Under `phasewatt record --nvtx`: both tags through the same recorder, in one process. */
@@ -547,7 +529,7 @@ static double in_process_ns(void)
 static void tag_part(void)
 {
     char dir[4096], cmd[9000], err[256] = "";
-    bin_dir(dir, sizeof dir);
+    bench_bin_dir(dir, sizeof dir);
     printf("\ntag cost, ns per begin+end pair (best batch of %d):\n", PAIRS);
     printf("  %-44s %8.1f\n", "phasewatt pw_begin/pw_end, in-process", in_process_ns());
     snprintf(cmd, sizeof cmd, "'%s/phasewatt' record --nvtx --quiet --no-report --source estimate "
