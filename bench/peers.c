@@ -64,6 +64,7 @@ typedef struct counter {
     pthread_mutex_t lock;                   /* the writer against power changes */
     uint64_t since_ns;                      /* when the current power began */
     double watts, joules;                   /* the current power; energy up to since_ns */
+    uint64_t base_uj;                       /* the zone's value when this counter took over */
     uint64_t grid0_ns;
     _Atomic int stop;
 } counter;
@@ -96,7 +97,7 @@ static int write_text(const char *path, const char *text)
 static void publish_locked(const counter *c)
 {
     char text[32];
-    uint64_t uj = (uint64_t)(energy_at_locked(c, pw_now_ns()) * 1e6) % (RANGE_UJ + 1);
+    uint64_t uj = (c->base_uj + (uint64_t)(energy_at_locked(c, pw_now_ns()) * 1e6)) % (RANGE_UJ + 1);
     snprintf(text, sizeof text, "%llu\n", (unsigned long long)uj);
     if (write_text(ZONE "/.energy_uj", text) == 0) rename(ZONE "/.energy_uj", ZONE "/energy_uj");
 }
@@ -126,7 +127,7 @@ static void counter_start(counter *c, pthread_t *th)
     memset(c, 0, sizeof *c);
     FILE *f = fopen(ZONE "/energy_uj", "r");
     unsigned long long uj = 0;
-    if (f && fscanf(f, "%llu", &uj) == 1) c->joules = (double)uj * 1e-6;
+    if (f && fscanf(f, "%llu", &uj) == 1) c->base_uj = uj;   /* whole µJ: no step back */
     if (f) fclose(f);
     pthread_mutex_init(&c->lock, NULL);
     c->since_ns = pw_now_ns();
