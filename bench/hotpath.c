@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "core/clock.h"
 #include "phasewatt.h"
 
@@ -24,7 +25,6 @@
 #define BATCH 5000            /* pairs per timed batch: 10k events fit the default ring */
 #define BATCHES 200
 
-typedef void (*pair_fn)(void);
 static volatile uint64_t sink;
 static pw_id bench_id;
 
@@ -64,20 +64,9 @@ static void nvtx_registered_pair(void)
 }
 #endif
 
-/* Best of the batches: the cost without interference; the pause after each batch lets
- * the recorder drain the ring, so nothing is lost and no batch runs into a full ring. */
 static double best_ns_per_pair(pair_fn f)
 {
-    uint64_t best = UINT64_MAX;
-    for (int b = 0; b < BATCHES; b++) {
-        uint64_t t0 = pw_now_ns();
-        for (int i = 0; i < BATCH; i++) f();
-        uint64_t dt = pw_now_ns() - t0;
-        if (dt < best) best = dt;
-        struct timespec pause = {0, 2000000};
-        nanosleep(&pause, NULL);
-    }
-    return (double)best / BATCH;
+    return bench_best_ns(f, BATCH, BATCHES);
 }
 
 typedef struct thread_job {
@@ -184,15 +173,6 @@ static void run_child(const char *cmd, const char *what, const char *target)
     if (!rows) printf("  %-34s (not measured: `%s` exited with status %d)\n", what, cmd, rc);
 }
 
-static void bin_dir(char *out, size_t cap)
-{
-    ssize_t n = readlink("/proc/self/exe", out, cap - 1);
-    out[n > 0 ? n : 0] = '\0';
-    char *slash = strrchr(out, '/');
-    if (slash) *slash = '\0';
-    else snprintf(out, cap, ".");
-}
-
 static int in_process(row *r)
 {
     pw_options o;
@@ -227,7 +207,7 @@ int main(int argc, char **argv)
     if (lost < 0) return 1;
 
     char dir[4096], cmd[3 * 4096 + 256];
-    bin_dir(dir, sizeof dir);
+    bench_bin_dir(dir, sizeof dir);
     printf("tag overhead: ns per begin+end pair (best of %d batches of %d pairs per thread),\n"
            "next to a bare clock pair timed in the same process and run\n\n", BATCHES, BATCH);
     printf("  %-34s %7s %7s %7s   %7s %7s %7s\n", "", "clock", "pair", "ratio", "clock", "pair",

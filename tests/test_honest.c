@@ -360,6 +360,26 @@ TEST(windows_baseline_reads_the_counter_at_every_boundary_like_a_begin_end_tool)
                       "%s %s: windows equals naive (%.4f J), the tool reads %.4f J", presets[p],
                       paths[k], nv, tool[k]);
         }
+        /* the recorder's lock on the grid, named by its last update (what a session writes
+         * as sensor.SOURCE.grid_phase_ns): every boundary before that instant must still read
+         * its own last update (they once all read one instant) */
+        char key[128], value[32];
+        uint64_t last = t->series[0].t_ns[t->series[0].n - 1];
+        snprintf(key, sizeof key, "sensor.%s.grid_period_ns", t->sources[0].name);
+        snprintf(value, sizeof value, "%llu", (unsigned long long)period);
+        CHECK_INT(pw_trace_set_meta(t, key, value), PW_OK);
+        snprintf(key, sizeof key, "sensor.%s.grid_phase_ns", t->sources[0].name);
+        snprintf(value, sizeof value, "%llu",
+                 (unsigned long long)(last - (last - offset) % period));
+        CHECK_INT(pw_trace_set_meta(t, key, value), PW_OK);
+        pw_attribution *locked = NULL;
+        CHECK_INT(pw_attribute_with(t, PW_METHOD_WINDOWS, &locked), PW_OK);
+        for (int k = 0; k < 2; k++) {
+            double got = pw_energy_total(t, node_of(locked, paths[k])->incl_j);
+            CHECK_MSG(fabs(got - tool[k]) <= 0.02 * tool[k], "%s %s: windows on the locked grid "
+                      "%.4f J, a begin/end tool %.4f J", presets[p], paths[k], got, tool[k]);
+        }
+        pw_attribution_free(locked);
         pw_attribution_free(w);
         pw_attribution_free(naive);
         pw_trace_free(t);

@@ -106,7 +106,10 @@ static uint64_t last_update(const grid *g, const pw_series *se, uint64_t t)
         return base + (t - base) / g->period * g->period;
     }
     if (!g->period || !g->known) return t;
-    if (t < g->phase) return g->phase >= g->period ? g->phase - g->period : 0;
+    if (t < g->phase) {   /* the grid's reference instant lies later: whole periods back */
+        uint64_t back = (g->phase - t + g->period - 1) / g->period * g->period;
+        return back <= g->phase ? g->phase - back : 0;
+    }
     return g->phase + (t - g->phase) / g->period * g->period;
 }
 
