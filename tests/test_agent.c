@@ -99,6 +99,15 @@ static pw_source_config agent_config(const char *socket_path)
     return cfg;
 }
 
+/* A fake tree (package from pkg_uj, core from 7000 µJ), an agent serving it on sock, and
+ * the configuration both sources probe with. */
+static pid_t agent_over_tree(uint64_t pkg_uj, const char *sock, pw_source_config *cfg)
+{
+    make_tree(pkg_uj, 7000);
+    *cfg = agent_config(sock);
+    return start_agent(sock, NULL);
+}
+
 /* The first reading of each side: counters start at each probe, so energy is compared
  * as what each side counted since then. */
 typedef struct pair {
@@ -136,10 +145,9 @@ static void check_same_reading(pair *p)
 
 TEST(agent_source_reads_what_rapl_reads)
 {
-    make_tree(RANGE_UJ - 1500000, 7000);
     const char *sock = tf_path("agent.sock");
-    pid_t pid = start_agent(sock, NULL);
-    pw_source_config cfg = agent_config(sock);
+    pw_source_config cfg;
+    pid_t pid = agent_over_tree(RANGE_UJ - 1500000, sock, &cfg);
     pw_source_info ri, ai;
     void *rapl = fx_probe_with_ok(&pw_source_rapl, &cfg, &ri);
     void *agent = fx_probe_with_ok(&pw_source_agent, &cfg, &ai);
@@ -189,10 +197,9 @@ static int flood_requests(const char *sock)
 
 TEST(agent_survives_hostile_clients)
 {
-    make_tree(5000000, 7000);
     const char *sock = tf_path("agent.sock");
-    pid_t pid = start_agent(sock, NULL);
-    pw_source_config cfg = agent_config(sock);
+    pw_source_config cfg;
+    pid_t pid = agent_over_tree(5000000, sock, &cfg);
     pw_source_info ri, ai;
     void *rapl = fx_probe_with_ok(&pw_source_rapl, &cfg, &ri);
     void *agent = fx_probe_with_ok(&pw_source_agent, &cfg, &ai);
