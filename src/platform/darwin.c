@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -121,4 +122,14 @@ int pw_cpu_ticks(const char *proc_root, uint64_t *busy, int *ncpu, char *why, si
     vm_deallocate(mach_task_self(), (vm_address_t)info, (vm_size_t)n * sizeof *info);
     return PW_OK;
 }
+
+int pw_socket_peer_uid(int fd, uint32_t *uid)
+{
+    uid_t u;
+    gid_t g;
+    if (getpeereid(fd, &u, &g) != 0) return -1;
+    *uid = (uint32_t)u;
+    return 0;
+}
+
 #endif

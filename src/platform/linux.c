@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -120,3 +121,12 @@ int pw_cpu_ticks(const char *proc_root, uint64_t *busy, int *ncpu, char *why, si
     return PW_OK;
 }
 #endif
+
+int pw_socket_peer_uid(int fd, uint32_t *uid)
+{
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return -1;
+    *uid = (uint32_t)cred.uid;
+    return 0;
+}

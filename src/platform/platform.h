@@ -61,4 +61,8 @@ int pw_self_exe(char *out, size_t cap);
  * kernel through host_processor_info). 0, or a PW_ERR_* with a reason in why. */
 int pw_cpu_ticks(const char *proc_root, uint64_t *busy, int *ncpu, char *why, size_t whylen);
 
+/* The effective uid of the process at the other end of a connected Unix socket
+ * (SO_PEERCRED; getpeereid): 0, or -1 (errno). */
+int pw_socket_peer_uid(int fd, uint32_t *uid);
+
 #endif

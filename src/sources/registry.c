@@ -14,6 +14,7 @@ static const pw_source_ops *const all_sources[] = {
     &pw_source_powermetrics,
     &pw_source_synthetic,
     &pw_source_estimate,
+    &pw_source_agent,           /* named only: a feed from `phasewatt agent`, never auto */
 };
 
 size_t pw_source_count(void) { return sizeof all_sources / sizeof all_sources[0]; }
@@ -47,5 +48,6 @@ void pw_source_config_from_env(pw_source_config *cfg)
     cfg->ioreport_library = env_or("PHASEWATT_IOREPORT_LIBRARY", "");
     cfg->corefoundation_library = env_or("PHASEWATT_COREFOUNDATION_LIBRARY", "");
     cfg->estimate = env_or("PHASEWATT_ESTIMATE", "");
+    cfg->agent_socket = env_or("PHASEWATT_AGENT_SOCKET", "/run/phasewatt/agent.sock");
     cfg->interval_ns = 10000000;
 }

@@ -28,6 +28,7 @@ typedef struct pw_source_config {
                                            CoreFoundation framework */
     const char *synthetic;      /* the synthetic source's spec (pw_options.synthetic) */
     const char *estimate;       /* PHASEWATT_ESTIMATE: "idle_w=…,active_w=…" per core */
+    const char *agent_socket;   /* PHASEWATT_AGENT_SOCKET, default /run/phasewatt/agent.sock */
     uint64_t interval_ns;       /* the sampler's period */
 } pw_source_config;
 
@@ -97,6 +98,7 @@ extern const pw_source_ops pw_source_ioreport;    /* ioreport.c */
 extern const pw_source_ops pw_source_powermetrics; /* powermetrics.c */
 extern const pw_source_ops pw_source_synthetic;   /* synthetic.c */
 extern const pw_source_ops pw_source_estimate;    /* estimate.c */
+extern const pw_source_ops pw_source_agent;       /* agent.c */
 
 size_t pw_source_count(void);
 const pw_source_ops *pw_source_at(size_t i);

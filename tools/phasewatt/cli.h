@@ -17,7 +17,7 @@ typedef struct cli_command {
 } cli_command;
 
 extern const cli_command cli_record, cli_report, cli_compare, cli_simulate, cli_sources,
-    cli_export, cli_plot, cli_merge, cli_recover, cli_serve;
+    cli_export, cli_plot, cli_merge, cli_recover, cli_serve, cli_agent;
 
 /* Prints "phasewatt CMD: message" on one line to stderr and returns code. */
 int cli_error(const char *cmd, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -8,7 +8,7 @@
 static const cli_command *const commands[] = {&cli_record,   &cli_report, &cli_compare,
                                               &cli_export,   &cli_plot,   &cli_merge,
                                               &cli_simulate, &cli_sources, &cli_recover,
-                                              &cli_serve};
+                                              &cli_serve,   &cli_agent};
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
 static void usage(FILE *out)
