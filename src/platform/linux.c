@@ -120,7 +120,6 @@ int pw_cpu_ticks(const char *proc_root, uint64_t *busy, int *ncpu, char *why, si
     if (*ncpu == 0) *ncpu = 1;
     return PW_OK;
 }
-#endif
 
 int pw_socket_peer_uid(int fd, uint32_t *uid)
 {
@@ -130,3 +129,4 @@ int pw_socket_peer_uid(int fd, uint32_t *uid)
     *uid = (uint32_t)cred.uid;
     return 0;
 }
+#endif
