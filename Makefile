@@ -285,8 +285,8 @@ lint:
 # for FUZZ_SECONDS (30 by default), ASan+UBSan, then TSan. A part that cannot run here fails
 # the check with a one-line reason unless skipped by name: SKIP=fuzz,browser,… (parts: test
 # clang lint fuzz asan tsan browser valgrind prometheus python). The last line lists what
-# ran and what was skipped. FUZZ_RUNTIME is the libFuzzer runtime the fuzz probe looks for.
-FUZZ_RUNTIME ?= $(shell clang --print-runtime-dir 2>/dev/null)/libclang_rt.fuzzer-$(shell uname -m).a
+# ran and what was skipped. FUZZ_RUNTIME is the libFuzzer runtime the fuzz probe looks for;
+# unset, tools/check asks clang after installing it (on a fresh system clang comes later).
 check:
 	@MAKE="$(MAKE)" CC="$(CC)" SKIP="$(SKIP)" FUZZ_RUNTIME="$(FUZZ_RUNTIME)" tools/check
 
