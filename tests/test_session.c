@@ -96,13 +96,18 @@ TEST(session_records_phases_and_meta)
     CHECK_INT(h.torn, 0);
     CHECK_INT(t->ntracks, 1);
     CHECK_INT(t->tracks[0].n, 25);
-    /* attribution agrees with the synthetic source's own truth (phases >= 10 periods) */
+    /* attribution agrees with the synthetic source's own truth (phases >= 10 periods): within
+     * 1 % when the sampler kept its period, 15 % when a loaded machine made it skip periods
+     * (long intervals across the phases' ends, which the readings pin down less well) */
     pw_attribution *a = NULL;
     CHECK_INT(pw_attribute(t, &a), PW_OK);
+    double tol = t->missed_deadlines == 0 ? 0.01 : 0.15;
     for (size_t i = 0; i < t->ntruth; i++) {
         int node = pw_attribution_find(a, t->truth[i].path);
         CHECK_MSG(node >= 0, "no phase '%s' in the attribution", t->truth[i].path);
-        CHECK_NEAR(pw_energy_total(t, a->nodes[node].incl_j), t->truth[i].energy_j, 0.01);
+        double got = pw_energy_total(t, a->nodes[node].incl_j), truth = t->truth[i].energy_j;
+        CHECK_MSG(fabs(got - truth) <= tol * truth, "%s: %.6f J, truth %.6f J (%llu missed periods)",
+                  t->truth[i].path, got, truth, (unsigned long long)t->missed_deadlines);
     }
     int w = pw_attribution_find(a, "work");
     CHECK(w > 0);
