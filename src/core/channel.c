@@ -38,6 +38,7 @@
 #define MAX_OWN_NAMES (1u << 18)      /* past this the recorder interns no channel name */
 #define MAX_OWN_BYTES (64ull << 20)   /* nor past this many bytes of new names from one */
 #define REAP_NS 10000000ull           /* how often owners' deaths are looked for: 10 ms */
+#define FORGET_NS 2000000000ull       /* a dead process's names outlive it: 2 s (see below) */
 #define STUCK_POLLS 256               /* a name entry unfinished this long: its writer died */
 
 /* The region starts with this header; every offset and size in it is the recorder's, and
@@ -359,6 +360,7 @@ typedef struct id_pair { uint32_t id, ours; } id_pair;
 
 typedef struct proc_names {           /* one recorded process's ids -> ours */
     uint32_t pid;
+    uint64_t dead_since;              /* when first seen gone holding no ring; 0: not yet */
     id_pair *slot;                    /* open addressing, id 0 = empty, at most half full */
     uint32_t cap, n;
 } proc_names;
@@ -377,7 +379,7 @@ struct pw_channel {
     int stuck_polls;
     uint32_t next_track;
     _Atomic uint32_t spared_pid;      /* set by record's thread while the sampler drains */
-    uint64_t t0, last_reap, reaps;
+    uint64_t t0, last_reap, reaps, last_forced;
     int reaping;
     dev_t dev;                        /* the region's file: a ring's owner must map it */
     ino_t ino;
@@ -751,11 +753,19 @@ static proc_names *proc_find(pw_channel *ch, uint32_t pid)
     return NULL;
 }
 
-/* The names of pid, made when missing; NULL past the cap (counted). */
+static void forget_dead_processes(pw_channel *ch, uint64_t now, uint64_t grace);
+
+/* The names of pid, made when missing; NULL past the cap (counted). At the cap the maps of
+ * dead processes go first, at most once a reap period (the pass reads every ring). */
 static proc_names *proc_get(pw_channel *ch, uint32_t pid)
 {
     proc_names *p = proc_find(ch, pid);
     if (p) return p;
+    uint64_t now = pw_now_ns();
+    if (ch->nprocs >= MAX_PROCS && now - ch->last_forced >= REAP_NS) {
+        ch->last_forced = now;
+        forget_dead_processes(ch, now, 0);
+    }
     if (ch->nprocs >= MAX_PROCS) {
         ch->count[PW_CH_PIDS_OVER]++;
         return NULL;
@@ -1005,8 +1015,11 @@ void pw_channel_spare_pid(pw_channel *ch, uint32_t pid)
 }
 
 /* Forgets the name maps of processes that are gone and hold no ring, so the recorder's
- * memory follows the processes alive, not every process it ever saw. */
-static void forget_dead_processes(pw_channel *ch)
+ * memory follows the processes alive, not every process it ever saw. Not at once: a forked
+ * child publishes the entry that copies its parent's ids from its own side of fork(), and may
+ * do so after its parent has died (a loaded machine, a daemon's double fork), so a map
+ * outlives its process by `grace` ns; under the cap's pressure (grace 0) it goes at once. */
+static void forget_dead_processes(pw_channel *ch, uint64_t now, uint64_t grace)
 {
     size_t keep = 0;
     for (size_t i = 0; i < ch->nprocs; i++) {
@@ -1018,7 +1031,12 @@ static void forget_dead_processes(pw_channel *ch)
                    (atomic_load_explicit(&ring->claimed, memory_order_acquire) &&
                     ring->pid == p->pid);
         }
-        if (!held && !process_alive(p->pid, 0)) {
+        if (held || process_alive(p->pid, 0)) {
+            p->dead_since = 0;
+        } else if (!p->dead_since) {
+            p->dead_since = now;
+        }
+        if (p->dead_since && now - p->dead_since >= grace) {
             ch->mapped -= p->n;
             free(p->slot);
             continue;
@@ -1068,7 +1086,7 @@ void pw_channel_poll(pw_channel *ch, const pw_channel_sink *sink)
             retire(ch, i, pw_now_ns(), sink);   /* its phases end when its death is seen */
         }
     }
-    if (reap && ++ch->reaps % 16 == 0) forget_dead_processes(ch);   /* after the drain */
+    if (reap && ++ch->reaps % 16 == 0) forget_dead_processes(ch, now, FORGET_NS);   /* after the drain */
 }
 
 uint64_t pw_channel_close_open(pw_channel *ch, const pw_channel_sink *sink, uint64_t t_ns)
