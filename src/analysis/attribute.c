@@ -50,6 +50,9 @@ typedef struct sweep {
                             which a ramp within the phase moves away from its mean */
     double *root_est;    /* [width] estimated power of untagged time, NAN if none */
     const double *hint;  /* [nnodes * width] power hints (W), NAN where none; or NULL */
+    const double *hint_sd;  /* [nnodes * width] their standard deviations (W), or NULL */
+    double *hint_part;   /* [npieces + 1] scratch: each part's hint error in one interval (J) */
+    double hint_err;     /* scratch: their sum, what the interval's remainder may be off by */
     double *node_est;    /* [nnodes * width] each node's power from its pure intervals (µJ/ns),
                             NAN if none: the additive model's weights for shared pieces */
     double *var;         /* [npieces * width] variance of each piece's energy (J²) from the
@@ -66,7 +69,9 @@ typedef struct sweep {
     uint32_t *group;     /* scratch: one straddling interval's ancestor nodes */
     double *group_f, *group_q, *group_b;   /* share, squared error, f² split by time */
     double *group_t;     /* the group's overlap with the interval (ns) */
+    double *group_o, *group_h;   /* its share of the remainder, its parts' hint errors (J) */
     double *bt;          /* [npieces * width] coherent error of the parts split by time (J) */
+    double *ht;          /* [npieces * width] ... and of remainders beside hinted parts (J) */
 } sweep;
 
 int pw_domain_estimated(const pw_trace *t, size_t domain)
@@ -208,7 +213,9 @@ static int alloc_energy(pw_attribution *a)
         n->incl_alloc = n->self_alloc + nd;
         n->self_bt = n->incl_alloc + nd;
         n->incl_bt = n->self_bt + nd;
-        n->edge_s = n->incl_bt + nd;
+        n->self_ht = n->incl_bt + nd;
+        n->incl_ht = n->self_ht + nd;
+        n->edge_s = n->incl_ht + nd;
         n->self_mark = a->node_marks + i * 2 * nd;
         n->incl_mark = n->self_mark + nd;
         for (size_t d = 0; d < 2 * nd; d++) n->self_ci_j[d] = NAN;
@@ -244,23 +251,25 @@ static uint64_t overlap(const sweep *s, size_t p, uint64_t t0, uint64_t t1)
 }
 
 /* Adds a part's share and squared error to an ancestor's group in this interval. */
-static size_t group_add(sweep *s, size_t n, uint32_t node, double f, double q, double b, double t)
+typedef struct part_share { double f, q, b, t, o, h; } part_share;   /* one part, for group_add */
+
+static size_t group_add(sweep *s, size_t n, uint32_t node, const part_share *ps)
 {
-    for (size_t g = 0; g < n; g++)
-        if (s->group[g] == node) {
-            s->group_f[g] += f;
-            s->group_q[g] += q;
-            s->group_b[g] += b;
-            s->group_t[g] += t;
-            return n;
-        }
-    if (n == (size_t)PW_MAX_DEPTH * 8) return n;   /* an interval across that many nodes: cut */
-    s->group[n] = node;
-    s->group_f[n] = f;
-    s->group_q[n] = q;
-    s->group_b[n] = b;
-    s->group_t[n] = t;
-    return n + 1;
+    size_t g = 0;
+    while (g < n && s->group[g] != node) g++;
+    if (g == (size_t)PW_MAX_DEPTH * 8) return n;   /* an interval across that many nodes: cut */
+    if (g == n) {
+        s->group[n++] = node;
+        s->group_f[g] = s->group_q[g] = s->group_b[g] = s->group_t[g] = 0;
+        s->group_o[g] = s->group_h[g] = 0;
+    }
+    s->group_f[g] += ps->f;
+    s->group_q[g] += ps->q;
+    s->group_b[g] += ps->b;
+    s->group_t[g] += ps->t;
+    s->group_o[g] += ps->o;
+    s->group_h[g] += ps->h;
+    return n;
 }
 
 /* The reading's own noise in the share f of a dt-long interval that piece p takes: the
@@ -285,6 +294,17 @@ static double part_local(const sweep *s, size_t p, size_t d, uint64_t t0, uint64
     return s->local_est[at];
 }
 
+/* Where a part's power in a straddling interval's split came from. */
+enum { KNOWN, FITTED, OPEN };
+
+/* The standard deviation (W) of the fit's hint for node's power in domain d, 0 if none. */
+static double hint_error(const sweep *s, int64_t node, size_t d)
+{
+    if (!s->hint_sd || node < 0) return 0;
+    double sd = s->hint_sd[(size_t)node * s->width + d];
+    return sd > 0 ? sd : 0;
+}
+
 /* Each part's weight in the split of a straddling interval (energy e, J) into s->weight
  * (root first, then the pieces from `from`); returns their sum. Parts the readings give a
  * power take power x overlap; parts the fit gives one take the fit's power x overlap, and
@@ -295,7 +315,6 @@ static double part_local(const sweep *s, size_t p, size_t d, uint64_t t0, uint64
 static double split_weights(sweep *s, size_t d, double e, uint64_t t0, uint64_t t1, size_t from,
                             uint64_t outside)
 {
-    enum { KNOWN, FITTED, OPEN };
     const uint64_t *cut = s->pc->cut;
     double mean = e * 1e6 / (double)(t1 - t0), sum[3] = {0, 0, 0}, open_ns = 0;   /* µJ/ns, µJ */
     double *w = s->weight;
@@ -304,6 +323,7 @@ static double split_weights(sweep *s, size_t d, double e, uint64_t t0, uint64_t 
     if (s->root_est[d] >= 0) tier[n] = KNOWN, w[n] = s->root_est[d] * (double)outside;
     else tier[n] = OPEN, w[n] = (double)outside;
     sum[tier[n]] += w[n], open_ns += tier[n] == OPEN ? w[n] : 0, n++;
+    s->hint_part[0] = s->hint_err = 0;
     for (size_t p = from; p < s->npieces && cut[p] < t1; p++, n++) {
         double ns = (double)overlap(s, p, t0, t1), local = part_local(s, p, d, t0, t1);
         double fit = s->est[p * s->width + d];   /* the fit's hint where it gave one */
@@ -311,6 +331,8 @@ static double split_weights(sweep *s, size_t d, double e, uint64_t t0, uint64_t 
         w[n] = tier[n] == KNOWN ? local * ns : tier[n] == FITTED ? fit * ns : ns;
         sum[tier[n]] += w[n];
         if (tier[n] == OPEN) open_ns += ns;
+        s->hint_part[n] = tier[n] == FITTED ? hint_error(s, s->pnode[p], d) * ns * 1e-9 : 0;
+        s->hint_err += s->hint_part[n];
     }
     /* parts with no power of their own are split by time among themselves only when they are
      * of two or more phases: one phase's parts (or the root's) take the whole remainder */
@@ -362,10 +384,15 @@ static void split_domain(sweep *s, size_t d, double e, uint64_t t0, uint64_t t1,
         if (!s->by_time[i]) q += f * f * s->cv2;
         else qbt += f * f;
     }
+    /* the parts the readings and hints leave the rest to take what the hints got wrong: the
+     * same each time a call recurs (the hint is one power), so it adds linearly too */
+    double open_w = s->tier[0] == OPEN ? w[0] : 0;
+    for (size_t p = from, i = 1; p < s->npieces && cut[p] < t1; p++, i++)
+        open_w += s->tier[i] == OPEN ? w[i] : 0;
     size_t ngroup = 0;
     for (size_t p = from, i = 1; p < s->npieces && cut[p] < t1; p++, i++) {
         size_t at = p * s->width + d;
-        double f = w[i] / total;
+        double f = w[i] / total, o = s->tier[i] == OPEN && open_w > 0 ? w[i] / open_w : 0;
         int by_time = s->by_time[i];
         double qp = by_time ? 0 : f * f * s->cv2, bp = by_time ? f * f : 0;
         s->rows[at] += e * f;
@@ -373,8 +400,10 @@ static void split_domain(sweep *s, size_t d, double e, uint64_t t0, uint64_t t1,
         s->var[at] += e * e * ((1 - f) * (1 - f) * qp + f * f * (q - qp)) +
                       f * f * s->noise_q[d] * (double)(t1 - t0) * 1e-9;
         s->bt[at] += cb * e * f * sqrt((by_time ? (1 - f) * (1 - f) : 0) + qbt - bp);
+        s->ht[at] += o * s->hint_err;
+        part_share ps = {f, qp, bp, (double)overlap(s, p, t0, t1), o, s->hint_part[i]};
         for (int64_t n = s->pnode[p]; n > 0; n = s->a->nodes[n].parent)   /* its ancestors */
-            ngroup = group_add(s, ngroup, (uint32_t)n, f, qp, bp, (double)overlap(s, p, t0, t1));
+            ngroup = group_add(s, ngroup, (uint32_t)n, &ps);
     }
     for (size_t g = 0; g < ngroup; g++) {
         pw_phase_node *n = &s->a->nodes[s->group[g]];
@@ -382,6 +411,9 @@ static void split_domain(sweep *s, size_t d, double e, uint64_t t0, uint64_t t1,
         n->split_incl[d] += e * e * ((1 - F) * (1 - F) * qg + F * F * (q - qg)) +
                             F * F * s->noise_q[d] * (double)(t1 - t0) * 1e-9;
         n->incl_bt[d] += cb * e * sqrt((1 - F) * (1 - F) * bg + F * F * (qbt - bg));
+        /* a subtree with hinted parts of its own has the fit's interval, which knows how the
+         * hints err together (the fit's covariance): only a remainder-only one takes this */
+        if (!(s->group_h[g] > 0)) n->incl_ht[d] += s->group_o[g] * s->hint_err;
         if (F < 1 - 1e-9) n->edge_s[d] += s->group_t[g] * 1e-9;   /* the interval crosses its edge */
     }
 }
@@ -919,6 +951,7 @@ static int settle(sweep *s)
                 node->self_j[d] += s->rows[at] * f;
                 node->self_var[d] += s->var[at] * f * f;
                 node->self_bt[d] += s->bt[at] * f;
+                node->self_ht[d] += s->ht[at] * f;
                 node->self_step_w[d] += s->tim[at] * f;
                 node->self_mark[d] |= s->mark[at];
                 if (open > 1) node->self_mark[d] |= PW_FIG_ALLOCATED | (equal ? PW_FIG_EQUAL : 0);
@@ -935,9 +968,9 @@ static int settle(sweep *s)
 }
 
 static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc,
-                   const double *hint)
+                   const double *hint, const double *hint_sd)
 {
-    sweep s = {.t = t, .a = a, .pc = pc, .width = a->ndomains, .hint = hint};
+    sweep s = {.t = t, .a = a, .pc = pc, .width = a->ndomains, .hint = hint, .hint_sd = hint_sd};
     s.npieces = pc->ncuts ? pc->ncuts - 1 : 0;
     s.rows = calloc(pc->ncuts * s.width + 1, sizeof *s.rows);
     s.peak = calloc(s.npieces + 1, sizeof *s.peak);
@@ -962,10 +995,14 @@ static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc,
     s.group_q = s.group_f ? s.group_f + (size_t)PW_MAX_DEPTH * 8 : NULL;
     s.group_b = calloc((size_t)PW_MAX_DEPTH * 8, sizeof *s.group_b);
     s.group_t = calloc((size_t)PW_MAX_DEPTH * 8, sizeof *s.group_t);
+    s.group_o = calloc((size_t)PW_MAX_DEPTH * 16, sizeof *s.group_o);
+    s.group_h = s.group_o ? s.group_o + (size_t)PW_MAX_DEPTH * 8 : NULL;
+    s.hint_part = calloc(s.npieces + 2, sizeof *s.hint_part);
     s.bt = calloc(s.npieces * s.width + 1, sizeof *s.bt);
+    s.ht = calloc(s.npieces * s.width + 1, sizeof *s.ht);
     int rc = s.rows && s.peak && s.block_peak && s.de && s.others && s.est && s.edge_est && s.local_est && s.weight && s.tier && s.by_time && s.root_est &&
              s.node_est && s.var && s.tim && s.noise_q && s.mark && s.pnode && s.group && s.group_f &&
-             s.group_b && s.group_t && s.bt
+             s.group_b && s.group_t && s.group_o && s.hint_part && s.bt && s.ht
                  ? PW_OK : PW_ERR_NOMEM;
     if (rc == PW_OK) rc = estimate_powers(&s);
     if (rc == PW_OK) {
@@ -981,7 +1018,10 @@ static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc,
     free(s.group_f);
     free(s.group_b);
     free(s.group_t);
+    free(s.group_o);
+    free(s.hint_part);
     free(s.bt);
+    free(s.ht);
     free(s.var);
     free(s.tim);
     free(s.noise_q);
@@ -1047,9 +1087,10 @@ int pw_attribute_exact(const pw_trace *t, const double *hint_w, size_t nhints,
     pw_pieces pc = {0};
     int rc = pw_timeline_tree(t, describe_run(t, a), a);
     if (rc == PW_OK) rc = alloc_energy(a);
-    if (rc == PW_OK && hint_w && nhints != a->nnodes * a->ndomains) rc = PW_ERR_INVALID;
+    size_t nh = a->nnodes * a->ndomains;
+    if (rc == PW_OK && hint_w && nhints != nh && nhints != 2 * nh) rc = PW_ERR_INVALID;
     if (rc == PW_OK) rc = pw_pieces_build(a, &pc);
-    if (rc == PW_OK) rc = measure(t, a, &pc, hint_w);
+    if (rc == PW_OK) rc = measure(t, a, &pc, hint_w, hint_w && nhints == 2 * nh ? hint_w + nh : NULL);
     pw_pieces_free(&pc);
     if (rc != PW_OK) {
         pw_attribution_free(a);

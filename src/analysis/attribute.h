@@ -35,7 +35,7 @@ enum {
     PW_FIG_EQUAL = 1u << 3,     /* ... in equal shares: the additive model had no powers */
     PW_FIG_FITTED = 1u << 4     /* the fit's powers made it */
 };
-#define PW_NODE_ARRAYS 14       /* per-domain double arrays per node */
+#define PW_NODE_ARRAYS 16       /* per-domain double arrays per node */
 
 /* One node of the phase tree: a phase such as "attention" in "decode". nodes[0] is the
  * root: the whole run; its self energy is the energy of untagged time. */
@@ -63,6 +63,9 @@ typedef struct pw_phase_node {
     double *self_alloc, *incl_alloc;   /* [ndomains] the allocations' variance (J²) */
     double *self_bt, *incl_bt;  /* [ndomains] the by-time splits' error (J, one standard
                                    deviation): coherent over calls, so added linearly */
+    double *self_ht, *incl_ht;  /* [ndomains] what the fit's hints beside its remainder parts
+                                   may have taken from them (J, one standard deviation):
+                                   coherent over calls; inside a subtree it moves, not leaves */
     double *edge_s;         /* [ndomains] its subtree's time in intervals that cross the
                                subtree's edge: the only time a fit's powers can move */
     uint8_t *self_mark, *incl_mark;   /* [ndomains] PW_FIG_* */
@@ -135,7 +138,9 @@ void pw_attribution_free(pw_attribution *a);
 
 /* Interval-exact attribution. hint_w (may be NULL): [nnodes * ndomains] self power per node
  * and domain (W), NAN where none, used to split the intervals the node shares with others;
- * node indices are those a previous attribution of the same trace gave. */
+ * node indices are those a previous attribution of the same trace gave. With nhints twice
+ * that, the second half is each hint's standard deviation (W): what a remainder beside a
+ * hinted part may be off by. */
 int pw_attribute_exact(const pw_trace *t, const double *hint_w, size_t nhints,
                        pw_attribution **out);
 /* Replaces the energies of an interval-exact attribution with a baseline's (NAIVE, WINDOWS). */

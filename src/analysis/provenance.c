@@ -109,15 +109,18 @@ static int choose(const pw_trace *t, const pw_attribution *a, pw_method m, unsig
     return any;
 }
 
-/* Power hints for the short phases of counter domains: the fit's power. */
+/* Power hints for the short phases of counter domains: the fit's power, then its standard
+ * deviation (pw_attribute_exact's two halves). */
 static double *hints(const pw_attribution *a, const pw_disaggregation *g, const unsigned char *use)
 {
-    size_t nd = a->ndomains;
-    double *h = malloc(a->nnodes * nd * sizeof *h + 1);
+    size_t nd = a->ndomains, nh = a->nnodes * nd, K = g->nnodes;
+    double *h = malloc(2 * nh * sizeof *h + 1);
     if (!h) return NULL;
     for (size_t k = 0; k < a->nnodes; k++)
         for (size_t d = 0; d < nd; d++) {
-            h[k * nd + d] = use[k * nd + d] ? g->domains[d].power_w[k] : NAN;
+            int on = use[k * nd + d] && k < K;
+            h[k * nd + d] = on ? g->domains[d].power_w[k] : NAN;
+            h[nh + k * nd + d] = on && g->domains[d].cov ? sqrt(fmax(g->domains[d].cov[k * K + k], 0)) : NAN;
         }
     return h;
 }
@@ -140,6 +143,7 @@ static void fitted_energies(const pw_trace *t, pw_attribution *a, const pw_disag
             n->self_j[d] = p >= 0 ? (e > 0 ? e : 0) : g->self_s[k] > 0 ? NAN : 0;
             n->self_var[d] = n->self_step_w[d] = 0;   /* the fit's interval says it all */
             n->split_incl[d] = n->self_alloc[d] = n->self_bt[d] = n->incl_bt[d] = 0;
+            n->self_ht[d] = n->incl_ht[d] = 0;
             n->self_mark[d] = 0;
             if (n->self_j[d] >= 0) phases += n->self_j[d];
         }
@@ -174,6 +178,8 @@ static void fitted_ci(pw_attribution *a, const pw_disaggregation *g, const unsig
     a->nodes[k].incl_ci_j[d] = any ? pw_disagg_energy_ci(g, d, tau) : NAN;
     if (any) a->nodes[k].incl_mark[d] |= PW_FIG_FITTED;
 }
+
+static double sq(double x) { return x * x; }
 
 /* The provenance a node's marks in domain d call for (least direct wins). */
 static pw_provenance from_marks(uint8_t mark)
@@ -239,10 +245,10 @@ static void label_measured(pw_attribution *a, size_t k, size_t d, int top, doubl
     pw_provenance self = from_marks(n->self_mark[d]), incl = from_marks(n->incl_mark[d]);
     if (k == 0) incl = PW_PROV_MEASURED;   /* the run's total is read, never split */
     n->self_ci_j[d] = self == PW_PROV_MEASURED ? NAN
-                          : budget_ci(n->self_var[d] + n->self_alloc[d] + n->self_bt[d] * n->self_bt[d], n->self_ci_j[d],
+                          : budget_ci(n->self_var[d] + n->self_alloc[d] + sq(n->self_bt[d] + n->self_ht[d]), n->self_ci_j[d],
                                       n->self_step_w[d], lag_s, n->calls);
     n->incl_ci_j[d] = incl == PW_PROV_MEASURED ? NAN
-                          : budget_ci(n->incl_var[d] + n->incl_bt[d] * n->incl_bt[d], n->incl_ci_j[d],
+                          : budget_ci(n->incl_var[d] + sq(n->incl_bt[d] + n->incl_ht[d]), n->incl_ci_j[d],
                                       n->incl_step_w[d], lag_s, n->calls);
     if (top && incl > n->provenance) n->provenance = incl;
     if (top) n->marks |= n->incl_mark[d];
@@ -323,7 +329,7 @@ static int refine(const pw_trace *t, pw_attribution **a, const pw_disaggregation
     double *h = hints(*a, g, use);
     if (!h) return PW_ERR_NOMEM;
     pw_attribution *b = NULL;
-    int rc = pw_attribute_exact(t, h, (*a)->nnodes * (*a)->ndomains, &b);
+    int rc = pw_attribute_exact(t, h, 2 * (*a)->nnodes * (*a)->ndomains, &b);
     free(h);
     if (rc != PW_OK) return rc;
     pw_attribution_free(*a);
