@@ -294,6 +294,8 @@ static double part_local(const sweep *s, size_t p, size_t d, uint64_t t0, uint64
     return s->local_est[at];
 }
 
+#define ALLOC_C2(s) ((s)->cv2)
+
 /* Where a part's power in a straddling interval's split came from. */
 enum { KNOWN, FITTED, OPEN };
 
@@ -955,9 +957,17 @@ static int settle(sweep *s)
                 node->self_step_w[d] += s->tim[at] * f;
                 node->self_mark[d] |= s->mark[at];
                 if (open > 1) node->self_mark[d] |= PW_FIG_ALLOCATED | (equal ? PW_FIG_EQUAL : 0);
-                /* a share by rule could be anything from none of the piece to all of it */
-                if (open > 1) node->self_alloc[d] += s->rows[at] * s->rows[at] * f * (1 - f) / 3.0 *
-                                                     (equal ? 1.0 : s->cv2);
+                /* a share by rule could be anything from none of the piece to all of it; one
+                 * by the additive model errs as its powers do. Either errs the same way in every
+                 * piece the tracks share, so the error adds linearly (what one track gains
+                 * the other loses; an ancestor of both is overstated, never understated) */
+                if (open > 1) {
+                    double err = fabs(s->rows[at]) * sqrt(f * (1 - f) / 3.0 * (equal ? 1.0 : ALLOC_C2(s)));
+                    for (int64_t k = g->node; k > 0; k = s->a->nodes[k].parent) {
+                        if (k == (int64_t)g->node) s->a->nodes[k].self_ht[d] += err;
+                        s->a->nodes[k].incl_ht[d] += err;
+                    }
+                }
             }
         }
         double peak = range_max(s, from, to);
