@@ -176,6 +176,12 @@ size_t pw_series_next(const pw_trace *t, const pw_series *se, size_t i);
  * exact (continuous, self-timed, averaged power fitted over its windows, models). Attribution
  * widens its intervals by this lag times each figure's power steps (stamps.c). */
 double pw_series_lag_ns(const pw_trace *t, const pw_series *se);
+/* Per node (out: [nnodes]) the timing uncertainty of its own boundaries (ns): the RMS of the
+ * stated uncertainty of the readings around each edge of its subtree's segments, so a phase
+ * read while the recorder was still learning the grid is not judged by the locked readings
+ * (nor the other way round); lag_ns (pw_series_lag_ns) where the series states none. */
+int pw_node_lags_ns(const pw_trace *t, const pw_attribution *a, const pw_series *se, double lag_ns,
+                    double *out);
 /* 1 when the series' readings are current at their stamps (a self-timed or continuous source,
  * per the trace's sensor.SOURCE.lock): an unchanged reading then means no energy was spent. */
 int pw_series_exact_at_stamp(const pw_trace *t, const pw_series *se);

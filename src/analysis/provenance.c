@@ -215,13 +215,27 @@ static double sensor_coverage(const pw_trace *t, size_t d)
     return c > 0 && c <= 1 ? c : 1;
 }
 
+/* The update period (s) of domain d's sensor (sensor.SOURCE.period_ns, else the source's). */
+static double src_period_s(const pw_trace *t, size_t d)
+{
+    char key[160];
+    uint32_t src = t->domains[d].source;
+    if (src >= t->nsources) return 0;
+    snprintf(key, sizeof key, "sensor.%s.period_ns", t->sources[src].name);
+    const char *v = pw_trace_meta(t, key);
+    double p = v ? strtod(v, NULL) : (double)t->sources[src].period_ns;
+    return p > 0 ? p * 1e-9 : 0;
+}
+
 /* A part-time sensor's fit learns a phase's power from the calls it saw, and the phase's
  * energy extrapolates it to the calls it did not: those differ from call to call, so the
- * figure errs by cv x energy x sqrt((1 - seen) / calls seen) beyond the fit's own interval. */
-static void part_time_ci(pw_phase_node *n, size_t d, double seen)
+ * figure errs by cv x energy x sqrt((1 - seen) / looks). A look is a call seen or, for calls
+ * longer than the sensor's period, a period: each period sees a slice of the phase. */
+static void part_time_ci(pw_phase_node *n, size_t d, double seen, double period_s)
 {
-    double calls = (double)n->calls * seen > 1 ? (double)n->calls * seen : 1;
-    double rel = PW_DEFAULT_CV * sqrt((1 - seen) / calls) * PW_Z95;
+    double looks = (double)n->calls * seen;
+    if (period_s > 0 && n->duration_s / period_s > looks) looks = n->duration_s / period_s;
+    double rel = PW_DEFAULT_CV * sqrt((1 - seen) / (looks > 1 ? looks : 1)) * PW_Z95;
     double *ci[2] = {&n->self_ci_j[d], &n->incl_ci_j[d]};
     double e[2] = {n->self_j[d], n->incl_j[d]};
     for (int i = 0; i < 2; i++)
@@ -272,15 +286,21 @@ static int label(const pw_trace *t, pw_attribution *a, const pw_disaggregation *
                  const unsigned char *use)
 {
     size_t nd = a->ndomains;
-    double *tau = calloc(a->nnodes + 1, sizeof *tau);
+    double *tau = calloc(2 * a->nnodes + 1, sizeof *tau), *lags = tau ? tau + a->nnodes : NULL;
     if (!tau) return PW_ERR_NOMEM;
     for (size_t d = 0; d < nd; d++) {
         int est = pw_domain_estimated(t, d), fit = g && g->domains[d].fitted && use;
         int averaged = pw_domain_averaged(t, d);
         double seen = sensor_coverage(t, d);
+        double period_s = src_period_s(t, d);
         int top = pw_trace_domain_is_top(t, d);
         uint32_t src = t->domains[d].source;
-        double lag_s = src < t->nsources ? pw_series_lag_ns(t, &t->series[src]) * 1e-9 : 0;
+        double lag_ns = src < t->nsources ? pw_series_lag_ns(t, &t->series[src]) : 0;
+        if (src >= t->nsources) for (size_t k = 0; k < a->nnodes; k++) lags[k] = 0;
+        else if (pw_node_lags_ns(t, a, &t->series[src], lag_ns, lags) != PW_OK) {
+            free(tau);
+            return PW_ERR_NOMEM;
+        }
         a->domain_provenance[d] = est ? PW_PROV_ESTIMATED
                                       : fit && pw_domain_averaged(t, d) ? PW_PROV_DISAGGREGATED
                                                                         : PW_PROV_MEASURED;
@@ -297,8 +317,8 @@ static int label(const pw_trace *t, pw_attribution *a, const pw_disaggregation *
              * its powers move only the time in intervals that cross the subtree's edge */
             if (fit && k > 0 && !averaged && isfinite(n->incl_ci_j[d]) && n->duration_s > 0)
                 n->incl_ci_j[d] *= fmin(1.0, n->edge_s[d] / n->duration_s);
-            if (fit && k > 0 && averaged) part_time_ci(n, d, seen);
-            label_measured(a, k, d, top, lag_s, fit && !averaged ? fit_noise_q(t, a, g, d) : 0,
+            if (fit && k > 0 && averaged) part_time_ci(n, d, seen, period_s);
+            label_measured(a, k, d, top, lags[k] * 1e-9, fit && !averaged ? fit_noise_q(t, a, g, d) : 0,
                            g && k < g->nnodes ? g->self_s[k] : 0);
         }
     }

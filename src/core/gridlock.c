@@ -261,8 +261,17 @@ static pw_grid_stamp feed_learning(pw_gridlock *g, uint64_t t0, uint64_t t1, int
         /* a wide bracket (the reads were delayed): at the read, which is right for a sensor
          * current when read, with an uncertainty that covers the whole bracket */
         st = stamp(g, t1, 0.5 * ((double)t0 + (double)t1), (double)(t1 - g->prev_t0));
-    } else if (due) {                             /* a reading per interval regardless */
+    } else if (due && g->have_update) {
+        /* a reading per interval regardless; unchanged, it holds the energy of the last update
+         * seen, which a bracket dated: there, not half a period back */
+        st = stamp(g, t1, g->update_ns, g->update_err_ns);
+    } else if (due) {
         st = stamp_unlocked(g, t0, t1);
+    }
+    if (changed && st.record) {
+        g->have_update = 1;
+        g->update_ns = (double)st.t_ns;
+        g->update_err_ns = (double)st.err_ns;
     }
     /* 4 changes in a row, each within a 16th of a period of the read before: no counter
      * of that period does that */

@@ -72,6 +72,8 @@ typedef struct pw_gridlock {
     unsigned quick;               /* changed reads in a row, each right after the last */
     int have_stamp;
     uint64_t last_stamp_ns;       /* the last recorded stamp (stamps never go back) */
+    int have_update;              /* learning: a change was seen, at update_ns ± update_err_ns */
+    double update_ns, update_err_ns;
     int64_t target_k;             /* locked: the grid index the next burst waits for */
     unsigned misses, slips;       /* locked: bursts without a change, off-grid updates */
     uint64_t updates_seen;        /* every update observed (statistics) */
