@@ -176,8 +176,8 @@ TEST(stated_intervals_cover_the_truth_on_random_scenarios_of_real_machines)
         double coverage = (double)cov.covered / (double)cov.n, median =
             pw_accuracy_coverage_median(&cov);
         CHECK_MSG(cov.n >= 20, "%s: only %zu figures with an interval", preset, cov.n);
-        /* Where this stands (docs/attribution.md, "Intervals against the truth"): 94-97 % of
-         * figures inside their interval on these seeds, median |error| / half-width 0.14-0.26
+        /* Where this stands (docs/attribution.md, "Intervals against the truth"): 97-99 % of
+         * figures inside their interval on these seeds, median |error| / half-width 0.16-0.22
          * (the target is >= 90 % and 0.25-0.6: most intervals are still wider than needed). */
         CHECK_MSG(coverage >= 0.92, "%s: %zu of %zu figures inside their interval", preset,
                   cov.covered, cov.n);
@@ -186,6 +186,49 @@ TEST(stated_intervals_cover_the_truth_on_random_scenarios_of_real_machines)
         CHECK_MSG(cov.worst_measured <= 0.02, "%s: a measured figure off by %.2f%%", preset,
                   100 * cov.worst_measured);
     }
+}
+
+/* Coverage can average out: a kind of figure whose intervals are far too narrow hides among
+ * the many that are too wide. So per kind (label, and sub-phase or not) over every preset:
+ * a remainder beside parts the fit's hints weighted (issue 15: 2 of 28 covered, ±0.2 % for
+ * -62 %), and a track's share of a piece another track holds too (80 %), among others. */
+static int provenance_of(const char *name)
+{
+    for (int p = 0; p < PW_PROV_COUNT; p++)
+        if (!strcmp(name, pw_provenance_name((pw_provenance)p))) return p;
+    return -1;
+}
+
+TEST(every_kind_of_figure_covers_the_truth_not_only_all_of_them_together)
+{
+    enum { SEEDS = 200, KINDS = 2 * PW_PROV_COUNT };
+    int n[KINDS] = {0}, in[KINDS] = {0}, col = pw_accuracy_column(PW_METHOD_AUTO);
+    for (size_t p = 0; pw_sensor_preset_name(p); p++)
+        for (int s = 1; s <= SEEDS; s++) {
+            char text[8192], err[256] = "";
+            pw_accuracy *acc = NULL;
+            CHECK_INT(pw_accuracy_random_scenario(pw_sensor_preset_name(p), (uint64_t)s, text,
+                                                  sizeof text), PW_OK);
+            CHECK_MSG(pw_accuracy_measure(text, tf_path("kinds.pwt"), &acc, err, sizeof err) == PW_OK,
+                      "seed %d: %s", s, err);
+            for (size_t i = 0; i < acc->nrows; i++) {
+                const pw_accuracy_row *r = &acc->rows[i];
+                int prov = provenance_of(r->provenance);
+                if (prov < 0 || !(r->ci_j[col] >= 0)) continue;
+                int k = 2 * prov + (strchr(r->path, '/') != NULL);
+                n[k]++;
+                in[k] += fabs(r->err[col] * r->true_j) <= r->ci_j[col];
+            }
+            pw_accuracy_free(acc);
+        }
+    int kinds = 0;
+    for (int k = 0; k < KINDS; k++) {
+        if (n[k] < 8) continue;   /* too few to judge */
+        kinds++;
+        CHECK_MSG(in[k] >= 0.85 * n[k], "%s %s: %d of %d figures inside their interval",
+                  pw_provenance_name((pw_provenance)(k / 2)), k % 2 ? "sub-phases" : "phases", in[k], n[k]);
+    }
+    CHECK_MSG(kinds >= 6, "only %d kinds of figure with enough cases", kinds);
 }
 
 /* Coverage, median |error| / half-width and mean signed error / half-width of the AUTO figure
