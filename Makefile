@@ -50,9 +50,9 @@ VERSION := $(shell sed -n -e 's/^\#define PW_VERSION_MAJOR \([0-9]*\)$$/\1/p' \
 
 LIB_SRC   := $(sort $(shell find src -name '*.c'))
 # The runtime: names, tags, rings, the channel, the session, the sources and the trace
-# format; the synthetic source brings the scenario language and the sensor models.
-RT_SRC    := $(sort $(wildcard src/core/*.c src/sources/*.c src/trace/*.c src/platform/*.c) \
-               src/sim/scenario.c src/sim/sensor.c)
+# format; the synthetic source (in sim/) brings the scenario language and the sensor models.
+RT_SRC    := $(sort $(wildcard src/base/*.c src/core/*.c src/sources/*.c src/trace/*.c src/platform/*.c) \
+               src/sim/scenario.c src/sim/sensor.c src/sim/synthetic.c)
 AN_SRC    := $(filter-out $(RT_SRC),$(LIB_SRC))
 CLI_SRC   := $(filter-out tools/phasewatt/$(if $(HAVE_MHD),serve_missing,cmd_serve).c,\
                $(sort $(wildcard tools/phasewatt/*.c)))
@@ -267,13 +267,16 @@ tsan:
 clang:
 	$(MAKE) -j$(JOBS) CC=clang BUILD=build/clang all tests bench
 
-# Static analysis: cppcheck (suppressions and why in tools/cppcheck-suppressions.txt) and
+# Static analysis: no include cycle between src/'s files or folders (tools/include-cycles, the
+# layers of docs/architecture.md), cppcheck (suppressions and why in tools/cppcheck-suppressions.txt) and
 # clang-tidy (checks and why in .clang-tidy) over everything but the tests, with the build's
 # defines; any finding fails. cppcheck runs whole-program (no -j) so it follows calls across
 # files; clang-tidy runs a file per process.
 LINT_SRC := $(sort $(shell find src tools examples bench fuzz -name '*.c'))
 LINT_DEFS = -D_GNU_SOURCE -DPW_SOURCE_DIR='"$(CURDIR)"'
 lint:
+	tools/include-cycles --self-test
+	tools/include-cycles src
 	cppcheck -q --error-exitcode=1 --inline-suppr --std=c11 -I include -I src $(LINT_DEFS) \
 	  --enable=warning,style,performance,portability \
 	  --suppressions-list=tools/cppcheck-suppressions.txt src tools examples bench fuzz

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "core/clock.h"
+#include "base/clock.h"
 #include "phasewatt.h"
 
 #if defined(__has_include)

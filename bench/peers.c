@@ -27,7 +27,7 @@
 
 #include "analysis/attribute.h"
 #include "bench.h"
-#include "core/clock.h"
+#include "base/clock.h"
 #include "phasewatt.h"
 #include "trace/trace.h"
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "analysis/attribute.h"
-#include "core/clock.h"
+#include "base/clock.h"
 #include "report/report.h"
 #include "export/export.h"
 #include "plot/plot.h"

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/clock.h"
+#include "base/clock.h"
 #include "phasewatt.h"
 #include "sources/source.h"
 

@@ -292,7 +292,7 @@ HOSTILE_C = r"""
 #include <string.h>
 #include <time.h>
 #include "core/channel.h"
-#include "core/clock.h"
+#include "base/clock.h"
 #include "core/core.h"
 
 static void put(pw_ring *r, uint64_t t, uint32_t id, uint32_t type)

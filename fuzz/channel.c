@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "../src/core/channel.h"
-#include "../src/core/clock.h"
+#include "../src/base/clock.h"
 #include "fuzz.h"
 
 #define FUZZ_RINGS 4u

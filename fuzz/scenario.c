@@ -14,9 +14,9 @@ static int run(const uint8_t *data, size_t len)
     pw_scenario *s = NULL;
     char err[256];
     if (pw_scenario_parse(text, &s, err, sizeof err) == PW_OK) {
-        pw_timeline *tl = NULL;
-        if (pw_scenario_duration_ns(s) < 1000000000000ull && pw_scenario_timeline(s, &tl) == PW_OK)
-            pw_timeline_free(tl);
+        pw_schedule *tl = NULL;
+        if (pw_scenario_duration_ns(s) < 1000000000000ull && pw_scenario_schedule(s, &tl) == PW_OK)
+            pw_schedule_free(tl);
         pw_scenario_free(s);
     }
     free(text);

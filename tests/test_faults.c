@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "analysis/attribute.h"
-#include "core/clock.h"
+#include "base/clock.h"
 #include "phasewatt.h"
 #include "sysfs_fixture.h"
 #include "tf.h"

@@ -328,15 +328,15 @@ TEST(a_ramp_within_a_phase_does_not_bias_its_boundary_splits)
 
 /* ---- the begin/end baseline ----------------------------------------------------------- */
 
-typedef struct truth_line { const pw_timeline *tl; uint64_t t0; double bg; } truth_line;
+typedef struct truth_line { const pw_schedule *tl; uint64_t t0; double bg; } truth_line;
 
 /* True cumulative energy at t (J): the background from the trace's start, then the pieces. */
 static double true_energy_at(const truth_line *l, uint64_t t)
 {
     const uint64_t start = 1000000000ull;   /* the simulator's fixed start */
     double e = l->bg * (double)((t < l->t0 ? t : l->t0) - start) * 1e-9;
-    for (size_t i = 0; i < l->tl->npieces && t > l->t0; i++) {
-        const pw_piece *p = &l->tl->pieces[i];
+    for (size_t i = 0; i < l->tl->nspans && t > l->t0; i++) {
+        const pw_span *p = &l->tl->spans[i];
         uint64_t a = l->t0 + p->t0_ns, b = l->t0 + p->t1_ns;
         if (t <= a) break;
         e += p->watts * (double)((t < b ? t : b) - a) * 1e-9;
@@ -370,8 +370,8 @@ TEST(windows_baseline_reads_the_counter_at_every_boundary_like_a_begin_end_tool)
         pw_scenario *s = NULL;
         char err[256] = "";
         CHECK_MSG(pw_scenario_parse(extra, &s, err, sizeof err) == PW_OK, "%s", err);
-        pw_timeline *tl = NULL;
-        CHECK_INT(pw_scenario_timeline(s, &tl), PW_OK);
+        pw_schedule *tl = NULL;
+        CHECK_INT(pw_scenario_schedule(s, &tl), PW_OK);
         uint64_t period = s->sensor.period_ns, offset = pw_sensor_grid_offset(&s->sensor);
         truth_line line = {tl, 1000000000ull + s->lead_ns, s->background_w};
         CHECK_MSG(pw_simulate(s, tf_path("windows.pwt"), err, sizeof err) == PW_OK, "%s", err);
@@ -426,7 +426,7 @@ TEST(windows_baseline_reads_the_counter_at_every_boundary_like_a_begin_end_tool)
         pw_attribution_free(w);
         pw_attribution_free(naive);
         pw_trace_free(t);
-        pw_timeline_free(tl);
+        pw_schedule_free(tl);
         pw_scenario_free(s);
     }
 }

@@ -13,9 +13,9 @@
 #include "analysis/attribute.h"
 #include "sources/source.h"
 #include "sources/sysfs.h"
-#include "trace/hash.h"
-#include "trace/name.h"
-#include "trace/safefile.h"
+#include "base/hash.h"
+#include "base/name.h"
+#include "base/safefile.h"
 #include "trace_fixture.h"
 #include "tf.h"
 

@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/clock.h"
+#include "base/clock.h"
 #include "sources/powermetrics.h"
 #include "sources/source.h"
 #include "sysfs_fixture.h"

@@ -11,7 +11,7 @@
 #include <time.h>
 
 #include "analysis/attribute.h"
-#include "core/clock.h"
+#include "base/clock.h"
 #include "phasewatt.h"
 #include "sysfs_fixture.h"
 #include "tf.h"

@@ -45,11 +45,11 @@ TEST(scenario_builtin_is_inference_shaped)
                            "post-inference"};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
         CHECK_MSG(path_index(s, paths[i]) > 0, "no path %s", paths[i]);
-    pw_timeline *tl = NULL;
-    CHECK_INT(pw_scenario_timeline(s, &tl), PW_OK);
-    for (size_t i = 0; i < tl->npieces; i++)   /* short enough to see, long enough to run */
-        CHECK(tl->pieces[i].t1_ns - tl->pieces[i].t0_ns >= 200000);
-    pw_timeline_free(tl);
+    pw_schedule *tl = NULL;
+    CHECK_INT(pw_scenario_schedule(s, &tl), PW_OK);
+    for (size_t i = 0; i < tl->nspans; i++)   /* short enough to see, long enough to run */
+        CHECK(tl->spans[i].t1_ns - tl->spans[i].t0_ns >= 200000);
+    pw_schedule_free(tl);
     pw_scenario_free(s);
 }
 
@@ -258,26 +258,26 @@ TEST(scenario_walk_is_in_time_order)
 TEST(scenario_timeline_covers_the_run)
 {
     pw_scenario *s = parse_ok(pw_scenario_builtin());
-    pw_timeline *tl = NULL;
-    CHECK_INT(pw_scenario_timeline(s, &tl), PW_OK);
-    CHECK(tl->npieces > 0);
-    CHECK_INT(tl->pieces[0].t0_ns, 0);
-    CHECK_STR(tl->pieces[0].path, "pre-inference/tokenize");
+    pw_schedule *tl = NULL;
+    CHECK_INT(pw_scenario_schedule(s, &tl), PW_OK);
+    CHECK(tl->nspans > 0);
+    CHECK_INT(tl->spans[0].t0_ns, 0);
+    CHECK_STR(tl->spans[0].path, "pre-inference/tokenize");
     double energy = 0;
     size_t prefill_idle = 0;
-    for (size_t i = 0; i < tl->npieces; i++) {
-        const pw_piece *pc = &tl->pieces[i];
-        if (i) CHECK_INT(pc->t0_ns, tl->pieces[i - 1].t1_ns);
+    for (size_t i = 0; i < tl->nspans; i++) {
+        const pw_span *pc = &tl->spans[i];
+        if (i) CHECK_INT(pc->t0_ns, tl->spans[i - 1].t1_ns);
         CHECK(pc->t1_ns > pc->t0_ns);
         energy += pc->watts * (double)(pc->t1_ns - pc->t0_ns) * 1e-9;
         prefill_idle += strcmp(pc->path, "prefill") == 0;
     }
     CHECK_INT(prefill_idle, 1);
-    CHECK_INT(tl->pieces[tl->npieces - 1].t1_ns, pw_scenario_duration_ns(s));
-    CHECK_STR(tl->pieces[tl->npieces - 1].path, "post-inference");
-    CHECK_INT(tl->npieces, 2 + 1 + 16 + 1 + 200 * 9 + 1);
+    CHECK_INT(tl->spans[tl->nspans - 1].t1_ns, pw_scenario_duration_ns(s));
+    CHECK_STR(tl->spans[tl->nspans - 1].path, "post-inference");
+    CHECK_INT(tl->nspans, 2 + 1 + 16 + 1 + 200 * 9 + 1);
     CHECK(energy > 0);
-    pw_timeline_free(tl);
+    pw_schedule_free(tl);
     pw_scenario_free(s);
 }
 

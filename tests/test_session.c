@@ -7,7 +7,7 @@
 #include <time.h>
 
 #include "analysis/attribute.h"
-#include "core/clock.h"
+#include "base/clock.h"
 #include "phasewatt.h"
 #include "tf.h"
 #include "trace/trace.h"

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/clock.h"
+#include "base/clock.h"
 #include "sim/scenario.h"
 #include "sim/sensor.h"
 #include "sources/counter.h"
@@ -156,12 +156,12 @@ static const pw_truth *truth_of(const pw_trace *t, const char *path)
 /* The true energy of the scenario's pieces plus the lead time at background power. */
 static double timeline_energy(const pw_scenario *s)
 {
-    pw_timeline *tl = NULL;
-    CHECK_INT(pw_scenario_timeline(s, &tl), PW_OK);
+    pw_schedule *tl = NULL;
+    CHECK_INT(pw_scenario_schedule(s, &tl), PW_OK);
     double e = 2 * s->background_w * (double)s->lead_ns * 1e-9;
-    for (size_t i = 0; i < tl->npieces; i++)
-        e += tl->pieces[i].watts * (double)(tl->pieces[i].t1_ns - tl->pieces[i].t0_ns) * 1e-9;
-    pw_timeline_free(tl);
+    for (size_t i = 0; i < tl->nspans; i++)
+        e += tl->spans[i].watts * (double)(tl->spans[i].t1_ns - tl->spans[i].t0_ns) * 1e-9;
+    pw_schedule_free(tl);
     return e;
 }
 

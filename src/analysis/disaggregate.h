@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#include "analysis/attribute.h"
+#include "analysis/model.h"
 
 #define PW_DISAGG_MAX_UNKNOWNS 512   /* phase nodes one fit solves for; more: no fit */
 #define PW_DISAGG_MAX_ENTRIES (1u << 23)   /* tracks open summed over pieces; more: no fit */

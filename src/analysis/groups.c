@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "analysis/attribute.h"
-#include "trace/format.h"
+#include "trace/trace.h"
 #include "trace/merge.h"
 
 /* ---- one group as a trace of its own ---------------------------------------------------- */

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "analysis/attribute.h"
-#include "trace/hash.h"
+#include "base/hash.h"
 
 #define BLOCK_BYTES 65536
 

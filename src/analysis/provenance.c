@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis/attribute.h"
 #include "analysis/disaggregate.h"
 #include "trace/merge.h"
 

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "analysis/timeline.h"
-#include "trace/hash.h"
+#include "base/hash.h"
 
 #define NONE UINT32_MAX
 

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "analysis/attribute.h"
+#include "analysis/model.h"
 
 /* Fills a's phase tree (nodes with names and parent links, calls, durations, tokens; no energy
  * yet), its segments and its unbalanced/unclosed counts from every track's events. Phases

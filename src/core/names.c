@@ -5,8 +5,8 @@
 
 #include "core/channel.h"
 #include "core/core.h"
-#include "trace/hash.h"
-#include "trace/name.h"
+#include "base/hash.h"
+#include "base/name.h"
 
 /* Names live in fixed blocks that never move, so pw_name() reads them without a lock. */
 #define BLOCK_BITS 12

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "core/channel.h"
-#include "core/clock.h"
+#include "base/clock.h"
 #include "core/log.h"
 #include "platform/platform.h"
 #include "core/core.h"

@@ -10,14 +10,14 @@
 #include <unistd.h>
 
 #include "core/channel.h"
-#include "core/clock.h"
+#include "base/clock.h"
 #include "platform/platform.h"
 #include "core/core.h"
 #include "core/gridlock.h"
 #include "core/log.h"
 #include "core/tap.h"
 #include "sources/source.h"
-#include "trace/sized.h"
+#include "base/sized.h"
 
 #define DEFAULT_INTERVAL_NS 10000000ull
 #define MIN_INTERVAL_NS 50000ull          /* 50 µs: below this the sampler only spins */

@@ -14,9 +14,10 @@
 
 #include "platform/platform.h"
 #include "analysis/attribute.h"
-#include "core/clock.h"
+#include "base/clock.h"
 #include "fleet/live.h"
-#include "trace/format.h"
+#include "base/grow.h"
+#include "trace/trace.h"
 
 #define RENDER_EVERY_NS 100000000ull   /* the page's domain figures are this fresh */
 #define LIVE_NAME_BYTES (4u << 20)      /* names kept, as much as the channel's name log */

@@ -13,7 +13,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/clock.h"
 #include "phasewatt.h"
 #include "platform/platform.h"
 
@@ -24,16 +23,24 @@ uint32_t pw_thread_id(void)
     return (uint32_t)tid;
 }
 
+/* PW_CLOCK_AWAKE in ns, as base/clock.h reads it (the platform sits below that layer). */
+static uint64_t awake_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(PW_CLOCK_AWAKE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static struct timespec until(uint64_t deadline_ns)
 {
-    uint64_t now = pw_now_ns(), left = deadline_ns > now ? deadline_ns - now : 0;
+    uint64_t now = awake_ns(), left = deadline_ns > now ? deadline_ns - now : 0;
     return (struct timespec){(time_t)(left / 1000000000u), (long)(left % 1000000000u)};
 }
 
 /* A relative sleep, re-aimed at the deadline after each wake-up. */
 void pw_sleep_until(uint64_t deadline_ns)
 {
-    while (pw_now_ns() < deadline_ns) {
+    while (awake_ns() < deadline_ns) {
         struct timespec left = until(deadline_ns);
         (void)nanosleep(&left, NULL);
     }

@@ -7,7 +7,7 @@
 
 #include "plot/charts.h"
 #include "report/common.h"
-#include "trace/safefile.h"
+#include "base/safefile.h"
 
 static const char style[] =
     "body{font-family:sans-serif;margin:24px;color:#222;max-width:1000px;overflow-wrap:anywhere}"

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "core/clock.h"
+#include "base/clock.h"
 #include "platform/platform.h"
 #include "sim/scenario.h"
 

@@ -8,7 +8,8 @@
 #include <string.h>
 
 #include "sim/scenario.h"
-#include "trace/format.h"
+#include "base/grow.h"
+#include "trace/trace.h"
 
 /* Limits that keep every input, however hostile, cheap to parse, walk and simulate. */
 #define MAX_TEXT (16u << 20)                              /* bytes of scenario text */
@@ -1023,24 +1024,24 @@ int pw_scenario_walk_track(const pw_scenario *s, size_t i, uint64_t t0_ns, const
 
 /* ---- the timeline ------------------------------------------------------------------------ */
 
-typedef struct timeline_build { pw_timeline *tl; size_t cap; } timeline_build;
+typedef struct timeline_build { pw_schedule *tl; size_t cap; } timeline_build;
 
 static int add_piece(void *ctx, uint64_t t0_ns, uint64_t t1_ns, double watts, uint32_t path_ix)
 {
     timeline_build *b = ctx;
-    pw_timeline *tl = b->tl;
-    pw_piece *pieces = pw_grow(tl->pieces, &b->cap, tl->npieces + 1, sizeof *pieces);
+    pw_schedule *tl = b->tl;
+    pw_span *pieces = pw_grow(tl->spans, &b->cap, tl->nspans + 1, sizeof *pieces);
     if (!pieces) return PW_ERR_NOMEM;
-    tl->pieces = pieces;
-    pieces[tl->npieces++] = (pw_piece){t0_ns, t1_ns, watts, tl->paths[path_ix]};
+    tl->spans = pieces;
+    pieces[tl->nspans++] = (pw_span){t0_ns, t1_ns, watts, tl->paths[path_ix]};
     return PW_OK;
 }
 
-int pw_scenario_timeline(const pw_scenario *s, pw_timeline **out)
+int pw_scenario_schedule(const pw_scenario *s, pw_schedule **out)
 {
     if (!s || !out) return PW_ERR_INVALID;
     *out = NULL;
-    pw_timeline *tl = calloc(1, sizeof *tl);
+    pw_schedule *tl = calloc(1, sizeof *tl);
     if (!tl || !(tl->paths = calloc(s->npaths ? s->npaths : 1, sizeof *tl->paths))) {
         free(tl);
         return PW_ERR_NOMEM;
@@ -1051,17 +1052,17 @@ int pw_scenario_timeline(const pw_scenario *s, pw_timeline **out)
     timeline_build b = {tl, 0};
     if (rc == PW_OK) rc = pw_scenario_walk(s, 0, &(pw_walk_ops){.span = add_piece}, &b);
     if (rc != PW_OK) {
-        pw_timeline_free(tl);
+        pw_schedule_free(tl);
         return rc;
     }
     *out = tl;
     return PW_OK;
 }
 
-void pw_timeline_free(pw_timeline *tl)
+void pw_schedule_free(pw_schedule *tl)
 {
     if (!tl) return;
-    free(tl->pieces);
+    free(tl->spans);
     free_strings(tl->paths, tl->npaths);
     free(tl);
 }

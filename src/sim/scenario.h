@@ -63,21 +63,22 @@ const char *pw_scenario_builtin(void);   /* the built-in inference-shaped worklo
  * longest track's end, whichever is later. */
 uint64_t pw_scenario_duration_ns(const pw_scenario *s);
 
-/* The flattened timeline: each piece of time with the innermost phase path and its power. */
-typedef struct pw_piece {
+/* The flattened schedule: each span of time with the innermost phase path and its power
+ * (a span, not a piece: analysis's pieces are cut by the recorded events). */
+typedef struct pw_span {
     uint64_t t0_ns, t1_ns;  /* relative to the scenario start (after lead time) */
     double watts;
     const char *path;       /* innermost phase path ("" outside every phase); owned by the
-                               timeline */
-} pw_piece;
+                               schedule */
+} pw_span;
 
-/* The whole scenario as pieces in time order (leaves and idle steps, repeats unrolled). */
-typedef struct pw_timeline {
-    pw_piece *pieces; size_t npieces;
-    char **paths; size_t npaths;     /* the strings pieces point to */
-} pw_timeline;
-int pw_scenario_timeline(const pw_scenario *s, pw_timeline **out);
-void pw_timeline_free(pw_timeline *tl);
+/* The whole scenario as spans in time order (leaves and idle steps, repeats unrolled). */
+typedef struct pw_schedule {
+    pw_span *spans; size_t nspans;
+    char **paths; size_t npaths;     /* the strings spans point to */
+} pw_schedule;
+int pw_scenario_schedule(const pw_scenario *s, pw_schedule **out);
+void pw_schedule_free(pw_schedule *tl);
 
 /* Walks the scenario in time order from t0_ns, repeats unrolled: the simulator, the runner
  * and the timeline are all walks. NULL callbacks are skipped; a nonzero return stops the

@@ -8,7 +8,8 @@
 #include "core/gridlock.h"
 #include "sim/scenario.h"
 #include "sources/counter.h"
-#include "trace/format.h"
+#include "base/grow.h"
+#include "trace/trace.h"
 
 #define SIM_START_NS 1000000000ull   /* a fixed monotonic start: runs are reproducible */
 #define SIM_TRACK 1

@@ -10,7 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "core/clock.h"
+#include "base/clock.h"
 #include "phasewatt.h"
 #include "platform/platform.h"
 #include "sources/agent.h"

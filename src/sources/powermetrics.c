@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/clock.h"
+#include "base/clock.h"
 #include "platform/platform.h"
 #include "sources/powermetrics.h"
 #include "sources/source.h"

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "trace/format.h"
+#include "trace/trace.h"
 #include "trace/merge.h"
 
 /* The state of one merge. Owns slots and idmap; m is handed to the caller on success. */

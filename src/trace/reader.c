@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "trace/format.h"
-#include "trace/name.h"
+#include "base/name.h"
 #include "trace/trace.h"
 
 /* A resync looks this far past a damaged chunk (the longest a chunk can be) and spends at

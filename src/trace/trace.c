@@ -9,9 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/grow.h"
 #include "trace/format.h"
-#include "trace/hash.h"
-#include "trace/sized.h"
+#include "base/hash.h"
+#include "base/sized.h"
 
 static const char *const kind_names[PW_KIND_COUNT] = {
     [PW_KIND_OTHER] = "other", [PW_KIND_CPU] = "cpu", [PW_KIND_GPU] = "gpu",
@@ -32,21 +33,6 @@ pw_kind pw_kind_parse(const char *name)
 }
 
 /* ---- memory ----------------------------------------------------------------------------- */
-
-void *pw_grow(void *arr, size_t *cap, size_t need, size_t size)
-{
-    if (need <= *cap && arr) return arr;
-    size_t n = *cap ? *cap : 8;
-    while (n < need) {
-        if (n > SIZE_MAX / 2) return NULL;
-        n *= 2;
-    }
-    if (n > SIZE_MAX / size) return NULL;
-    void *p = realloc(arr, n * size);
-    if (!p) return NULL;
-    *cap = n;
-    return p;
-}
 
 static char *dup_str(const char *s)
 {

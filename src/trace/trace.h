@@ -190,6 +190,11 @@ int pw_trace_write(const pw_trace *t, const char *path);
 
 /* ---- Reader -------------------------------------------------------------------------- */
 int pw_trace_read_buffer(const uint8_t *data, size_t len, pw_trace **out);
+/* ---- Model internals the reader fills directly (implemented in trace.c) ---------------- */
+int pw_series_reserve(pw_series *s, size_t rows);   /* capacity for `rows` rows in all */
+int pw_track_reserve(pw_track *tr, size_t events);  /* capacity for `events` in all */
+void pw_trace_pop_track(pw_trace *t);               /* drops the newest track (a rollback) */
+
 /* pw_trace_open() (public) reads a file with pw_trace_read_buffer. */
 
 uint32_t pw_crc32c(uint32_t crc, const void *data, size_t len);

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "trace/format.h"
-#include "trace/safefile.h"
+#include "base/safefile.h"
 #include "trace/trace.h"
 
 /* Pending SAMPLES rows of one source; a chunk's first row is absolute, later ones deltas. */

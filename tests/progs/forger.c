@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "core/channel.h"
-#include "core/clock.h"
+#include "base/clock.h"
 #include "core/core.h"
 
 enum { ENTRY_NAME = 1, ENTRY_FORK = 3 };   /* the log's format, as the attacker reads it */

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "core/clock.h"
+#include "base/clock.h"
 #include "phasewatt.h"
 #include "platform/platform.h"
 #include "sources/agent.h"

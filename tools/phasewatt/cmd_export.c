@@ -7,7 +7,7 @@
 #include "cli.h"
 #include "export/export.h"
 #include "report/report.h"
-#include "trace/safefile.h"
+#include "base/safefile.h"
 
 static int run(int argc, char **argv);
 

@@ -13,7 +13,7 @@
 
 #include "cli.h"
 #include "core/channel.h"
-#include "core/clock.h"
+#include "base/clock.h"
 #include "platform/platform.h"
 #include "phasewatt.h"
 #include "sim/scenario.h"

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "trace/safefile.h"
+#include "base/safefile.h"
 #include "trace/trace.h"
 
 static int run(int argc, char **argv);

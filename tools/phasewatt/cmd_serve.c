@@ -18,7 +18,7 @@
 
 #include "cli.h"
 #include "core/channel.h"
-#include "core/clock.h"
+#include "base/clock.h"
 #include "fleet/live.h"
 #include "phasewatt.h"
 

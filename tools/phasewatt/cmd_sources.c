@@ -4,7 +4,7 @@
 #include <time.h>
 
 #include "platform/platform.h"
-#include "core/clock.h"
+#include "base/clock.h"
 #include "core/gridlock.h"
 
 #include "cli.h"

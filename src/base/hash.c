@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "platform/platform.h"
-#include "trace/hash.h"
+#include "base/hash.h"
 
 static pthread_once_t seeded = PTHREAD_ONCE_INIT;
 static uint64_t seed;

@@ -1,7 +1,7 @@
 /* name.c — the repair of name.h: valid UTF-8 with no '/', capped. */
 #include <string.h>
 
-#include "trace/name.h"
+#include "base/name.h"
 
 #define REPLACEMENT "\xEF\xBF\xBD"   /* U+FFFD */
 

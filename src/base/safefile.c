@@ -13,7 +13,7 @@
 
 #include "platform/platform.h"
 #include "phasewatt.h"
-#include "trace/safefile.h"
+#include "base/safefile.h"
 
 #define TMP_TRIES 64
 
