@@ -638,8 +638,10 @@ static char *stored_figures(int prom_port, const double *energy)
 /* Prometheus stores what the agent serves, and the agent's windowed figures agree with the
  * report's whole-run ones within 3 % beyond both stated intervals: two estimates of one truth
  * from the same readings, which a sampler starved by a loaded machine (long, uneven intervals
- * straddling the phases' ends) moves apart by up to ~1.5 % — more than the intervals then say,
- * a known gap (issue 15: real-time runs under load). */
+ * straddling the phases' ends) moves apart — more than the intervals then say, a known gap
+ * (issue 15: real-time runs under load). Two causes of 3 % are gone: the synthetic source's
+ * continuous sensor was stamped like a counter that could not be locked (half an interval
+ * early), and an event published late landed at the next window's start. */
 TEST(serve_prometheus_stores_per_phase_energy_matching_report_within_their_intervals)
 {
     if (tf_run("command -v prometheus", NULL, NULL) != 0)

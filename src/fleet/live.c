@@ -20,6 +20,11 @@
 #include "trace/trace.h"
 
 #define RENDER_EVERY_NS 100000000ull   /* the page's domain figures are this fresh */
+/* A reading joins the windows only once a reading this much newer has arrived: an event
+ * stamped before it but published late (its thread descheduled between the stamp and the
+ * ring's store, a loaded machine) still lands in its own window rather than at the next
+ * window's start, which stretched a phase there by up to that delay (3 % on a loaded run). */
+#define LATE_NS 100000000ull
 #define LIVE_NAME_BYTES (4u << 20)      /* names kept, as much as the channel's name log */
 
 /* ---- an id -> index hash (tracks on both sides of the queue) ------------------------------ */
@@ -151,6 +156,7 @@ struct pw_live {
     uint64_t win_start;
     size_t win_samples, win_events;
     item *pending; size_t npending, pending_cap;   /* events later than the last reading */
+    item *late; size_t nlate, late_cap;   /* readings held back LATE_NS (their blobs owned) */
     item *batch; size_t batch_cap;  /* the queue's other half */
     phase_total *totals; size_t ntotals;
     size_t *slots; size_t nslots;   /* totals by path: index + 1, 0 = empty */
@@ -690,9 +696,35 @@ static void free_item(item *it)
     if (it->kind != ITEM_EVENT) free(it->blob);
 }
 
+/* Releases the held readings older than the newest by LATE_NS (all of them with all set). */
+static void release_readings(pw_live *l, int all)
+{
+    size_t n = 0;
+    uint64_t newest = l->nlate ? l->late[l->nlate - 1].ev.t_ns : 0;
+    while (n < l->nlate && (all || l->late[n].ev.t_ns + LATE_NS <= newest)) {
+        take_sample(l, &l->late[n]);
+        free_item(&l->late[n++]);
+    }
+    memmove(l->late, l->late + n, (l->nlate - n) * sizeof *l->late);
+    l->nlate -= n;
+}
+
+static void hold_reading(pw_live *l, item *it)
+{
+    item *h = pw_grow(l->late, &l->late_cap, l->nlate + 1, sizeof *h);
+    if (!h) {              /* no room to hold it: taken now, as before the hold */
+        take_sample(l, it);
+        return;
+    }
+    l->late = h;
+    h[l->nlate++] = *it;
+    it->blob = NULL;       /* held: the copy owns it */
+    release_readings(l, 0);
+}
+
 static void take_item(pw_live *l, item *it)
 {
-    if (it->kind == ITEM_SAMPLE) take_sample(l, it);
+    if (it->kind == ITEM_SAMPLE) hold_reading(l, it);
     else if (it->kind == ITEM_NAME) take_name(l, it);
     else {
         item *p = pw_grow(l->pending, &l->pending_cap, l->npending + 1, sizeof *p);
@@ -885,6 +917,7 @@ int pw_live_flush(pw_live *l)
 {
     pthread_mutex_lock(&l->lock);
     drain(l);
+    release_readings(l, 1);
     int rc = l->win && l->nsrc && l->last_t[0] ? roll(l, l->last_t[0]) : PW_OK;
     atomic_store(&l->held, l->npending + l->win_events);
     render(l);
@@ -946,6 +979,8 @@ void pw_live_free(pw_live *l)
     for (size_t i = 0; i < l->nnames; i++) free(l->names[i]);
     for (size_t i = 0; i < l->ntotals; i++) free_total(&l->totals[i]);
     for (size_t i = 0; i < l->q.n; i++) free_item(&l->q.in[i]);
+    for (size_t i = 0; i < l->nlate; i++) free_item(&l->late[i]);
+    free(l->late);
     free(l->q.in), free(l->q.tracks), free(l->q.by_id.slots), free(l->batch);
     free(l->src), free(l->dom), free(l->src_first), free(l->dom_label), free(l->names);
     free(l->tracks), free(l->track_by_id.slots), free(l->totals), free(l->slots);
