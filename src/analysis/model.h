@@ -161,6 +161,8 @@ size_t pw_series_next(const pw_trace *t, const pw_series *se, size_t i);
  * exact (continuous, self-timed, averaged power fitted over its windows, models). Attribution
  * widens its intervals by this lag times each figure's power steps (stamps.c). */
 double pw_series_lag_ns(const pw_trace *t, const pw_series *se);
+/* The sensor description's value sensor.SOURCE.WHAT of source src, NULL if unsaid. */
+const char *pw_source_meta(const pw_trace *t, uint32_t src, const char *what);
 /* Per node (out: [nnodes]) the timing uncertainty of its own boundaries (ns): the RMS of the
  * stated uncertainty of the readings around each edge of its subtree's segments, so a phase
  * read while the recorder was still learning the grid is not judged by the locked readings

@@ -207,11 +207,7 @@ static double budget_ci(double var, double fit_ci, double step_w, double lag_s, 
 /* The share of each period the domain's sensor sees (sensor.SOURCE.coverage), 1 if unsaid. */
 static double sensor_coverage(const pw_trace *t, size_t d)
 {
-    char key[160];
-    uint32_t src = t->domains[d].source;
-    if (src >= t->nsources) return 1;
-    snprintf(key, sizeof key, "sensor.%s.coverage", t->sources[src].name);
-    const char *v = pw_trace_meta(t, key);
+    const char *v = pw_source_meta(t, t->domains[d].source, "coverage");
     double c = v ? strtod(v, NULL) : 1;
     return c > 0 && c <= 1 ? c : 1;
 }
@@ -219,11 +215,9 @@ static double sensor_coverage(const pw_trace *t, size_t d)
 /* The update period (s) of domain d's sensor (sensor.SOURCE.period_ns, else the source's). */
 static double src_period_s(const pw_trace *t, size_t d)
 {
-    char key[160];
     uint32_t src = t->domains[d].source;
     if (src >= t->nsources) return 0;
-    snprintf(key, sizeof key, "sensor.%s.period_ns", t->sources[src].name);
-    const char *v = pw_trace_meta(t, key);
+    const char *v = pw_source_meta(t, src, "period_ns");
     double p = v ? strtod(v, NULL) : (double)t->sources[src].period_ns;
     return p > 0 ? p * 1e-9 : 0;
 }

@@ -9,8 +9,9 @@
 #include "analysis/attribute.h"
 #include "analysis/disaggregate.h"
 
-static const char *source_meta(const pw_trace *t, uint32_t src, const char *what)
+const char *pw_source_meta(const pw_trace *t, uint32_t src, const char *what)
 {
+    if (src >= t->nsources) return NULL;
     char key[160];
     snprintf(key, sizeof key, "sensor.%s.%s", t->sources[src].name, what);
     return pw_trace_meta(t, key);
@@ -19,7 +20,7 @@ static const char *source_meta(const pw_trace *t, uint32_t src, const char *what
 int pw_series_exact_at_stamp(const pw_trace *t, const pw_series *se)
 {
     if (se->source >= t->nsources) return 0;
-    const char *lock = source_meta(t, se->source, "lock");
+    const char *lock = pw_source_meta(t, se->source, "lock");
     return lock && (!strcmp(lock, "self-timed") || !strcmp(lock, "continuous"));
 }
 
@@ -58,9 +59,9 @@ double pw_series_lag_ns(const pw_trace *t, const pw_series *se)
         double typical = median_err_ns(se);
         if (typical >= 0) return typical;
     }
-    const char *lock = source_meta(t, src, "lock");
+    const char *lock = pw_source_meta(t, src, "lock");
     if (lock && (!strcmp(lock, "self-timed") || !strcmp(lock, "continuous"))) return 0;
-    const char *grid = source_meta(t, src, "grid_period_ns");
+    const char *grid = pw_source_meta(t, src, "grid_period_ns");
     double period = grid ? strtod(grid, NULL) : (double)t->sources[src].period_ns;
     double interval = (double)(se->t_ns[se->n - 1] - se->t_ns[0]) / (double)(se->n - 1);
     /* a reading that changed since a repeat was updated after the previous read */
