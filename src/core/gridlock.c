@@ -278,7 +278,10 @@ static pw_grid_stamp feed_learning(pw_gridlock *g, uint64_t t0, uint64_t t1, int
     g->quick = changed && half <= base_period(g) / 32 ? g->quick + 1 : 0;
     if (g->quick >= 4) g->state = PW_LOCK_CONTINUOUS;
     if (g->reads < CONTINUOUS_MIN_READS || g->state != PW_LOCK_LEARNING) return st;
-    if (8 * g->changes >= 7 * g->reads)
+    /* nearly every read changed: a model current when read, but only if the reads came
+     * faster than a counter of the nominal period updates (a slow path to the sensor, such
+     * as a socket to the agent, sees every update change too, and is no model) */
+    if (8 * g->changes >= 7 * g->reads && (t1 - g->phase_start_ns) / g->reads <= base_period(g) / 8)
         g->state = PW_LOCK_CONTINUOUS;
     else if (g->nfit >= LEARN_UPDATES)
         try_lock(g, t1);

@@ -291,6 +291,7 @@ static void read_source(session *s, active_source *a)
     if (t != t0 && pw_gridlock_state(&a->lock) != PW_LOCK_SELF_TIMED)
         pw_gridlock_set_self_timed(&a->lock);   /* the source knows its reading's time */
     if (pw_gridlock_state(&a->lock) == PW_LOCK_SELF_TIMED) t0 = t1 = t;
+    else if (a->ops->bracket) a->ops->bracket(a->state, &t0, &t1);
     size_t bytes = a->info.ndomains * sizeof *a->energy;
     int changed = memcmp(a->energy, a->prev_read, bytes) != 0;   /* any domain: 0 W is fine */
     memcpy(a->prev_read, a->energy, bytes);
@@ -515,7 +516,7 @@ static int add_source(session *s, const pw_source_ops *ops, const pw_source_conf
     active_source *a = &s->src[s->nsrc];
     char why[PW_WHY_MAX] = "";
     memset(a, 0, sizeof *a);
-    int rc = ops->probe(cfg, &a->state, &a->info, why, sizeof why);
+    int rc = pw_source_probe(ops, cfg, &a->state, &a->info, why, sizeof why);
     if (rc == PW_OK && a->info.ndomains == 0) {
         ops->close(a->state);
         snprintf(why, sizeof why, "no power domains found");

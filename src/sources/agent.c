@@ -28,6 +28,7 @@ typedef struct agent {
     char source[PW_AGENT_SOURCE_MAX];   /* the backend the agent runs: "rapl" */
     uint64_t epoch;
     uint32_t ndomains;
+    uint64_t read_t0_ns, read_t1_ns;     /* the agent's bracket of the last read */
 } agent;
 
 static int set_socket_options(int fd)
@@ -196,7 +197,21 @@ static int agent_read(void *state, uint64_t *t_ns, uint64_t *energy_uj)
     if (m.rc != PW_OK) return m.rc < 0 ? m.rc : PW_ERR_IO;
     if (m.self_timed) *t_ns = m.t_ns;
     memcpy(energy_uj, m.energy_uj, a->ndomains * sizeof *energy_uj);
+    a->read_t0_ns = m.read_t0_ns;
+    a->read_t1_ns = m.read_t1_ns;
     return PW_OK;
+}
+
+/* The agent's own bracket of the read, where it lies inside the round trip: the same clock
+ * on the same machine (an agent in another time namespace fails the check, and the round
+ * trip stands). */
+static void agent_bracket(void *state, uint64_t *t0_ns, uint64_t *t1_ns)
+{
+    const agent *a = state;
+    if (a->read_t0_ns >= *t0_ns && a->read_t1_ns >= a->read_t0_ns && a->read_t1_ns <= *t1_ns) {
+        *t0_ns = a->read_t0_ns;
+        *t1_ns = a->read_t1_ns;
+    }
 }
 
 /* The trace says which backend's readings came through which socket. */
@@ -220,6 +235,7 @@ const pw_source_ops pw_source_agent = {
     .measured = 1,
     .probe = agent_probe,
     .read = agent_read,
+    .bracket = agent_bracket,
     .describe = agent_describe,
     .close = agent_close,
 };

@@ -9,7 +9,7 @@
 
 #define PW_AGENT_SOCKET_DEFAULT "/run/phasewatt/agent.sock"
 #define PW_AGENT_MAGIC 0x47415750u       /* "PWAG" in a little-endian dump */
-#define PW_AGENT_VERSION 1u
+#define PW_AGENT_VERSION 2u             /* 2: the read message carries the read's bracket */
 #define PW_AGENT_SOURCE_MAX 32
 
 /* A request is these 4 bytes: 'P', 'W', the version, then the operation. Anything else
@@ -44,6 +44,8 @@ typedef struct pw_agent_read_msg {
     uint64_t t_ns;                       /* the source's own stamp where self_timed */
     uint32_t self_timed;                 /* the source replaced the time of its reading */
     uint32_t ndomains;
+    uint64_t read_t0_ns, read_t1_ns;     /* the agent's clock just before and after its read:
+                                            a bracket the round trip does not widen */
     uint64_t energy_uj[PW_SOURCE_MAX_DOMAINS];
 } pw_agent_read_msg;
 

@@ -80,6 +80,9 @@ typedef struct pw_source_ops {
      * the read; a source that knows its reading's own time may replace it. An error
      * means a gap: the sampler records it and goes on. */
     int (*read)(void *state, uint64_t *t_ns, uint64_t *energy_uj);
+    /* Optional: narrows [*t0, *t1], the time around the last read call, to when the sensor
+     * itself was read (the agent: its own read, not the socket's round trip). */
+    void (*bracket)(void *state, uint64_t *t0_ns, uint64_t *t1_ns);
     /* Optional: writes metadata (device names, limits) into the trace at the start. */
     void (*describe)(void *state, pw_writer *w);
     /* Optional: sees every phase event before the reads of the same tick (synthetic). */
@@ -96,9 +99,19 @@ extern const pw_source_ops pw_source_hwmon;       /* hwmon.c */
 extern const pw_source_ops pw_source_nvml;        /* nvml.c */
 extern const pw_source_ops pw_source_ioreport;    /* ioreport.c */
 extern const pw_source_ops pw_source_powermetrics; /* powermetrics.c */
-extern const pw_source_ops pw_source_synthetic;   /* synthetic.c */
+extern const pw_source_ops pw_source_synthetic;   /* sim/synthetic.c */
 extern const pw_source_ops pw_source_estimate;    /* estimate.c */
 extern const pw_source_ops pw_source_agent;       /* agent.c */
+
+/* Probes ops with a zeroed info: a backend sets only the fields it knows (an unset
+ * current_at_read read off the stack made the agent tell every recorder its RAPL counter
+ * was a model current when read). */
+static inline int pw_source_probe(const pw_source_ops *ops, const pw_source_config *cfg,
+                                  void **state, pw_source_info *info, char *why, size_t whylen)
+{
+    memset(info, 0, sizeof *info);
+    return ops->probe(cfg, state, info, why, whylen);
+}
 
 size_t pw_source_count(void);
 const pw_source_ops *pw_source_at(size_t i);

@@ -108,7 +108,7 @@ static int open_source(agent_server *s, const char *name)
     pw_source_config_from_env(&cfg);
     pw_source_info info;
     char why[PW_WHY_MAX] = "";
-    int rc = s->ops->probe(&cfg, &s->state, &info, why, sizeof why);
+    int rc = pw_source_probe(s->ops, &cfg, &s->state, &info, why, sizeof why);
     if (rc != PW_OK)
         return cli_error("agent", CLI_FAILED, "%s: %s", name, *why ? why : pw_strerror(rc));
     pw_agent_info_msg *m = &s->info;
@@ -242,7 +242,9 @@ static int answer_read(agent_server *s, client *c)
     m.magic = PW_AGENT_MAGIC;
     m.epoch = s->info.epoch;
     m.ndomains = s->info.ndomains;
+    m.read_t0_ns = t0;
     m.rc = s->ops->read(s->state, &t, m.energy_uj);
+    m.read_t1_ns = pw_now_ns();
     m.self_timed = t != t0;
     m.t_ns = t;
     return reply(c, &m, sizeof m);

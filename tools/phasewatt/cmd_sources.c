@@ -106,7 +106,7 @@ static void probe(const pw_source_ops *ops, const pw_source_config *cfg, double 
     void *state = NULL;
     memset(r, 0, sizeof *r);
     r->ops = ops;
-    r->rc = ops->probe(cfg, &state, &r->info, r->why, sizeof r->why);
+    r->rc = pw_source_probe(ops, cfg, &state, &r->info, r->why, sizeof r->why);
     if (r->rc == PW_OK) {
         observe(state, r, observe_ms);
         ops->close(state);
