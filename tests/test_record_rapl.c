@@ -339,16 +339,26 @@ TEST(record_through_the_agent_as_an_unprivileged_user_energy_per_phase)
     snprintf(out, sizeof out, "%s/agent.pwt", out_dir);
     const char *sock = tf_path("agent.sock");
     pid_t agent = start_agent(sock);
-    pthread_t th;
-    pthread_create(&th, NULL, writer, f);   /* the writer publishes as root (0400 kept by rename) */
+    /* forked before the writer thread starts (a sanitizer's threads do not survive a fork
+     * of a threaded process), and started once the writer runs */
+    int go[2];
+    CHECK_INT(pipe(go), 0);
     pid_t child = fork();
     CHECK(child >= 0);
     if (child == 0) {
+        close(go[1]);
+        char c;
+        if (read(go[0], &c, 1) != 1) _exit(12);
         setenv("PHASEWATT_AGENT_SOCKET", sock, 1);
         if (setgid(65534) != 0 || setuid(65534) != 0) _exit(10);
         if (open(energy, O_RDONLY) >= 0) _exit(11);   /* really without access to the counter */
         _exit(run_phases(f, log, "agent", out));
     }
+    close(go[0]);
+    pthread_t th;
+    pthread_create(&th, NULL, writer, f);   /* the writer publishes as root (0400 kept by rename) */
+    CHECK(write(go[1], "g", 1) == 1);
+    close(go[1]);
     int status;
     CHECK_INT(waitpid(child, &status, 0), child);
     atomic_store(&f->stop, 1);
