@@ -38,6 +38,7 @@ typedef struct active_source {
     uint8_t pending_gap;                  /* a read failed since the last row */
     uint64_t *last_energy;                /* [info.ndomains] the last row written */
     uint64_t last_t_ns;                   /* its time; 0 before the first */
+    uint64_t read_ns, last_read_ns;       /* when this read and the last row's ended */
     uint64_t *prev_read;                  /* [info.ndomains] the last read, written or not */
     pw_gridlock lock;                     /* when to read it, and each reading's stamp */
     uint64_t hold_until_ns;               /* after a failed read: not before this */
@@ -239,8 +240,14 @@ static void feed_observers(session *s)
  * energy never does) since the last row, or -1. */
 static long jumped(const active_source *a, uint64_t t)
 {
-    if (!a->last_t_ns || t <= a->last_t_ns) return -1;
-    double dt = (double)(t - a->last_t_ns) * 1e-9;
+    if (!a->last_t_ns) return -1;
+    /* over the time between the reads where the stamps say less: two stamps made equal (a
+     * stamp never goes back) are no licence for any step, nor an instant for a jump */
+    uint64_t span = t > a->last_t_ns ? t - a->last_t_ns : 0;
+    if (a->read_ns > a->last_read_ns && a->read_ns - a->last_read_ns > span)
+        span = a->read_ns - a->last_read_ns;
+    if (!span) return -1;
+    double dt = (double)span * 1e-9;
     for (size_t d = 0; d < a->info.ndomains; d++)
         if (a->energy[d] < a->last_energy[d] ||
             (double)(a->energy[d] - a->last_energy[d]) * 1e-6 / dt > PLAUSIBLE_MAX_W)
@@ -267,6 +274,7 @@ static void write_reading(session *s, active_source *a, pw_grid_stamp st)
     }
     memcpy(a->last_energy, a->energy, a->info.ndomains * sizeof *a->energy);
     a->last_t_ns = st.t_ns;
+    a->last_read_ns = a->read_ns;
     uint32_t index = (uint32_t)(a - s->src);
     uint8_t flags = a->pending_gap ? PW_SAMPLE_GAP : 0;
     if (pw_writer_sample_stamped(s->w, index, st.t_ns, st.err_ns, a->energy, flags))
@@ -283,6 +291,7 @@ static void read_source(session *s, active_source *a)
     uint64_t t0 = pw_now_ns(), t = t0;
     int rc = a->ops->read(a->state, &t, a->energy);
     uint64_t t1 = pw_now_ns();
+    a->read_ns = t1;
     if (rc != PW_OK) {
         a->pending_gap = 1;               /* the gap is marked on the next good row */
         a->hold_until_ns = t1 + s->opts.interval_ns;
