@@ -450,7 +450,15 @@ static int stop_agent(agent *g)
     kill(g->pid, SIGTERM);
     int st = 0;
     waitpid(g->pid, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    if (code != 0) {   /* what the agent said (a sanitizer's report exits 66) */
+        size_t n = 0;
+        char *log = tf_read_file(tf_path("serve.log"), &n);
+        fprintf(stderr, "    the agent exited %d; its log ends:\n%s\n", code,
+                log ? log + (n > 6000 ? n - 6000 : 0) : "(none)");
+        free(log);
+    }
+    return code;
 }
 
 /* A "Key:" of /proc/PID/status in kB, -1 when absent. */

@@ -970,6 +970,12 @@ int pw_live_stop(pw_live *l, uint64_t wait_ns)
     return 0;
 }
 
+void pw_live_abandon(pw_live *l)
+{
+    if (l->threaded) pthread_detach(l->thread);
+    l->threaded = 0;
+}
+
 void pw_live_free(pw_live *l)
 {
     if (!l) return;

@@ -31,6 +31,10 @@ pw_live *pw_live_new(const pw_live_config *cfg);
  * window's attribution is not left midway. 0 once it has stopped (pw_live_free is then
  * prompt); -1 while it still attributes. */
 int pw_live_stop(pw_live *l, uint64_t wait_ns);
+/* After a pw_live_stop that timed out, when the process must end anyway (SIGTERM within its
+ * bound): the live thread is detached, so its end is no leak; l stays allocated (the thread
+ * may still use it) until the process exits. */
+void pw_live_abandon(pw_live *l);
 void pw_live_free(pw_live *l);   /* waits for the live thread */
 
 /* The callbacks a session feeds it through (pw_session_set_tap). They only copy what

@@ -384,5 +384,6 @@ static int run(int argc, char **argv)
     /* SIGTERM ends the agent within a second: a window still being attributed is not
      * waited for past 0.2 s more (its memory goes back with the process) */
     if (pw_live_stop(live, 200000000ull) == 0) pw_live_free(live);
+    else pw_live_abandon(live);
     return rc;
 }
