@@ -45,6 +45,9 @@ typedef struct sweep {
     double *weight;      /* [npieces + 1] scratch: one straddling interval's parts' weights */
     unsigned char *tier; /* [npieces + 1] scratch: where each weight's power came from */
     unsigned char *by_time;  /* [npieces + 1] scratch: each part split by time */
+    unsigned char *own_part; /* [npieces + 1] scratch: each part's power read in its own call */
+    unsigned char *own;  /* [npieces * width] the piece has pure intervals: its power (and
+                            its ends') is read in the call itself, not the phase's mean */
     double *edge_est;    /* [2 * npieces * width] the power of each piece's first and last
                             pure interval (J/ns), NAN if none: a piece's power near its ends,
                             which a ramp within the phase moves away from its mean */
@@ -63,6 +66,7 @@ typedef struct sweep {
     double *noise_q;     /* [width] the sensor's noise: variance per second of reading (J²/s),
                             a counter's error growing with the time it spans */
     double cv2;          /* squared relative spread of a phase's power between its calls */
+    double cvw2;         /* ... within a call: how far a piece's own readings miss its edge */
     double cvb2;         /* ... and between phases: how wrong a split by time can be */
     int64_t *pnode;      /* [npieces] the node of a piece one track has open (0 untagged),
                             -1 shared */
@@ -331,10 +335,12 @@ static double split_weights(sweep *s, size_t d, double e, uint64_t t0, uint64_t 
     else tier[n] = OPEN, w[n] = (double)outside;
     sum[tier[n]] += w[n], open_ns += tier[n] == OPEN ? w[n] : 0, n++;
     s->hint_part[0] = s->hint_err = 0;
+    s->own_part[0] = 0;
     for (size_t p = from; p < s->npieces && cut[p] < t1; p++, n++) {
         double ns = (double)overlap(s, p, t0, t1), local = part_local(s, p, d, t0, t1);
         double fit = s->est[p * s->width + d];   /* the fit's hint where it gave one */
         tier[n] = local >= 0 ? KNOWN : fit >= 0 ? FITTED : OPEN;
+        s->own_part[n] = tier[n] == KNOWN && s->own[p * s->width + d];
         w[n] = tier[n] == KNOWN ? local * ns : tier[n] == FITTED ? fit * ns : ns;
         sum[tier[n]] += w[n];
         if (tier[n] == OPEN) open_ns += ns;
@@ -367,6 +373,14 @@ static double split_weights(sweep *s, size_t d, double e, uint64_t t0, uint64_t 
     return (double)(t1 - t0);
 }
 
+/* How far, relatively, part i's power in the split may be off: a power read in the call
+ * itself (the piece's own pure intervals, or its ends') errs by the spread within a call; one
+ * that is a phase's mean over calls (or the fit's) by the spread between calls. */
+static double part_cv2(const sweep *s, size_t i)
+{
+    return s->own_part[i] && s->cvw2 < s->cv2 ? s->cvw2 : s->cv2;
+}
+
 /* Splits one domain's energy e (J) of a straddling interval over its parts. */
 static void split_domain(sweep *s, size_t d, double e, uint64_t t0, uint64_t t1, size_t from)
 {
@@ -384,11 +398,11 @@ static void split_domain(sweep *s, size_t d, double e, uint64_t t0, uint64_t t1,
      * neighbours does so every time): their error, e c_b sqrt((1 - F)² Q_G + F² (Q - Q_G))
      * over the sums Q of their f², adds linearly over intervals (bt, J); the known parts'
      * spread adds in quadrature (var). */
-    double f0 = w[0] / total, q = s->by_time[0] ? 0 : f0 * f0 * s->cv2;
+    double f0 = w[0] / total, q = s->by_time[0] ? 0 : f0 * f0 * part_cv2(s, 0);
     double qbt = s->by_time[0] ? f0 * f0 : 0, cb = sqrt(s->cvb2);
     for (size_t p = from, i = 1; p < s->npieces && cut[p] < t1; p++, i++) {
         double f = w[i] / total;
-        if (!s->by_time[i]) q += f * f * s->cv2;
+        if (!s->by_time[i]) q += f * f * part_cv2(s, i);
         else qbt += f * f;
     }
     /* the parts the readings and hints leave the rest to take what the hints got wrong: the
@@ -401,7 +415,7 @@ static void split_domain(sweep *s, size_t d, double e, uint64_t t0, uint64_t t1,
         size_t at = p * s->width + d;
         double f = w[i] / total, o = s->tier[i] == OPEN && open_w > 0 ? w[i] / open_w : 0;
         int by_time = s->by_time[i];
-        double qp = by_time ? 0 : f * f * s->cv2, bp = by_time ? f * f : 0;
+        double qp = by_time ? 0 : f * f * part_cv2(s, i), bp = by_time ? f * f : 0;
         s->rows[at] += e * f;
         s->mark[at] |= PW_FIG_SPLIT | (by_time ? PW_FIG_BY_TIME : 0);
         s->var[at] += e * e * ((1 - f) * (1 - f) * qp + f * f * (q - qp)) +
@@ -466,8 +480,11 @@ static int64_t *piece_nodes(const sweep *s)
 }
 
 enum { FIRST_E, FIRST_T, FIRST_C, LAST_E, LAST_T, LAST_C, SUM_TC, EDGE_ARRAYS };
+enum { LINE_N, LINE_P, LINE_PP, LINE_C, LINE_CC, LINE_PC, LINE_SUMS };
 typedef struct purity {
     double *piece_e, *piece_t, *node_e, *node_t, *node_pp, *node_n;
+    double *line;        /* [LINE_SUMS * npieces * width] per piece, sums over its pure
+                            intervals for a straight line through their powers (below) */
     double *edge;        /* [EDGE_ARRAYS * npieces * width] per piece: its first pure
                             interval's e, t and centre, its last's, and sum of t x centre */
 } purity;
@@ -522,6 +539,9 @@ static void add_pure(sweep *s, const pw_series *se, const int64_t *node, purity 
                 pu->piece_e[at] += e;
                 pu->piece_t[at] += dt;
                 double *g = pu->edge, c = 0.5 * ((double)t0 + (double)t1);
+                double *l = pu->line, pw = e / dt, x = c - (double)cut[p];
+                l[LINE_N * np + at] += 1, l[LINE_P * np + at] += pw, l[LINE_PP * np + at] += pw * pw;
+                l[LINE_C * np + at] += x, l[LINE_CC * np + at] += x * x, l[LINE_PC * np + at] += pw * x;
                 if (!(g[FIRST_T * np + at] > 0))
                     g[FIRST_E * np + at] = e, g[FIRST_T * np + at] = dt, g[FIRST_C * np + at] = c;
                 g[LAST_E * np + at] = e, g[LAST_T * np + at] = dt, g[LAST_C * np + at] = c;
@@ -549,21 +569,40 @@ static double phase_power(const purity *pu, size_t at)
     return pu->node_n[at] >= PHASE_MIN_PURE ? ratio_or_nan(pu->node_e[at], pu->node_t[at]) : NAN;
 }
 
-/* How much a phase's power differs between its stretches, relative to its mean, pooled over
- * every node with at least two pure intervals (their spread includes the sensor's noise);
- * PW_DEFAULT_CV when no node has two. */
-static double pooled_cv2(const purity *pu, size_t n)
+/* How much power differs between the pure intervals of one unit (a node: between its calls;
+ * a piece: within one call), relative to its mean, pooled over every unit with at least two
+ * (their spread includes the sensor's noise); `none` when no unit has two. */
+static double pooled_cv2(const double *e, const double *t, const double *pp, const double *count,
+                         size_t n, double none)
 {
     double sum = 0, weight = 0;
     for (size_t k = 0; k < n; k++) {
-        double m = pu->node_n[k];
-        if (m < 2 || !(pu->node_e[k] > 0)) continue;
-        double mean = pu->node_e[k] / pu->node_t[k], mean_sq = pu->node_pp[k] / m;
+        double m = count[k];
+        if (m < 2 || !(e[k] > 0)) continue;
+        double mean = e[k] / t[k], mean_sq = pp[k] / m;
         double var = (mean_sq - mean * mean) * m / (m - 1);
         sum += (m - 1) * (var > 0 ? var : 0) / (mean * mean);
         weight += m - 1;
     }
-    return weight > 0 ? sum / weight : PW_DEFAULT_CV * PW_DEFAULT_CV;
+    return weight > 0 ? sum / weight : none;
+}
+
+/* How far a piece's power strays, within one call, from a straight line through its pure
+ * intervals' powers (relative to its mean), pooled over pieces with three or more: what the
+ * power read at a piece's end, carried along its slope to the cut, may miss by (edge_power);
+ * NAN where no piece has three. */
+static double within_cv2(const double *line, size_t n)
+{
+    double sum = 0, weight = 0;
+    for (size_t k = 0; k < n; k++) {
+        double m = line[LINE_N * n + k], p = line[LINE_P * n + k] / m, c = line[LINE_C * n + k] / m;
+        if (m < 3 || !(p > 0)) continue;
+        double sxx = line[LINE_CC * n + k] - m * c * c, sxy = line[LINE_PC * n + k] - m * p * c;
+        double rss = line[LINE_PP * n + k] - m * p * p - (sxx > 0 ? sxy * sxy / sxx : 0);
+        sum += (rss > 0 ? rss : 0) / (p * p);
+        weight += m - 2;
+    }
+    return weight > 0 ? sum / weight : NAN;
 }
 
 /* A hint, where there is one, replaces the estimate from pure intervals (W -> µJ/ns). */
@@ -605,9 +644,30 @@ static int cmp_double(const void *x, const void *y)
     return (a > b) - (a < b);
 }
 
+/* The update period (ns) of a counter whose readings each hold a whole number of updates (a
+ * sensor with a known period, read on or after its updates), 0 for one that is current at its
+ * read or has no known period. */
+static double update_grid_ns(const pw_trace *t, const pw_series *se)
+{
+    if (se->source >= t->nsources || pw_series_exact_at_stamp(t, se)) return 0;
+    const char *grid = pw_source_meta(t, se->source, "grid_period_ns");
+    return grid ? strtod(grid, NULL) : (double)t->sources[se->source].period_ns;
+}
+
+/* The time an interval of dt ns between readings really spans on a grid of period g: the
+ * whole updates it holds, where dt says how many beyond doubt; the stamps' jitter would
+ * otherwise pass for a noise proportional to the power. */
+static double on_grid(double dt, double g)
+{
+    if (!(g > 0)) return dt;
+    double n = floor(dt / g + 0.5);
+    return n >= 1 && fabs(dt - n * g) < g / 4 ? n * g : dt;
+}
+
 static void estimate_noise(sweep *s, const pw_series *se, double *scratch, size_t cap)
 {
     const uint64_t *cut = s->pc->cut;
+    double grid_ns = update_grid_ns(s->t, se);
     for (size_t k = 0; k < se->ndomains; k++) {
         size_t m = 0, idx[3] = {0, 0, 0}, from[3] = {0, 0, 0}, have = 0;
         int64_t piece[3] = {-1, -1, -1};
@@ -624,11 +684,12 @@ static void estimate_noise(sweep *s, const pw_series *se, double *scratch, size_
             from[0] = from[1], from[1] = from[2], from[2] = prev;
             piece[0] = piece[1], piece[1] = piece[2], piece[2] = p;
             have = p >= 0 && piece[1] == p ? have + 1 : p >= 0;
-            if (have < 3 || piece[0] != p) continue;
+            /* the first of a run is left out: a lagging reading may hold energy from before the cut */
+            if (have < 4 || piece[0] != p) continue;
             double pw[3], dt[3];
             for (int j = 0; j < 3; j++) {
                 size_t b = idx[j], a = from[j];
-                dt[j] = (double)(se->t_ns[b] - se->t_ns[a]) * 1e-9;
+                dt[j] = on_grid((double)(se->t_ns[b] - se->t_ns[a]), grid_ns) * 1e-9;
                 uint64_t e0 = se->energy_uj[a * se->ndomains + k], e1 = se->energy_uj[b * se->ndomains + k];
                 pw[j] = e1 >= e0 ? (double)(e1 - e0) * 1e-6 / dt[j] : 0;
             }
@@ -688,13 +749,14 @@ static int estimate_powers(sweep *s)
     purity pu = {calloc(np * w + 1, sizeof(double)), calloc(np * w + 1, sizeof(double)),
                  calloc(nn * w + 1, sizeof(double)), calloc(nn * w + 1, sizeof(double)),
                  calloc(nn * w + 1, sizeof(double)), calloc(nn * w + 1, sizeof(double)),
-                 calloc(EDGE_ARRAYS * np * w + 1, sizeof(double))};
+                 .line = calloc(LINE_SUMS * np * w + 1, sizeof(double)),
+                 .edge = calloc(EDGE_ARRAYS * np * w + 1, sizeof(double))};
     int64_t *node = s->pnode;
     /* a model's domain is split by time: its pure intervals are model output too, and a piece
      * weighted by one would get powers no model allows (docs/attribution.md) */
     unsigned char *by_time = calloc(w + 1, 1);
     for (size_t d = 0; by_time && d < w; d++) by_time[d] = (unsigned char)pw_domain_estimated(s->t, d);
-    int rc = pu.piece_e && pu.piece_t && pu.node_e && pu.node_t && pu.node_pp && pu.node_n && pu.edge && node &&
+    int rc = pu.piece_e && pu.piece_t && pu.node_e && pu.node_t && pu.node_pp && pu.node_n && pu.edge && pu.line && node &&
              by_time ? PW_OK : PW_ERR_NOMEM;
     if (rc == PW_OK) {
         for (size_t si = 0; si < s->t->nsources; si++) {
@@ -719,13 +781,17 @@ static int estimate_powers(sweep *s)
             s->node_est[k] = by_time[k % w] ? NAN
                                             : hinted(s, (int64_t)(k / w), k % w,
                                                      ratio_or_nan(pu.node_e[k], pu.node_t[k]));
-        s->cv2 = pooled_cv2(&pu, nn * w);
+        s->cv2 = pooled_cv2(pu.node_e, pu.node_t, pu.node_pp, pu.node_n, nn * w,
+                            PW_DEFAULT_CV * PW_DEFAULT_CV);
+        s->cvw2 = within_cv2(pu.line, np * w);
+        for (size_t k = 0; k < np * w; k++) s->own[k] = pu.piece_t[k] > 0;
         s->cvb2 = between_cv2(&pu, nn * w);
     }
     free(by_time);
     free(pu.node_pp);
     free(pu.node_n);
     free(pu.edge);
+    free(pu.line);
     free(pu.piece_e);
     free(pu.piece_t);
     free(pu.node_e);
@@ -998,6 +1064,8 @@ static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc,
     s.weight = calloc(s.npieces + 2, sizeof *s.weight);
     s.tier = calloc(s.npieces + 2, 1);
     s.by_time = calloc(s.npieces + 2, 1);
+    s.own_part = calloc(s.npieces + 2, 1);
+    s.own = calloc(s.npieces * s.width + 1, 1);
     s.root_est = calloc(s.width + 1, sizeof *s.root_est);
     s.node_est = calloc(a->nnodes * s.width + 1, sizeof *s.node_est);
     s.var = calloc(s.npieces * s.width + 1, sizeof *s.var);
@@ -1015,7 +1083,7 @@ static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc,
     s.hint_part = calloc(s.npieces + 2, sizeof *s.hint_part);
     s.bt = calloc(s.npieces * s.width + 1, sizeof *s.bt);
     s.ht = calloc(s.npieces * s.width + 1, sizeof *s.ht);
-    int rc = s.rows && s.peak && s.block_peak && s.de && s.others && s.est && s.edge_est && s.local_est && s.weight && s.tier && s.by_time && s.root_est &&
+    int rc = s.rows && s.peak && s.block_peak && s.de && s.others && s.est && s.edge_est && s.local_est && s.weight && s.tier && s.by_time && s.own_part && s.own && s.root_est &&
              s.node_est && s.var && s.tim && s.noise_q && s.mark && s.pnode && s.group && s.group_f &&
              s.group_b && s.group_t && s.group_o && s.hint_part && s.bt && s.ht
                  ? PW_OK : PW_ERR_NOMEM;
@@ -1047,6 +1115,8 @@ static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc,
     free(s.weight);
     free(s.tier);
     free(s.by_time);
+    free(s.own_part);
+    free(s.own);
     free(s.root_est);
     free(s.rows);
     free(s.peak);
