@@ -138,7 +138,10 @@ static inline void pw_set_log(pw_log_fn fn, void *ctx) { (void)fn; (void)ctx; }
  * One session per process: a sampler thread reads the power sources on absolute deadlines
  * and streams samples and the phase events of every thread into a trace file.
  * Threads: these calls are safe from any thread and serialised by one lock; pw_close waits
- * for the sampler to stop. The sampler thread starts with the signal mask of the thread
+ * for the sampler to stop, but no longer than read_limit_ms for a sensor read that does not
+ * return (a stuck driver): the trace then ends without that sensor, says so, and the sampler
+ * thread is left in the driver (its session's memory is kept for it). A sensor read never
+ * holds the lock, so pw_set_meta and pw_get_stats never wait on a driver. The sampler thread starts with the signal mask of the thread
  * that calls pw_open: block signals there first to keep them off it. Fork: the session
  * stays in the parent; a child must not call pw_close, pw_set_meta or pw_get_stats for it
  * (it may pw_open its own after exec). */
@@ -154,6 +157,9 @@ typedef struct pw_options {
                                   "phase=W,phase=W,..." (see docs/sources.md) */
     const char *command;       /* recorded as metadata: what ran */
     int quiet;                 /* 1: no messages (pw_set_log) while the session is open */
+    uint32_t read_limit_ms;    /* pw_close waits this long for a sensor read in progress
+                                  (a stuck driver), then ends the trace without that sensor
+                                  and returns; default 1000 */
 } pw_options;
 
 typedef struct pw_stats {
@@ -171,6 +177,8 @@ typedef struct pw_stats {
     uint64_t counter_jumps;    /* readings left out: a counter stepped by more than any
                                   domain can draw (a reset, a glitch) */
     uint64_t suspended_ns;     /* time the machine slept during the run, left out */
+    uint64_t stuck_reads;      /* sensors left behind at close: a read that had not returned
+                                  within read_limit_ms */
 } pw_stats;
 
 #ifndef PHASEWATT_DISABLE

@@ -6,8 +6,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "phasewatt.h"
 #include "sources/source.h"
 #include "sysfs_fixture.h"
+#include "trace/trace.h"
 #include "tf.h"
 
 extern const pw_source_ops pw_source_nvml;
@@ -373,6 +375,57 @@ TEST(nvml_gpu_lost_mid_run_is_a_gap_and_later_reads_recover)
     state("count 3\ngpu 0 energy_mj=1020\ngpu 1 energy_mj=2500\ngpu 2 power_mw=4000000000\n");
     CHECK_INT(read_at(st, 4 * S, e), PW_ERR_FORMAT); /* 4 MW is no reading */
     pw_source_nvml.close(st);
+}
+
+/* ---- a driver that never returns ------------------------------------------------------------- */
+
+/* Waits (bounded, for a broken build only) until the fake logged `what`. */
+static void wait_for_log(const char *what)
+{
+    for (int i = 0; i < 12000; i++) {
+        char *log = fake_log();
+        int seen = strstr(log, what) != NULL;
+        free(log);
+        if (seen) return;
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
+    CHECK_MSG(0, "the fake never logged %s", what);
+}
+
+/* A GPU that falls off the bus leaves NVML calls hanging. The profiled program's pw_close must
+ * still return, with a valid trace that says which sensor it left behind. */
+TEST(nvml_read_stuck_in_the_driver_does_not_hold_pw_close)
+{
+    state("count 1\ngpu 0 energy_mj=1000\n");
+    CHECK_INT(setenv("PHASEWATT_NVML_LIBRARY", FAKE, 1), 0);
+    pw_options o;
+    pw_options_init(&o);
+    o.output_path = tf_path("stuck.pwt");
+    o.sources = "nvml";
+    o.quiet = 1;
+    o.read_limit_ms = 200;
+    CHECK_INT(pw_open(&o), PW_OK);
+    state("count 1\ngpu 0 energy_mj=1010\nhang 1\n");
+    wait_for_log("hang");                        /* the sampler is inside the stuck read */
+    CHECK_INT(pw_close(), PW_OK);
+    pw_stats st = {.size = sizeof st};
+    CHECK_INT(pw_get_stats(&st), PW_OK);
+    CHECK_INT(st.stuck_reads, 1);
+    pw_trace *t = NULL;
+    CHECK_INT(pw_trace_open(o.output_path, &t), PW_OK);
+    const char *said = pw_trace_meta(t, "sensor.nvml.stuck_read_s");
+    CHECK_MSG(said && strtod(said, NULL) >= 0.2, "stuck_read_s: %s", said ? said : "(none)");
+    CHECK(t->series[0].n >= 1);                  /* the baseline reading is kept */
+    pw_trace_close(t);
+    char *out = tf_run_expect("\"$PW\" report stuck.pwt", 0, NULL);
+    CHECK_MSG(out && strstr(out, "a read had not returned"), "report says nothing of it:\n%s",
+              out ? out : "");
+    free(out);
+    state("count 1\ngpu 0 energy_mj=1020\n");  /* the driver comes back: the thread leaves */
+    CHECK_INT(pw_open(&o), PW_OK);               /* and a new session can start */
+    CHECK_INT(pw_close(), PW_OK);
+    unsetenv("PHASEWATT_NVML_LIBRARY");
 }
 
 /* ---- limits and resources ------------------------------------------------------------------- */

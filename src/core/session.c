@@ -21,6 +21,8 @@
 
 #define DEFAULT_INTERVAL_NS 10000000ull
 #define MIN_INTERVAL_NS 50000ull          /* 50 µs: below this the sampler only spins */
+#define DEFAULT_READ_LIMIT_MS 1000u       /* a read stuck this long at pw_close is left behind */
+#define CLOSE_POLL_NS 20000000ull         /* how often pw_close looks at a read in progress */
 #define FLUSH_EVERY_NS 1000000000ull      /* at most ~1 s of data at risk in a crash */
 #define MAX_SOURCES 16
 #define SPIN_NS 50000ull                  /* waits shorter than this spin (bursts, wake-ups) */
@@ -45,6 +47,8 @@ typedef struct active_source {
     pw_lock_state noted_state;            /* what the trace's metadata says so far */
     double noted_period_ns;
     int noted;
+    _Atomic uint64_t reading_since_ns;    /* when the read in progress began; 0: none */
+    int stuck;                            /* its read never returned: left behind at close */
 } active_source;
 
 typedef struct session {
@@ -71,6 +75,10 @@ typedef struct session {
     pthread_t thread;
     pthread_mutex_t lock;                 /* guards the writer against pw_set_meta */
     pthread_cond_t wake;
+    pthread_cond_t exited_cv;             /* the sampler signals its exit (pw_close waits) */
+    int exited;                           /* the sampler has left its loop */
+    int abandoned;                        /* pw_close left the sampler in a stuck read */
+    struct session *next_abandoned;       /* sessions a stuck read still holds (below) */
     _Atomic int stop;                     /* read without the lock while spinning */
     pw_stats stats;
 } session;
@@ -78,6 +86,9 @@ typedef struct session {
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static pw_session_tap g_next_tap;         /* guarded by g_lock */
 static session *g_session;
+/* Sessions whose sampler never came back from a read: kept (never freed) because that thread
+ * may still return into them; guarded by g_lock. */
+static session *g_abandoned;
 static pw_stats g_last_stats;
 static _Thread_local char g_open_error[PW_WHY_MAX + 128];   /* each caller's own */
 
@@ -96,6 +107,7 @@ void pw_options_init(pw_options *o)
     o->output_path = "phasewatt.pwt";
     o->interval_ns = DEFAULT_INTERVAL_NS;
     o->ring_events = 16384;
+    o->read_limit_ms = DEFAULT_READ_LIMIT_MS;
 }
 
 /* The first failure to write the trace stops writing (later chunks would follow a torn one)
@@ -284,14 +296,27 @@ static void write_reading(session *s, active_source *a, pw_grid_stamp st)
     s->stats.samples++;
 }
 
+/* The calling thread is a sampler that pw_close gave up waiting for: it must touch nothing. */
+static int left_behind(const session *s)
+{
+    return s->abandoned && pthread_equal(pthread_self(), s->thread);
+}
+
 /* One read, fed to the source's locker, which says whether and where to write it (a read
  * that changed nothing since the last written one adds nothing, and is not written). */
 static void read_source(session *s, active_source *a)
 {
     uint64_t t0 = pw_now_ns(), t = t0;
+    /* the read runs without the session's lock: a driver that never returns must not hold
+     * pw_close, pw_set_meta or pw_get_stats (and so the profiled program) with it */
+    atomic_store(&a->reading_since_ns, t0);
+    pthread_mutex_unlock(&s->lock);
     int rc = a->ops->read(a->state, &t, a->energy);
+    pthread_mutex_lock(&s->lock);
+    atomic_store(&a->reading_since_ns, 0);
     uint64_t t1 = pw_now_ns();
     a->read_ns = t1;
+    if (left_behind(s)) return;           /* pw_close has finished the trace without us */
     if (rc != PW_OK) {
         a->pending_gap = 1;               /* the gap is marked on the next good row */
         a->hold_until_ns = t1 + s->opts.interval_ns;
@@ -431,6 +456,7 @@ static void read_due(session *s, uint64_t now, int all)
     for (size_t k = 0; k < s->nsrc; k++) {
         active_source *a = &s->src[k];
         if (!all && source_due(a) > now) continue;
+        if (a->stuck || left_behind(s)) continue;
         if (a->ops->observe && !drained++) drain(s);
         read_source(s, a);
     }
@@ -507,11 +533,15 @@ static void *sampler_main(void *arg)
             }
         }
         read_due(s, now, 0);
+        int gone = s->abandoned;
         pthread_mutex_unlock(&s->lock);
+        if (gone) return NULL;            /* the session is pw_close's no more, nor ours */
     }
     pthread_mutex_lock(&s->lock);
     s->stats.sampler_cpu_ns = thread_cpu_ns() - cpu0;
     s->stats.sampler_wall_ns = pw_now_ns() - start;
+    s->exited = 1;
+    pthread_cond_signal(&s->exited_cv);
     pthread_mutex_unlock(&s->lock);
     return NULL;
 }
@@ -668,7 +698,18 @@ static void session_free(session *s)
     free(s->synthetic);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->wake);
+    pthread_cond_destroy(&s->exited_cv);
     free(s);
+}
+
+/* A session whose sampler is stuck in source `stuck`'s read: every other source is closed, and
+ * the session itself is kept on g_abandoned, as that thread may yet return into it. */
+static void session_abandon(session *s)
+{
+    for (size_t k = 0; k < s->nsrc; k++)
+        if (!s->src[k].stuck) s->src[k].ops->close(s->src[k].state);
+    s->next_abandoned = g_abandoned;
+    g_abandoned = s;
 }
 
 static int copy_options(session *s, const pw_options *o)
@@ -708,6 +749,7 @@ static void forget_ring(pw_ring *r, void *ctx)
 static int start(session *s)
 {
     pw_cond_init(&s->wake);
+    pw_cond_init(&s->exited_cv);
     pthread_mutex_init(&s->lock, NULL);
     int rc = choose_sources(s);
     if (rc != PW_OK) return rc == PW_ERR_NOT_FOUND ? PW_ERR_NO_SOURCE : rc;
@@ -766,6 +808,43 @@ int pw_open(const pw_options *opts)
     return rc;
 }
 
+/* Says that source a's read has not returned, in the log and the trace's metadata. */
+static void note_stuck(session *s, active_source *a, uint64_t for_ns)
+{
+    a->stuck = 1;
+    s->stats.stuck_reads++;
+    char key[96];
+    snprintf(key, sizeof key, "sensor.%s.stuck_read_s", a->ops->name);
+    char v[32];
+    snprintf(v, sizeof v, "%.3f", (double)for_ns * 1e-9);
+    if (pw_writer_meta(s->w, key, v) != PW_OK) write_failed(s);
+    if (!s->opts.quiet)
+        pw_log(PW_LOG_WARN, "%s: a read has not returned in %.1f s (a stuck driver?): the trace "
+               "ends without it, at its last reading", a->ops->name, (double)for_ns * 1e-9);
+}
+
+/* With s->lock held and stop set: waits for the sampler to leave its loop, or, when a read of
+ * it has been in progress longer than read_limit_ms, marks that source stuck and the session
+ * abandoned (1). The limit only counts a read that is in progress: a slow sampler is waited
+ * for. */
+static int wait_for_sampler(session *s)
+{
+    uint64_t limit_ns = (uint64_t)(s->opts.read_limit_ms ? s->opts.read_limit_ms : DEFAULT_READ_LIMIT_MS) * 1000000u;
+    while (!s->exited) {
+        uint64_t now = pw_now_ns();
+        for (size_t k = 0; k < s->nsrc; k++) {
+            uint64_t since = atomic_load(&s->src[k].reading_since_ns);
+            if (since && now > since && now - since >= limit_ns) {
+                note_stuck(s, &s->src[k], now - since);
+                s->abandoned = 1;
+                return 1;
+            }
+        }
+        pw_cond_wait_until(&s->exited_cv, &s->lock, now + CLOSE_POLL_NS);
+    }
+    return 0;
+}
+
 int pw_close(void)
 {
     pthread_mutex_lock(&g_lock);
@@ -777,13 +856,15 @@ int pw_close(void)
     pthread_mutex_lock(&s->lock);
     s->stop = 1;
     pthread_cond_signal(&s->wake);
+    int stuck = wait_for_sampler(s);
     pthread_mutex_unlock(&s->lock);
-    pthread_join(s->thread, NULL);
+    if (stuck) pthread_detach(s->thread);
+    else pthread_join(s->thread, NULL);
     atomic_store(&pw_g_recording, 0);
     tick(s);                              /* the last events and the closing reading */
     uint64_t end = pw_now_ns();
     for (size_t k = 0; k < s->nsrc; k++)
-        if (s->src[k].ops->finish) s->src[k].ops->finish(s->src[k].state, s->w, end);
+        if (s->src[k].ops->finish && !s->src[k].stuck) s->src[k].ops->finish(s->src[k].state, s->w, end);
     note_faults(s);
     for (size_t k = 0; k < s->nsrc; k++) note_lock(s, &s->src[k]);
     if (pw_writer_flush(s->w) != PW_OK) write_failed(s);
@@ -792,7 +873,8 @@ int pw_close(void)
     if (rc == PW_OK && s->write_error) rc = PW_ERR_IO;
     g_last_stats = s->stats;
     g_session = NULL;
-    session_free(s);
+    if (stuck) session_abandon(s);
+    else session_free(s);
     pw_log_quiet(0);
     pthread_mutex_unlock(&g_lock);
     return rc;

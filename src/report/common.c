@@ -216,6 +216,14 @@ static void warn_sampler_faults(const pw_trace *t, pw_warning_fn fn, void *ctx)
                  "across it are left out", slept);
         fn(msg, ctx);
     }
+    for (size_t s = 0; s < t->nsources; s++) {
+        const char *stuck = pw_source_meta(t, (uint32_t)s, "stuck_read_s");
+        if (!stuck) continue;
+        snprintf(msg, sizeof msg, "source '%.64s': a read had not returned after %.32s s when the "
+                 "run ended (a stuck driver?): its figures end at its last reading",
+                 t->sources[s].name, stuck);
+        fn(msg, ctx);
+    }
 }
 
 #define DEPTH_DIGITS(n) #n

@@ -1,15 +1,18 @@
 /* libnvidia-ml.c — a fake NVML for the nvml source's tests: NVML's symbols and ABI, answering
  * from the state file named by $PHASEWATT_FAKE_NVML_STATE, re-read at every call. Lines:
- *   init RC | count N | count_rc RC | driver VERSION
+ *   init RC | count N | count_rc RC | driver VERSION | hang 1
  *   gpu I name=TEXT uuid=TEXT energy_mj=N power_mw=N avg_mw=N instant_mw=N limit_mw=N
  *         energy_rc=RC power_rc=RC avg_rc=RC instant_rc=RC limit_rc=RC handle_rc=RC
  *         field_rc=RC field_type=T
  * A reading whose value is not given answers NVML_ERROR_NOT_SUPPORTED unless its _rc says
  * otherwise; a value may hold spaces (name=NVIDIA H100 80GB HBM3). $PHASEWATT_FAKE_NVML_LOG,
- * if set, gets a line per nvmlInit ("init"), nvmlShutdown ("shutdown") and unload ("unload"). */
+ * if set, gets a line per nvmlInit ("init"), nvmlShutdown ("shutdown") and unload ("unload").
+ * With "hang 1" an energy read does not return (as a driver whose GPU fell off the bus) until
+ * the state says otherwise; it logs "hang" as it starts waiting. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef int nvmlReturn_t;
 typedef struct nvmlDevice_st *nvmlDevice_t;
@@ -55,14 +58,16 @@ typedef struct fake_gpu {
 } fake_gpu;
 
 typedef struct fake_state {
-    int init_rc, count_rc;
+    int init_rc, count_rc, hang;
     unsigned count;
     char driver[TEXT_MAX];
     fake_gpu gpu[MAX_GPUS];
 } fake_state;
 
-static fake_state st;
-static int inits;                        /* nvmlInit minus nvmlShutdown, as NVML counts */
+/* NVML is thread-safe: each thread parses the state for itself (a sampler left in a stuck
+ * call goes on reading it while the test opens a new session) */
+static _Thread_local fake_state st;
+static _Atomic int inits;                /* nvmlInit minus nvmlShutdown, as NVML counts */
 static char handles[MAX_GPUS];           /* a device handle points at its slot */
 
 /* ---- the state file ------------------------------------------------------------------------- */
@@ -152,7 +157,8 @@ static void load(void)
             parse_gpu(&st.gpu[i], line + used);
             continue;
         }
-        if (sscanf(line, "init %d", &st.init_rc) == 1 || sscanf(line, "count_rc %d", &st.count_rc) == 1)
+        if (sscanf(line, "init %d", &st.init_rc) == 1 || sscanf(line, "count_rc %d", &st.count_rc) == 1 ||
+            sscanf(line, "hang %d", &st.hang) == 1)
             continue;
         if (sscanf(line, "count %u", &st.count) != 1) sscanf(line, "driver %95s", st.driver);
     }
@@ -258,6 +264,12 @@ nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t dev, unsigned long
 {
     nvmlReturn_t rc;
     fake_gpu *g = device(dev, &rc);
+    if (st.hang) log_line("hang");
+    while (st.hang) {   /* re-read every 5 ms: the test lets it go at its end */
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+        g = device(dev, &rc);
+    }
     if (!g) return rc;
     if (g->energy.rc == OK) *mj = g->energy.u;
     return g->energy.rc;
