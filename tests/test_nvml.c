@@ -428,6 +428,30 @@ TEST(nvml_read_stuck_in_the_driver_does_not_hold_pw_close)
     unsetenv("PHASEWATT_NVML_LIBRARY");
 }
 
+/* nvmlInit that never returns: the probe gives up in bounded time with the reason, and the
+ * library, once it answers, is shut down by the thread that was left with it. */
+TEST(nvml_driver_that_never_answers_its_probe_is_left_out_in_bounded_time)
+{
+    state("hang_init 1\ncount 1\ngpu 0 energy_mj=1\n");
+    pw_source_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.nvml_library = FAKE;
+    cfg.interval_ns = 10000000;
+    cfg.probe_limit_ms = 200;
+    void *st = NULL;
+    pw_source_info info;
+    char why[PW_WHY_MAX] = "";
+    CHECK_INT(pw_source_probe(&pw_source_nvml, &cfg, &st, &info, why, sizeof why), PW_ERR_IO);
+    CHECK_MSG(strstr(why, "did not answer within 0.2 s"), "why: %s", why);
+    CHECK(st == NULL);
+    char *out = tf_run_expect("PHASEWATT_NVML_LIBRARY=" FAKE " PHASEWATT_PROBE_LIMIT_MS=200 "
+                              "\"$PW\" sources", 0, NULL);
+    CHECK_MSG(out && strstr(out, "did not answer"), "sources says:\n%s", out ? out : "");
+    free(out);
+    state("count 1\ngpu 0 energy_mj=1\n");   /* it answers: both probes finish, to nobody */
+    wait_for_log("shutdown");
+}
+
 /* ---- limits and resources ------------------------------------------------------------------- */
 
 static void many_gpus(unsigned count, const char *extra)

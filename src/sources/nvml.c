@@ -556,6 +556,7 @@ static void nvml_finish(void *state, pw_writer *w, uint64_t end_ns)
 
 const pw_source_ops pw_source_nvml = {
     .name = "nvml",
+    .calls_driver = 1,
     .summary = "NVIDIA GPUs via NVML: total-energy counter (Volta+) or integrated power, per GPU",
     .measured = 1,
     .auto_probe = 1,

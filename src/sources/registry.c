@@ -50,4 +50,5 @@ void pw_source_config_from_env(pw_source_config *cfg)
     cfg->estimate = env_or("PHASEWATT_ESTIMATE", "");
     cfg->agent_socket = env_or("PHASEWATT_AGENT_SOCKET", "/run/phasewatt/agent.sock");
     cfg->interval_ns = 10000000;
+    cfg->probe_limit_ms = (uint32_t)strtoul(env_or("PHASEWATT_PROBE_LIMIT_MS", "0"), NULL, 10);
 }

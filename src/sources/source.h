@@ -30,6 +30,8 @@ typedef struct pw_source_config {
     const char *estimate;       /* PHASEWATT_ESTIMATE: "idle_w=…,active_w=…" per core */
     const char *agent_socket;   /* PHASEWATT_AGENT_SOCKET, default /run/phasewatt/agent.sock */
     uint64_t interval_ns;       /* the sampler's period */
+    uint32_t probe_limit_ms;    /* PHASEWATT_PROBE_LIMIT_MS, default 5000: how long a driver's
+                                   probe may take (calls_driver) */
 } pw_source_config;
 
 void pw_source_config_from_env(pw_source_config *cfg);
@@ -72,6 +74,8 @@ typedef struct pw_source_ops {
     int auto_probe;             /* 1: tried when no source is named */
     const char *group;          /* backends reading the same rails ("rapl" via powercap,
                                    perf or MSR): auto takes the first usable one only */
+    int calls_driver;           /* 1: its probe calls a vendor library that may never return
+                                   (NVML): probed under a time limit */
     /* Finds the domains. On failure returns an error and writes a one-line reason with
      * the fix to why ("permission denied on …/energy_uj: run as root or …"). */
     int (*probe)(const pw_source_config *cfg, void **state, pw_source_info *info, char *why,
@@ -105,13 +109,11 @@ extern const pw_source_ops pw_source_agent;       /* agent.c */
 
 /* Probes ops with a zeroed info: a backend sets only the fields it knows (an unset
  * current_at_read read off the stack made the agent tell every recorder its RAPL counter
- * was a model current when read). */
-static inline int pw_source_probe(const pw_source_ops *ops, const pw_source_config *cfg,
-                                  void **state, pw_source_info *info, char *why, size_t whylen)
-{
-    memset(info, 0, sizeof *info);
-    return ops->probe(cfg, state, info, why, whylen);
-}
+ * was a model current when read). A backend that calls_driver is probed on a thread of its
+ * own for at most cfg->probe_limit_ms: a driver that never answers leaves it out with a
+ * reason (probe.c), not the program hung. */
+int pw_source_probe(const pw_source_ops *ops, const pw_source_config *cfg, void **state,
+                    pw_source_info *info, char *why, size_t whylen);
 
 size_t pw_source_count(void);
 const pw_source_ops *pw_source_at(size_t i);

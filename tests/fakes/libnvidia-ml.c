@@ -1,6 +1,6 @@
 /* libnvidia-ml.c — a fake NVML for the nvml source's tests: NVML's symbols and ABI, answering
  * from the state file named by $PHASEWATT_FAKE_NVML_STATE, re-read at every call. Lines:
- *   init RC | count N | count_rc RC | driver VERSION | hang 1
+ *   init RC | count N | count_rc RC | driver VERSION | hang 1 | hang_init 1
  *   gpu I name=TEXT uuid=TEXT energy_mj=N power_mw=N avg_mw=N instant_mw=N limit_mw=N
  *         energy_rc=RC power_rc=RC avg_rc=RC instant_rc=RC limit_rc=RC handle_rc=RC
  *         field_rc=RC field_type=T
@@ -8,7 +8,8 @@
  * otherwise; a value may hold spaces (name=NVIDIA H100 80GB HBM3). $PHASEWATT_FAKE_NVML_LOG,
  * if set, gets a line per nvmlInit ("init"), nvmlShutdown ("shutdown") and unload ("unload").
  * With "hang 1" an energy read does not return (as a driver whose GPU fell off the bus) until
- * the state says otherwise; it logs "hang" as it starts waiting. */
+ * the state says otherwise, with "hang_init 1" nvmlInit; each logs "hang" as it starts
+ * waiting. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +59,7 @@ typedef struct fake_gpu {
 } fake_gpu;
 
 typedef struct fake_state {
-    int init_rc, count_rc, hang;
+    int init_rc, count_rc, hang, hang_init;
     unsigned count;
     char driver[TEXT_MAX];
     fake_gpu gpu[MAX_GPUS];
@@ -158,7 +159,7 @@ static void load(void)
             continue;
         }
         if (sscanf(line, "init %d", &st.init_rc) == 1 || sscanf(line, "count_rc %d", &st.count_rc) == 1 ||
-            sscanf(line, "hang %d", &st.hang) == 1)
+            sscanf(line, "hang %d", &st.hang) == 1 || sscanf(line, "hang_init %d", &st.hang_init) == 1)
             continue;
         if (sscanf(line, "count %u", &st.count) != 1) sscanf(line, "driver %95s", st.driver);
     }
@@ -168,6 +169,21 @@ static void load(void)
         settle(&g->energy), settle(&g->power), settle(&g->avg), settle(&g->instant);
         settle(&g->limit);
     }
+}
+
+/* While *flag (the state says hang) waits 5 ms and says 1, logging "hang" the first time; the
+ * caller reloads the state, which the test changes to let it go. */
+static int hang_while(const int *flag)
+{
+    static _Thread_local int said;
+    if (!*flag) {
+        said = 0;
+        return 0;
+    }
+    if (!said++) log_line("hang");
+    struct timespec ts = {0, 5000000};
+    nanosleep(&ts, NULL);
+    return 1;
 }
 
 /* Loads the state and finds the device: NULL with *rc set when the call must fail. */
@@ -191,6 +207,7 @@ static nvmlReturn_t copy_text(const char *text, char *buf, unsigned int len)
 nvmlReturn_t nvmlInit_v2(void)
 {
     load();
+    while (hang_while(&st.hang_init)) load();
     log_line("init");
     if (st.init_rc != OK) return st.init_rc;
     inits++;
@@ -264,12 +281,7 @@ nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t dev, unsigned long
 {
     nvmlReturn_t rc;
     fake_gpu *g = device(dev, &rc);
-    if (st.hang) log_line("hang");
-    while (st.hang) {   /* re-read every 5 ms: the test lets it go at its end */
-        struct timespec ts = {0, 5000000};
-        nanosleep(&ts, NULL);
-        g = device(dev, &rc);
-    }
+    while (hang_while(&st.hang)) g = device(dev, &rc);
     if (!g) return rc;
     if (g->energy.rc == OK) *mj = g->energy.u;
     return g->energy.rc;
