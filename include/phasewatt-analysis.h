@@ -80,7 +80,7 @@ typedef struct pw_phase_figures {
     double self_energy_j;        /* the root's: the energy of untagged time */
     double uncertainty_j;        /* 95 % half-width of energy_j; NAN where read off a sensor */
     double share;                /* of the run's energy, 0..1; NAN for an empty run */
-    double mean_power_w;         /* energy / time */
+    double mean_power_w;         /* energy / wall_s (not summed time: tracks overlap) */
     double peak_power_w;         /* highest total power of a sample interval overlapping it */
     double tokens;               /* the "tokens" counter, inclusive */
     double j_per_token;          /* NAN without tokens */
@@ -91,6 +91,8 @@ typedef struct pw_phase_figures {
                                        to 3 tracks", else the provenance */
     unsigned concurrency;        /* the most tracks it shared time with (1: never shared) */
     double true_energy_j;        /* the trace's ground truth (simulated runs); NAN without */
+    double wall_s;               /* the time at least one of its calls was open: duration_s
+                                    where its calls never overlapped (one track) */
 } pw_phase_figures;
 PW_API size_t pw_result_phase_count(const pw_result *r);
 PW_API int pw_result_phase(const pw_result *r, size_t i, pw_phase_figures *out);

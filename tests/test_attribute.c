@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "analysis/attribute.h"
+#include "report/common.h"
 #include "tf.h"
 #include "trace/trace.h"
 #include "trace_fixture.h"
@@ -186,7 +187,36 @@ TEST(attr_concurrent_tracks_split_equally)
     CHECK_NEAR(incl(t, a, "b/c"), 0.1 / 2, 1e-9);
     CHECK_NEAR(incl(t, a, ""), 1.0, 1e-9);
     CHECK_NEAR(node(a, "a")->duration_s, 0.11, 1e-12);
+    CHECK_NEAR(node(a, "a")->wall_s, 0.10, 1e-12);   /* track 3's call lies inside track 1's */
+    CHECK_NEAR(node(a, "b")->wall_s, 0.05, 1e-12);
+    CHECK_NEAR(node(a, "b/c")->wall_s, node(a, "b/c")->duration_s, 0);
     CHECK_INT(node(a, "a")->calls, 2);
+    pw_attribution_free(a);
+    pw_trace_free(t);
+}
+
+/* 150 requests decoding at once for a second on a 10 W machine drew 10 W, not 10 W / 150:
+ * a phase's mean power and tokens/s are over the time it was open, not summed thread time. */
+TEST(attr_mean_power_of_concurrent_requests_is_over_wall_time)
+{
+    pw_trace *t = new_trace();
+    fx_constant(t, "pkg", PW_KIND_CPU, 10.0, 0, 10 * FX_MS, 1000 * FX_MS);
+    fx_name(t, TOKENS, "tokens");
+    for (uint32_t r = 1; r <= 150; r++) {
+        fx_begin(t, r, 0, A);
+        fx_event(t, r, 500 * FX_MS, PW_EV_COUNT, TOKENS, 2);
+        fx_end(t, r, 1000 * FX_MS, A);
+    }
+    pw_attribution *a = attribute(t);
+    int k = pw_attribution_find(a, "a");
+    CHECK(k > 0);
+    CHECK_NEAR(a->nodes[k].duration_s, 150.0, 1e-6);
+    CHECK_NEAR(a->nodes[k].wall_s, 1.0, 1e-12);
+    pw_row row;
+    pw_report_row(t, a, (size_t)k, &row);
+    CHECK_NEAR(row.energy_j, 10.0, 1e-6);
+    CHECK_NEAR(row.mean_w, 10.0, 1e-6);
+    CHECK_NEAR(row.tokens_per_s, 300.0, 1e-6);
     pw_attribution_free(a);
     pw_trace_free(t);
 }

@@ -288,17 +288,17 @@ TEST(csv_report_header_rows_and_quoting)
     const char *header = "path,depth,calls,duration_s,energy_j_total,energy_j_cpu,"
                          "energy_j_dram,self_energy_j_total,self_energy_j_cpu,"
                          "self_energy_j_dram,share,mean_power_w,peak_power_w,tokens,"
-                         "j_per_token,provenance,uncertainty_j\n";
+                         "j_per_token,provenance,uncertainty_j,wall_s\n";
     CHECK_MSG(strncmp(csv, header, strlen(header)) == 0, "header:\n%s", csv);
     CHECK_INT(count(csv, "\n"), 1 + 6);
     CHECK(strstr(csv, "\n,0,0,1,25,20,5,"));                 /* the root: path "" */
-    CHECK(strstr(csv, "\ndecode,1,1,0.6,15,12,3,15,12,3,0.6,25,25,6,2.5,measured,\n"));
+    CHECK(strstr(csv, "\ndecode,1,1,0.6,15,12,3,15,12,3,0.6,25,25,6,2.5,measured,,0.6\n"));
     CHECK(strstr(csv, "\n\"a,\"\"b\"\"\",1,1,0.001,"));
     free(csv);
     CHECK_INT(pw_trace_add_truth(t, "prefill", 5.0, 0.2), PW_OK);
     csv = render(t, pw_report_csv, 1);
-    CHECK(strstr(csv, ",provenance,uncertainty_j,true_energy_j\n") != NULL);
-    CHECK(strstr(csv, ",measured,,5\n") && strstr(csv, ",measured,,\n"));
+    CHECK(strstr(csv, ",provenance,uncertainty_j,wall_s,true_energy_j\n") != NULL);
+    CHECK(strstr(csv, "\nprefill,1,1,0.2,5,4,1,0,0,0,0.2,25,25,0,,measured,,0.2,5\n") && strstr(csv, ",measured,,0.6,\n"));
     free(csv);
     pw_trace_free(t);
 }

@@ -224,7 +224,7 @@ static int alloc_energy(pw_attribution *a)
         n->incl_mark = n->self_mark + nd;
         for (size_t d = 0; d < 2 * nd; d++) n->self_ci_j[d] = NAN;
     }
-    a->nodes[0].duration_s = a->run_s;
+    a->nodes[0].duration_s = a->nodes[0].wall_s = a->run_s;
     return PW_OK;
 }
 

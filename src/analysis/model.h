@@ -49,6 +49,8 @@ typedef struct pw_phase_node {
     int depth;              /* root 0, top-level phases 1 */
     uint64_t calls;         /* how many times it began */
     double duration_s;      /* inclusive time, summed over calls (and tracks) */
+    double wall_s;          /* the time at least one of its calls was open: duration_s
+                               where no two overlapped (tracks); mean power divides by it */
     double *self_j;         /* [ndomains] energy while it was the innermost phase */
     double *incl_j;         /* [ndomains] self + every descendant */
     double tokens_self, tokens_incl;  /* the "tokens" counter */

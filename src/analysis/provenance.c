@@ -393,7 +393,7 @@ static void raise_peaks(const pw_trace *t, pw_attribution *a)
 {
     for (size_t k = 1; k < a->nnodes; k++) {
         pw_phase_node *n = &a->nodes[k];
-        double mean = n->duration_s > 0 ? pw_energy_total(t, n->incl_j) / n->duration_s : 0;
+        double mean = n->wall_s > 0 ? pw_energy_total(t, n->incl_j) / n->wall_s : 0;
         if (mean > n->peak_w) n->peak_w = mean;
     }
 }

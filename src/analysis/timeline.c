@@ -14,10 +14,18 @@ typedef struct frame {
     uint64_t t0_ns;
 } frame;
 
+/* One call: its node and span, for the time each node had at least one call open. */
+typedef struct call_span {
+    uint32_t node;
+    uint64_t t0_ns, t1_ns;
+} call_span;
+
 typedef struct builder {
     const pw_trace *t;
     pw_attribution *a;
     size_t nodes_cap, segs_cap;
+    call_span *calls;           /* every call closed so far, of every track */
+    size_t ncalls, calls_cap;
     uint32_t *slots;            /* open addressing: (parent, name id) -> node index + 1 */
     size_t nslots;
     frame *stack;               /* the open phases of the track being read */
@@ -140,10 +148,15 @@ static int settle(builder *b, uint64_t t)
     return rc;
 }
 
-static void pop(builder *b, uint64_t t)
+static int pop(builder *b, uint64_t t)
 {
     const frame *f = &b->stack[--b->depth];
     b->a->nodes[f->node].duration_s += (double)(t - f->t0_ns) * 1e-9;
+    call_span *c = grow(b->calls, &b->calls_cap, b->ncalls + 1, sizeof *c);
+    if (!c) return PW_ERR_NOMEM;
+    b->calls = c;
+    c[b->ncalls++] = (call_span){f->node, f->t0_ns, t};
+    return PW_OK;
 }
 
 static int on_begin(builder *b, uint32_t id, uint64_t t)
@@ -169,8 +182,9 @@ static int on_end(builder *b, uint32_t id, uint64_t t)
         b->a->unbalanced++;
         return PW_OK;
     }
-    while (b->depth >= k) pop(b, t);
-    return settle(b, t);
+    int rc = PW_OK;
+    while (rc == PW_OK && b->depth >= k) rc = pop(b, t);
+    return rc == PW_OK ? settle(b, t) : rc;
 }
 
 static void on_count(builder *b, const pw_event *ev)
@@ -199,10 +213,37 @@ static int read_track(builder *b, uint32_t track, uint64_t end_ns)
     }
     if (end_ns < now) end_ns = now;
     while (rc == PW_OK && b->depth) {
-        pop(b, end_ns);
+        rc = pop(b, end_ns);
         b->a->unclosed++;
     }
     return rc == PW_OK ? settle(b, end_ns) : rc;
+}
+
+static int cmp_call(const void *x, const void *y)
+{
+    const call_span *a = x, *b = y;
+    if (a->node != b->node) return a->node < b->node ? -1 : 1;
+    return (a->t0_ns > b->t0_ns) - (a->t0_ns < b->t0_ns);
+}
+
+/* Each node's wall time: the union of its calls' spans over every track, which is its
+ * summed time where no two of its calls overlapped (then kept exactly that). */
+static void wall_times(builder *b)
+{
+    qsort(b->calls, b->ncalls, sizeof *b->calls, cmp_call);
+    for (size_t i = 0; i < b->ncalls;) {
+        uint32_t node = b->calls[i].node;
+        uint64_t wall = 0, summed = 0, from = b->calls[i].t0_ns, to = b->calls[i].t1_ns;
+        for (; i < b->ncalls && b->calls[i].node == node; i++) {
+            const call_span *c = &b->calls[i];
+            summed += c->t1_ns - c->t0_ns;
+            if (c->t0_ns > to) wall += to - from, from = c->t0_ns, to = c->t1_ns;
+            else if (c->t1_ns > to) to = c->t1_ns;
+        }
+        wall += to - from;
+        pw_phase_node *n = &b->a->nodes[node];
+        n->wall_s = wall == summed ? n->duration_s : (double)wall * 1e-9;
+    }
 }
 
 /* Reorders the nodes depth-first (siblings stay in first-seen order), so a renderer shows
@@ -252,9 +293,11 @@ int pw_timeline_tree(const pw_trace *t, uint64_t end_ns, pw_attribution *a)
     uint32_t root;
     int rc = add_node(&b, NONE, 0, &root);
     for (uint32_t i = 0; rc == PW_OK && i < t->ntracks; i++) rc = read_track(&b, i, end_ns);
+    if (rc == PW_OK) wall_times(&b);
     if (rc == PW_OK) rc = preorder(a);
     free(b.slots);
     free(b.stack);
+    free(b.calls);
     return rc;
 }
 

@@ -83,10 +83,10 @@ void pw_report_row(const pw_trace *t, const pw_attribution *a, size_t i, pw_row 
         r->self_kind_j[k] = pw_energy_kind(t, n->self_j, (pw_kind)k);
     }
     r->share = run_j > 0 ? r->energy_j / run_j : NAN;
-    r->mean_w = n->duration_s > 0 ? r->energy_j / n->duration_s : NAN;
+    /* over wall time: 150 requests decoding at once for 1 s drew their watts for 1 s, not 150 */
+    r->mean_w = n->wall_s > 0 ? r->energy_j / n->wall_s : NAN;
     r->j_per_token = n->tokens_incl != 0 ? r->energy_j / n->tokens_incl : NAN;
-    r->tokens_per_s = n->tokens_incl > 0 && n->duration_s > 0 ? n->tokens_incl / n->duration_s
-                                                               : NAN;
+    r->tokens_per_s = n->tokens_incl > 0 && n->wall_s > 0 ? n->tokens_incl / n->wall_s : NAN;
     r->provenance = pw_provenance_name(n->provenance);
     r->ci_j = total_ci(t, a, n->incl_ci_j);
     const pw_truth *truth = find_truth(t, a, i);

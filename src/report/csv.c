@@ -55,6 +55,7 @@ static int phase_line(const pw_row *r, void *ctx)
     fputc(',', c->out);
     pw_csv_field(c->out, r->provenance);
     number_cell(c->out, r->ci_j);
+    number_cell(c->out, n->wall_s);   /* after the older columns: scripts index them by place */
     if (c->truth) number_cell(c->out, r->true_j);
     fputc('\n', c->out);
     return 0;
@@ -69,7 +70,7 @@ int pw_report_csv(FILE *out, const pw_trace *t, const pw_attribution *a,
     fputs("path,depth,calls,duration_s", out);
     energy_titles(&c, "energy_j");
     energy_titles(&c, "self_energy_j");
-    fputs(",share,mean_power_w,peak_power_w,tokens,j_per_token,provenance,uncertainty_j", out);
+    fputs(",share,mean_power_w,peak_power_w,tokens,j_per_token,provenance,uncertainty_j,wall_s", out);
     fputs(c.truth ? ",true_energy_j\n" : "\n", out);
     int rc = pw_report_walk(t, a, o, phase_line, &c);
     return rc ? rc : pw_report_finish(out);

@@ -161,6 +161,7 @@ static int phase_object(const pw_row *r, void *ctx)
     jint(&o, "depth", (unsigned long long)n->depth);
     jint(&o, "calls", n->calls);
     jnum(&o, "duration_s", n->duration_s);
+    jnum(&o, "wall_s", n->wall_s);
     jkey(&o, "energy_j");
     energy_object(c, r->energy_j, r->kind_j);
     jkey(&o, "self_energy_j");

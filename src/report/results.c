@@ -189,6 +189,7 @@ int pw_result_phase(const pw_result *r, size_t i, pw_phase_figures *out)
         .parent = n->parent,
         .calls = n->calls,
         .duration_s = n->duration_s,
+        .wall_s = n->wall_s,
         .energy_j = row.energy_j,
         .self_energy_j = row.self_j,
         .uncertainty_j = row.ci_j,
