@@ -87,6 +87,15 @@ PW_API int pw_count(pw_id counter, int64_t n); /* adds n (tokens) to a counter i
  * bytes are kept. Not for the hot path: it may register the thread's ring. */
 PW_API int pw_track_name(const char *name);
 
+/* Says which devices the calling thread's phases drive: a comma list of "cpu", "gpu", "ane"
+ * ("cpu" covers host memory too). Where tracks overlap, a domain's energy goes only to the
+ * tracks that drive its device (a tokenizer thread that says "cpu" takes no GPU energy from
+ * the decode beside it), and time that only such tracks had open gives it to the run's
+ * untagged share; a thread that says nothing drives every device. Call it while a session
+ * records (under `phasewatt record`, at any time); the last call counts for the whole track.
+ * PW_ERR_INVALID for an empty list or an unknown word. */
+PW_API int pw_track_devices(const char *devices);
+
 PW_API int pw_begin_name(const char *name);   /* conveniences that intern on every call */
 PW_API int pw_mark_name(const char *name);
 PW_API int pw_count_name(const char *name, int64_t n);
@@ -109,6 +118,7 @@ static inline int pw_end(void) { return PW_OK; }
 static inline int pw_mark(pw_id name) { (void)name; return PW_OK; }
 static inline int pw_count(pw_id counter, int64_t n) { (void)counter; (void)n; return PW_OK; }
 static inline int pw_track_name(const char *name) { (void)name; return PW_OK; }
+static inline int pw_track_devices(const char *devices) { (void)devices; return PW_OK; }
 static inline int pw_begin_name(const char *name) { (void)name; return PW_OK; }
 static inline int pw_mark_name(const char *name) { (void)name; return PW_OK; }
 static inline int pw_count_name(const char *name, int64_t n) { (void)name; (void)n; return PW_OK; }

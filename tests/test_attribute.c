@@ -195,6 +195,47 @@ TEST(attr_concurrent_tracks_split_equally)
     pw_trace_free(t);
 }
 
+/* Issue 15: a CPU-only tokenizer beside GPU decode was charged half the GPU's energy. Said
+ * with pw_track_devices, the GPU's energy goes to the decode alone, read not shared; the CPU's
+ * is shared as before; time only the tokenizer had open gives its GPU energy to nobody's
+ * phase (untagged). A track that said nothing still drives everything. */
+TEST(attr_tracks_that_say_their_devices_take_only_those_domains)
+{
+    pw_trace *t = new_trace();
+    fx_constant(t, "pkg", PW_KIND_CPU, 30.0, 0, 10 * FX_MS, 1000 * FX_MS);
+    fx_constant(t, "gpu", PW_KIND_GPU, 200.0, 0, 10 * FX_MS, 1000 * FX_MS);
+    fx_name(t, OTHER + 1, PW_DEVICES_COUNTER);
+    fx_begin(t, 1, 100 * FX_MS, A);                          /* decode: says nothing */
+    fx_end(t, 1, 600 * FX_MS, A);
+    fx_event(t, 2, 0, PW_EV_COUNT, OTHER + 1, PW_DEVICE_CPU); /* the tokenizer: cpu only */
+    fx_begin(t, 2, 400 * FX_MS, B);
+    fx_end(t, 2, 800 * FX_MS, B);
+    pw_attribution *a = attribute(t);
+    const pw_phase_node *dec = node(a, "a"), *tok = node(a, "b");
+    CHECK_NEAR(dec->incl_j[1], 100.0, 1e-6);                 /* all the GPU's 0.5 s */
+    CHECK_NEAR(tok->incl_j[1], 0.0, 0);
+    CHECK(!(dec->incl_mark[1] & PW_FIG_ALLOCATED));          /* nothing shared on the GPU */
+    CHECK(dec->incl_mark[0] & PW_FIG_ALLOCATED);             /* the CPU's 0.2 s together are */
+    CHECK_NEAR(dec->incl_j[0] + tok->incl_j[0], 30.0 * 0.7, 1e-6);
+    CHECK_NEAR(a->nodes[0].self_j[1], 200.0 * 0.5, 1e-6);    /* the GPU outside decode */
+    CHECK_NEAR(incl(t, a, ""), 230.0, 1e-6);
+    pw_attribution_free(a);
+    /* the same run where the tokenizer says nothing: it takes GPU energy, as an allocation */
+    pw_trace *u = new_trace();
+    fx_constant(u, "pkg", PW_KIND_CPU, 30.0, 0, 10 * FX_MS, 1000 * FX_MS);
+    fx_constant(u, "gpu", PW_KIND_GPU, 200.0, 0, 10 * FX_MS, 1000 * FX_MS);
+    fx_begin(u, 1, 100 * FX_MS, A);
+    fx_end(u, 1, 600 * FX_MS, A);
+    fx_begin(u, 2, 400 * FX_MS, B);
+    fx_end(u, 2, 800 * FX_MS, B);
+    a = attribute(u);
+    CHECK(node(a, "b")->incl_j[1] > 1.0);
+    CHECK(node(a, "a")->incl_mark[1] & PW_FIG_ALLOCATED);
+    pw_attribution_free(a);
+    pw_trace_free(u);
+    pw_trace_free(t);
+}
+
 /* 150 requests decoding at once for a second on a 10 W machine drew 10 W, not 10 W / 150:
  * a phase's mean power and tokens/s are over the time it was open, not summed thread time. */
 TEST(attr_mean_power_of_concurrent_requests_is_over_wall_time)

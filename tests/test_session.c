@@ -240,6 +240,51 @@ TEST(session_track_names_are_recorded_and_cut_at_63_bytes)
     pw_trace_close(t);
 }
 
+static void *say_cpu_only(void *arg)
+{
+    (void)arg;
+    CHECK_INT(pw_track_devices("cpu"), PW_OK);
+    pw_begin_name("tokenize");
+    pw_end();
+    return NULL;
+}
+
+/* pw_track_devices reaches the trace as its counter on the thread's own track, and the
+ * attribution reads it there; a list it does not know is refused. */
+TEST(session_track_devices_are_recorded_on_the_thread_s_track)
+{
+    open_synthetic("work=10W", 1000000, 0);
+    CHECK_INT(pw_track_devices(""), PW_ERR_INVALID);
+    CHECK_INT(pw_track_devices(NULL), PW_ERR_INVALID);
+    CHECK_INT(pw_track_devices("cpu,tpu"), PW_ERR_INVALID);
+    CHECK_INT(pw_track_devices("gpu,cpu"), PW_OK);
+    pw_begin_name("decode");
+    pw_end();
+    pthread_t th;
+    CHECK_INT(pthread_create(&th, NULL, say_cpu_only, NULL), 0);
+    pthread_join(th, NULL);
+    CHECK_INT(pw_close(), PW_OK);
+    pw_trace *t = read_back();
+    int said = 0;
+    for (size_t i = 0; i < t->ntracks; i++)
+        for (size_t k = 0; k < t->tracks[i].n; k++) {
+            const pw_event *ev = &t->tracks[i].events[k];
+            if (ev->type != PW_EV_COUNT || ev->id >= t->nnames || !t->names[ev->id] ||
+                strcmp(t->names[ev->id], PW_DEVICES_COUNTER))
+                continue;
+            said++;
+            CHECK(ev->value == (PW_DEVICE_CPU | PW_DEVICE_GPU) || ev->value == PW_DEVICE_CPU);
+        }
+    CHECK_INT(said, 2);
+    pw_attribution *a = NULL;
+    CHECK_INT(pw_attribute(t, &a), PW_OK);
+    int cpu_only = 0;
+    for (size_t i = 0; i < t->ntracks; i++) cpu_only += a->track_devices && a->track_devices[i] == PW_DEVICE_CPU;
+    CHECK_INT(cpu_only, 1);
+    pw_attribution_free(a);
+    pw_trace_close(t);
+}
+
 /* ---- the sleep check: scheduling delay between its clock reads is not a sleep ------------ */
 
 static atomic_uint g_boot_calls;

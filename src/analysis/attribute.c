@@ -76,6 +76,8 @@ typedef struct sweep {
     double *group_o, *group_h;   /* its share of the remainder, its parts' hint errors (J) */
     double *bt;          /* [npieces * width] coherent error of the parts split by time (J) */
     double *ht;          /* [npieces * width] ... and of remainders beside hinted parts (J) */
+    uint32_t *drivers;   /* [npieces * width] the open tracks that drive domain d's device
+                            (pw_track_devices), or NULL: every open track does */
 } sweep;
 
 int pw_domain_estimated(const pw_trace *t, size_t domain)
@@ -119,8 +121,20 @@ void pw_attribution_free(pw_attribution *a)
     free(a->segments);
     free(a->domain_provenance);
     free(a->noise_q);
+    free(a->track_devices);
     pw_disaggregation_free(a->disagg);
     free(a);
+}
+
+int pw_track_drives(uint8_t devices, pw_kind k)
+{
+    if (!devices) return 1;
+    switch (k) {
+    case PW_KIND_CPU: case PW_KIND_DRAM: return (devices & PW_DEVICE_CPU) != 0;
+    case PW_KIND_GPU: return (devices & PW_DEVICE_GPU) != 0;
+    case PW_KIND_ANE: return (devices & PW_DEVICE_ANE) != 0;
+    default: return 1;
+    }
 }
 
 double pw_series_energy_at(pw_series_cursor *c, size_t k, uint64_t t_ns)
@@ -898,6 +912,45 @@ static void shares_free(shares *sh)
     free(sh->unknown);
 }
 
+/* Whether segment g's track drives domain d's device (every track does unless it said). */
+static int seg_drives(const sweep *s, const pw_segment *g, size_t d)
+{
+    return !s->a->track_devices || pw_track_drives(s->a->track_devices[g->track], s->t->domains[d].kind);
+}
+
+/* How many of piece p's open tracks drive domain d's device. */
+static uint32_t drivers_of(const sweep *s, size_t p, size_t d)
+{
+    return s->drivers ? s->drivers[p * s->width + d] : s->pc->open[p];
+}
+
+/* s->drivers from the tracks' declared devices: each segment that drives a domain counts in
+ * its pieces (a running sum of +1 at its first piece and -1 past its last). NULL without. */
+static int count_drivers(sweep *s)
+{
+    if (!s->a->track_devices || !s->npieces) return PW_OK;
+    size_t w = s->width;
+    int64_t *diff = calloc((s->npieces + 1) * w, sizeof *diff);
+    s->drivers = calloc(s->npieces * w + 1, sizeof *s->drivers);
+    if (!diff || !s->drivers) {
+        free(diff);
+        return PW_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < s->a->nsegments; i++)
+        for (size_t d = 0; d < w; d++)
+            if (seg_drives(s, &s->a->segments[i], d)) {
+                diff[s->pc->seg_cut[2 * i] * w + d]++;
+                diff[s->pc->seg_cut[2 * i + 1] * w + d]--;
+            }
+    for (size_t d = 0; d < w; d++)
+        for (size_t p = 0, run = 0; p < s->npieces; p++) {
+            run += (size_t)diff[p * w + d];
+            s->drivers[p * w + d] = (uint32_t)run;
+        }
+    free(diff);
+    return PW_OK;
+}
+
 static int piece_weights(const sweep *s, shares *sh)
 {
     size_t w = s->width, n = s->npieces * w + 1;
@@ -906,9 +959,10 @@ static int piece_weights(const sweep *s, shares *sh)
     for (size_t i = 0; i < s->a->nsegments; i++) {
         const pw_segment *g = &s->a->segments[i];
         for (size_t p = s->pc->seg_cut[2 * i]; p < s->pc->seg_cut[2 * i + 1]; p++) {
-            if (s->pc->open[p] < 2) continue;
             for (size_t d = 0; d < w; d++) {
-                double x = additive_weight(s, g->node, d, s->pc->open[p]);
+                uint32_t nd = drivers_of(s, p, d);
+                if (nd < 2 || !seg_drives(s, g, d)) continue;
+                double x = additive_weight(s, g->node, d, nd);
                 if (x < 0) sh->unknown[p * w + d]++;
                 else sh->known[p * w + d] += x;
             }
@@ -917,12 +971,12 @@ static int piece_weights(const sweep *s, shares *sh)
     for (size_t p = 0; p < s->npieces; p++)
         for (size_t d = 0; d < w; d++) {
             size_t at = p * w + d;
-            double piece = s->est[at], idle = s->root_est[d];
+            double piece = s->est[at], idle = s->root_est[d], nd = drivers_of(s, p, d);
             sh->rest[at] = -1;
             if (sh->unknown[at] != 1 || !(piece >= 0) || !(idle >= 0)) continue;
-            double own_known = sh->known[at] - idle * (s->pc->open[p] - 1) / s->pc->open[p];
+            double own_known = sh->known[at] - idle * (nd - 1) / nd;
             double rest = piece - idle - own_known;
-            sh->rest[at] = (rest > 0 ? rest : 0) + idle / s->pc->open[p];
+            sh->rest[at] = (rest > 0 ? rest : 0) + idle / nd;
         }
     return PW_OK;
 }
@@ -960,12 +1014,12 @@ static void settle_equal(sweep *s)
     uint8_t all = PW_FIG_ALLOCATED | PW_FIG_EQUAL;
     memset(run, 0, w * sizeof *run);
     for (size_t p = 0; p < ncuts; p++) {
-        uint32_t open = p < s->npieces ? s->pc->open[p] : 0;
         for (size_t d = 0; d < w; d++) {
+            uint32_t nd = p < s->npieces ? drivers_of(s, p, d) : 0;
             double *row = &s->rows[p * w + d], e = *row;
             if (p < s->npieces) all |= s->mark[p * w + d];
             *row = run[d];
-            if (open) run[d] += e / open;
+            if (nd) run[d] += e / nd;
             else root->self_j[d] += e;
         }
     }
@@ -973,6 +1027,7 @@ static void settle_equal(sweep *s)
         pw_phase_node *node = &s->a->nodes[s->a->segments[i].node];
         size_t from = s->pc->seg_cut[2 * i], to = s->pc->seg_cut[2 * i + 1];
         for (size_t d = 0; d < w; d++) {
+            if (!seg_drives(s, &s->a->segments[i], d)) continue;
             double e = s->rows[to * w + d] - s->rows[from * w + d];
             node->self_j[d] += e;
             node->self_alloc[d] += e * e / 3.0;   /* a share by rule: anything from none to all */
@@ -1002,8 +1057,8 @@ static int settle(sweep *s)
         return PW_ERR_NOMEM;
     }
     for (size_t p = 0; p < s->npieces; p++) {
-        if (s->pc->open[p]) continue;
         for (size_t d = 0; d < w; d++) {
+            if (drivers_of(s, p, d)) continue;   /* untagged, or only tracks that drive no part of it */
             root->self_j[d] += s->rows[p * w + d];
             root->self_var[d] += s->var[p * w + d];
             root->self_step_w[d] += s->tim[p * w + d];
@@ -1020,19 +1075,21 @@ static int settle(sweep *s)
             for (size_t d = 0; d < w; d++) {
                 size_t at = p * w + d;
                 int equal = 0;
-                double f = open < 2 ? 1.0 : track_share(s, &sh, g->node, d, at, open, &equal);
+                uint32_t nd = drivers_of(s, p, d);
+                if (!seg_drives(s, g, d)) continue;   /* its share went to the tracks that do */
+                double f = nd < 2 ? 1.0 : track_share(s, &sh, g->node, d, at, nd, &equal);
                 node->self_j[d] += s->rows[at] * f;
                 node->self_var[d] += s->var[at] * f * f;
                 node->self_bt[d] += s->bt[at] * f;
                 node->self_ht[d] += s->ht[at] * f;
                 node->self_step_w[d] += s->tim[at] * f;
                 node->self_mark[d] |= s->mark[at];
-                if (open > 1) node->self_mark[d] |= PW_FIG_ALLOCATED | (equal ? PW_FIG_EQUAL : 0);
+                if (nd > 1) node->self_mark[d] |= PW_FIG_ALLOCATED | (equal ? PW_FIG_EQUAL : 0);
                 /* a share by rule could be anything from none of the piece to all of it; one
                  * by the additive model errs as its powers do. Either errs the same way in every
                  * piece the tracks share, so the error adds linearly (what one track gains
                  * the other loses; an ancestor of both is overstated, never understated) */
-                if (open > 1) {
+                if (nd > 1) {
                     double err = fabs(s->rows[at]) * sqrt(f * (1 - f) / 3.0 * (equal ? 1.0 : additive_cv2(s)));
                     for (int64_t k = g->node; k > 0; k = s->a->nodes[k].parent) {
                         if (k == (int64_t)g->node) s->a->nodes[k].self_ht[d] += err;
@@ -1088,6 +1145,7 @@ static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc,
              s.group_b && s.group_t && s.group_o && s.hint_part && s.bt && s.ht
                  ? PW_OK : PW_ERR_NOMEM;
     if (rc == PW_OK) rc = estimate_powers(&s);
+    if (rc == PW_OK) rc = count_drivers(&s);
     if (rc == PW_OK) {
         for (size_t si = 0; si < t->nsources; si++) s.others[si].se = &t->series[si];
         for (size_t si = 0; si < t->nsources; si++) sweep_series(&s, si);
@@ -1105,6 +1163,7 @@ static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc,
     free(s.hint_part);
     free(s.bt);
     free(s.ht);
+    free(s.drivers);
     free(s.var);
     free(s.tim);
     free(s.noise_q);

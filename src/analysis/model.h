@@ -111,7 +111,14 @@ typedef struct pw_attribution {
     struct pw_disaggregation *disagg;
     pw_provenance *domain_provenance;   /* [ndomains] how each domain's figures were made */
     struct pw_names *names; /* storage behind every node's name, one copy per name id */
+    uint8_t *track_devices; /* [ntracks] the PW_DEVICE_* bits each track said it drives
+                               (pw_track_devices); 0: it said nothing, and drives them all */
 } pw_attribution;
+
+/* Whether a track whose declared devices are `devices` (0: undeclared) draws on a domain of
+ * kind k: cpu covers the cpu and dram kinds, gpu and ane their own; a whole-system or SoC
+ * domain is drawn on by every track. */
+int pw_track_drives(uint8_t devices, pw_kind k);
 
 /* How figures are made. AUTO (what report uses): interval-exact, with disaggregated powers
  * weighting the phases shorter than PW_SHORT_PERIODS sensor periods, and window-aware

@@ -34,6 +34,7 @@ typedef struct builder {
     uint32_t innermost;         /* the track's innermost node, NONE when nothing is open */
     uint64_t since_ns;          /* when it became innermost */
     uint32_t tokens_id;         /* the "tokens" counter's name id, 0 if never named */
+    uint32_t devices_id;        /* PW_DEVICES_COUNTER's name id, 0 if never named */
 } builder;
 
 /* Returns items grown to hold need elements (NULL when out of memory; items stay valid). */
@@ -189,6 +190,10 @@ static int on_end(builder *b, uint32_t id, uint64_t t)
 
 static void on_count(builder *b, const pw_event *ev)
 {
+    if (b->devices_id && ev->id == b->devices_id && b->a->track_devices) {   /* the last said wins */
+        b->a->track_devices[b->track] = (uint8_t)(ev->value & PW_DEVICE_ALL);
+        return;
+    }
     if (!b->tokens_id || ev->id != b->tokens_id) return;
     uint32_t node = b->depth ? b->stack[b->depth - 1].node : 0;
     b->a->nodes[node].tokens_self += (double)ev->value;
@@ -289,9 +294,11 @@ static int preorder(pw_attribution *a)
 
 int pw_timeline_tree(const pw_trace *t, uint64_t end_ns, pw_attribution *a)
 {
-    builder b = {.t = t, .a = a, .tokens_id = find_name(t, "tokens")};
+    builder b = {.t = t, .a = a, .tokens_id = find_name(t, "tokens"),
+                 .devices_id = find_name(t, PW_DEVICES_COUNTER)};
     uint32_t root;
     int rc = add_node(&b, NONE, 0, &root);
+    if (rc == PW_OK && b.devices_id && !(a->track_devices = calloc(t->ntracks + 1, 1))) rc = PW_ERR_NOMEM;
     for (uint32_t i = 0; rc == PW_OK && i < t->ntracks; i++) rc = read_track(&b, i, end_ns);
     if (rc == PW_OK) wall_times(&b);
     if (rc == PW_OK) rc = preorder(a);

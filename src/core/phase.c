@@ -188,6 +188,32 @@ int pw_count(pw_id counter, int64_t n)
     return PW_OK;
 }
 
+/* "cpu,gpu" -> PW_DEVICE_* bits; 0 for an empty list or an unknown word. */
+static int64_t device_bits(const char *list)
+{
+    static const struct { const char *word; int64_t bit; } devices[] = {
+        {"cpu", PW_DEVICE_CPU}, {"gpu", PW_DEVICE_GPU}, {"ane", PW_DEVICE_ANE}};
+    int64_t bits = 0;
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ","), i = 0;
+        while (i < sizeof devices / sizeof devices[0] &&
+               !(strlen(devices[i].word) == n && !strncmp(p, devices[i].word, n)))
+            i++;
+        if (i == sizeof devices / sizeof devices[0]) return 0;
+        bits |= devices[i].bit;
+        p += n + (p[n] == ',');
+    }
+    return bits;
+}
+
+int pw_track_devices(const char *devices)
+{
+    int64_t bits = devices ? device_bits(devices) : 0;
+    if (!bits) return PW_ERR_INVALID;
+    pw_id id = pw_counter_id(PW_DEVICES_COUNTER);
+    return id ? pw_count(id, bits) : PW_ERR_LIMIT;
+}
+
 int pw_track_name(const char *name)
 {
     if (!name || !*name) return PW_ERR_INVALID;

@@ -61,6 +61,11 @@ typedef struct pw_series {
 /* ---- Phase events, one track per thread (or per request / process) -------------------- */
 enum pw_event_type { PW_EV_BEGIN = 1, PW_EV_END = 2, PW_EV_MARK = 3, PW_EV_COUNT = 4 };
 
+/* A track's word on which devices it drives (pw_track_devices): a COUNT event of this
+ * counter whose value holds PW_DEVICE_* bits; a reader that knows no better sees a counter. */
+#define PW_DEVICES_COUNTER "phasewatt.devices"
+enum { PW_DEVICE_CPU = 1, PW_DEVICE_GPU = 2, PW_DEVICE_ANE = 4, PW_DEVICE_ALL = 7 };
+
 typedef struct pw_event {
     uint64_t t_ns;
     int64_t value;         /* PW_EV_COUNT: the increment; otherwise 0 */

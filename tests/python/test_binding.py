@@ -31,6 +31,23 @@ def test_bad_names_and_counts_are_rejected_at_the_call():
     assert "negative" in raises(ValueError, phasewatt.count, "tokens", -5)
     assert "bool" in raises(TypeError, phasewatt.count, "tokens", True)
     assert "track_name" in raises(TypeError, phasewatt.track_name, None)
+    assert "unknown device" in raises(ValueError, phasewatt.track_devices, "tpu")
+    assert "name one or more" in raises(TypeError, phasewatt.track_devices)
+
+
+def test_a_cpu_only_thread_takes_no_gpu_energy_once_it_says_so():
+    import threading
+    with recording("devices.pwt") as s:
+        def tokenizer():
+            phasewatt.track_devices("cpu")
+            with phasewatt.phase("tokenize"):
+                pass
+        phasewatt.track_devices("cpu", "gpu")
+        with phasewatt.phase("decode"):
+            t = threading.Thread(target=tokenizer)
+            t.start()
+            t.join()
+    assert paths(s.result) == {"decode", "tokenize"}, paths(s.result)
 
 
 def test_an_exception_leaves_later_phases_nested_and_is_counted():

@@ -14,7 +14,8 @@ PHASEWATT_CLI, the bundled copy, the build tree, then PATH.
 """
 from ._session import (Session, close, current, is_recording, open, pending_meta, session,
                        set_meta)
-from ._tags import PhasewattError, begin, count, end, health, mark, phase, track_name
+from ._tags import (PhasewattError, begin, count, end, health, mark, phase, track_devices,
+                    track_name)
 from .hf import instrument_generate, uninstrument_generate
 from .results import (Comparison, Phase, PowerSample, Result, Window, begin_window, compare,
                       end_window, load)
@@ -22,7 +23,7 @@ from .torch import DEFAULT_RULES, Instrumentation, instrument
 
 __version__ = "0.1.0"
 
-__all__ = ["phase", "begin", "end", "mark", "count", "track_name", "health",
+__all__ = ["phase", "begin", "end", "mark", "count", "track_name", "track_devices", "health",
            "session", "Session", "open", "close", "current", "is_recording", "set_meta",
            "pending_meta", "load", "compare", "Result", "Phase", "PowerSample", "Comparison",
            "Window", "begin_window", "end_window", "instrument", "Instrumentation",

@@ -80,7 +80,8 @@ class Options(ctypes.Structure):
     _fields_ = [("size", ctypes.c_size_t), ("output_path", ctypes.c_char_p),
                 ("sources", ctypes.c_char_p), ("interval_ns", ctypes.c_uint64),
                 ("ring_events", ctypes.c_uint32), ("synthetic", ctypes.c_char_p),
-                ("command", ctypes.c_char_p), ("quiet", ctypes.c_int)]
+                ("command", ctypes.c_char_p), ("quiet", ctypes.c_int),
+                ("read_limit_ms", ctypes.c_uint32)]
 
 
 class Stats(ctypes.Structure):
@@ -91,7 +92,8 @@ class Stats(ctypes.Structure):
                 ("sampler_cpu_ns", ctypes.c_uint64), ("sampler_wall_ns", ctypes.c_uint64),
                 ("tracks", ctypes.c_uint32), ("write_errno", ctypes.c_int),
                 ("write_stopped_ns", ctypes.c_uint64), ("bytes_written", ctypes.c_uint64),
-                ("counter_jumps", ctypes.c_uint64), ("suspended_ns", ctypes.c_uint64)]
+                ("counter_jumps", ctypes.c_uint64), ("suspended_ns", ctypes.c_uint64),
+                ("stuck_reads", ctypes.c_uint64)]
 
 
 class DomainInfo(ctypes.Structure):
@@ -108,6 +110,7 @@ def _declare(lib: ctypes.PyDLL) -> None:
         "pw_phase_id": ([s], u32), "pw_counter_id": ([s], u32),
         "pw_begin": ([u32], i32), "pw_end": ([], i32), "pw_mark": ([u32], i32),
         "pw_count": ([u32, i64], i32), "pw_track_name": ([s], i32),
+        "pw_track_devices": ([s], i32),
         "pw_strerror": ([i32], s), "pw_open_error": ([], s),
         "pw_options_init": ([ctypes.POINTER(Options)], None),
         "pw_open": ([ctypes.POINTER(Options)], i32), "pw_close": ([], i32),

@@ -533,6 +533,21 @@ def track_name(name: str) -> None:
         _failed(rc)
 
 
+def track_devices(*devices: str) -> None:
+    """Says which devices the calling thread's phases drive ("cpu", "gpu", "ane"): where
+    threads overlap, a domain's energy goes only to those that drive its device, so a
+    tokenizer thread that says track_devices("cpu") takes no GPU energy from the decode
+    beside it. A thread that says nothing drives every device. Call it while a session
+    records."""
+    if not devices or not all(isinstance(d, str) and d for d in devices):
+        raise TypeError("phasewatt.track_devices: name one or more devices: 'cpu', 'gpu', 'ane'")
+    rc = lib.pw_track_devices(",".join(devices).encode("ascii", "replace"))
+    if rc == -1:   # PW_ERR_INVALID: a word it does not know
+        raise ValueError("phasewatt.track_devices: unknown device in %r (cpu, gpu, ane)" % (devices,))
+    if rc:
+        _failed(rc)
+
+
 def close_thread_phases() -> int:
     """Closes every phase still open on the calling thread (a session ending); returns how
     many the library had open."""
