@@ -20,25 +20,28 @@
 
 typedef struct fuzz_sink_state { uint64_t events, tracks; } fuzz_sink_state;
 
-static void on_track(void *ctx, uint32_t track, uint32_t pid, uint32_t tid, const char *name,
-                     int first)
+static int on_track(void *ctx, uint32_t track, uint32_t pid, uint32_t tid, const char *name,
+                    int first)
 {
     (void)track, (void)pid, (void)tid;
     if (name) (void)strlen(name);     /* must be a terminated string */
     ((fuzz_sink_state *)ctx)->tracks += (uint64_t)first;
+    return 0;
 }
 
-static void on_event(void *ctx, uint32_t track, const pw_event *ev)
+static int on_event(void *ctx, uint32_t track, const pw_event *ev)
 {
     (void)track;
     if (!pw_name(ev->id)) abort();    /* the recorder hands on only ids it has names for */
     ((fuzz_sink_state *)ctx)->events++;
+    return 0;
 }
 
-static void on_loss(void *ctx, uint32_t track, uint64_t total, uint64_t before)
+static int on_loss(void *ctx, uint32_t track, uint64_t total, uint64_t before)
 {
     (void)ctx, (void)track;
     if (total < before) abort();
+    return 0;
 }
 
 /* Where a write lands: one of the region's parts, picked by sel, at index idx in it. */
@@ -61,7 +64,7 @@ static uint64_t target(const pw_channel_regions *R, uint8_t sel, uint32_t idx, u
  * recorder can take), 3 write one aligned u64. A write is: op, sel, idx (2 bytes), off
  * (2 bytes), n, then n bytes (none for op 2). */
 static size_t step(pw_channel *ch, uint8_t *region, const pw_channel_regions *R,
-                   const pw_channel_sink *sink, const uint8_t *d, size_t len)
+                   const pw_sink *sink, const uint8_t *d, size_t len)
 {
     uint8_t op = d[0] & 3;
     if (op == 0) {
@@ -94,7 +97,7 @@ static int run(const uint8_t *data, size_t len)
     if (fd >= 0) close(fd);
     if (region != MAP_FAILED) {
         fuzz_sink_state st = {0, 0};
-        pw_channel_sink sink = {on_track, on_event, on_loss, &st};
+        pw_sink sink = {.track = on_track, .event = on_event, .loss = on_loss, .ctx = &st};
         size_t at = 0;
         for (int ops = 0; at < len && ops < MAX_OPS; ops++)
             at += step(ch, region, &R, &sink, data + at, len - at);

@@ -153,8 +153,9 @@ static inline char *fx_described(const pw_source_ops *ops, void *state, const ch
     pw_writer_header h = {1, 0};
     const char *path = tf_path("describe.pwt");
     CHECK_INT(pw_writer_open(path, &h, &w), PW_OK);
-    ops->describe(state, w);
-    if (ops->finish) ops->finish(state, w, 1);
+    pw_sink out = pw_writer_sink(w);
+    ops->describe(state, &out);
+    if (ops->finish) ops->finish(state, &out, 1);
     CHECK_INT(pw_writer_close(w, 2, 0), PW_OK);
     pw_trace *t = NULL;
     CHECK_INT(pw_trace_open(path, &t), PW_OK);

@@ -33,13 +33,15 @@ static __attribute__((unused)) void sleep_ms(long ms)
 
 /* Replays t through the tap: names and description first, then each reading after the events
  * that happened before it, as the sampler drains the rings before it reads the sources. */
-static void replay(const pw_trace *t, const pw_session_tap *tap)
+static void replay(const pw_trace *t, const pw_sink *tap)
 {
     tap->domains(tap->ctx, t->sources, t->nsources, t->domains, t->ndomains);
+    for (size_t i = 0; tap->meta && i < t->nmeta; i++)   /* the sensors' facts, as a session says them */
+        tap->meta(tap->ctx, t->meta[i].key, t->meta[i].value);
     for (uint32_t id = 1; id < t->nnames; id++)
         if (t->names[id]) tap->name(tap->ctx, id, t->names[id]);
     for (size_t i = 0; tap->track && i < t->ntracks; i++)   /* any callback may be NULL */
-        tap->track(tap->ctx, t->tracks[i].id, t->tracks[i].pid, t->tracks[i].tid, t->tracks[i].name);
+        tap->track(tap->ctx, t->tracks[i].id, t->tracks[i].pid, t->tracks[i].tid, t->tracks[i].name, 1);
     size_t *next = calloc(t->ntracks + 1, sizeof *next);
     const pw_series *se = &t->series[0];
     for (size_t i = 0; i < se->n; i++) {
@@ -48,7 +50,7 @@ static void replay(const pw_trace *t, const pw_session_tap *tap)
                 tap->event(tap->ctx, t->tracks[k].id, &t->tracks[k].events[next[k]]);
         for (size_t s = 0; s < t->nsources; s++)
             if (i < t->series[s].n)
-                tap->sample(tap->ctx, (uint32_t)s, t->series[s].t_ns[i],
+                tap->sample(tap->ctx, (uint32_t)s, t->series[s].t_ns[i], PW_T_ERR_UNKNOWN,
                             t->series[s].energy_uj + i * t->series[s].ndomains, t->series[s].flags[i]);
     }
     free(next);
@@ -73,7 +75,7 @@ TEST(live_windows_add_up_to_what_report_attributes_to_the_whole_run)
     pw_attribution *a = NULL;
     CHECK_INT(pw_attribute(t, &a), PW_OK);
     pw_live *l = pw_live_new(&(pw_live_config){.window_ns = 250000000, .host = "test-host"});  /* ~9 windows */
-    pw_session_tap tap;
+    pw_sink tap;
     pw_live_tap(l, &tap);
     replay(t, &tap);
     CHECK_INT(pw_live_flush(l), PW_OK);
@@ -113,7 +115,7 @@ TEST(live_metrics_escape_label_values_and_pass_promtool)
 {
     pw_trace *t = simulated("sample every=1ms\nphase a\\\"b\"c 5ms 10W\nphase new\\line 5ms 20W\n");
     pw_live *l = pw_live_new(&(pw_live_config){.window_ns = 1000000000, .host = "host \"one\""});
-    pw_session_tap tap;
+    pw_sink tap;
     pw_live_tap(l, &tap);
     replay(t, &tap);
     pw_live_flush(l);
@@ -136,7 +138,7 @@ TEST(live_metrics_escape_label_values_and_pass_promtool)
 
 /* ---- what hostile writers send, fed through the tap as the session would ------------------- */
 
-typedef struct feed { pw_live *l; pw_session_tap tap; uint64_t t, e; } feed;
+typedef struct feed { pw_live *l; pw_sink tap; uint64_t t, e; } feed;
 
 /* A live view (no thread: only pw_live_flush attributes) with one 10 W domain. */
 static feed feed_new(pw_live_config cfg)
@@ -156,7 +158,7 @@ static void feed_sample(feed *f)   /* 1 ms after the last, 10 mJ more */
 {
     f->t += 1000000;
     f->e += 10000;
-    f->tap.sample(f->tap.ctx, 0, f->t, &f->e, 0);
+    f->tap.sample(f->tap.ctx, 0, f->t, PW_T_ERR_UNKNOWN, &f->e, 0);
 }
 
 static void feed_event(feed *f, uint32_t track, uint32_t type, uint32_t id, uint64_t t_ns)
@@ -222,7 +224,7 @@ TEST(live_rejects_and_counts_begins_stamped_far_outside_the_run)
     feed_event(&f, 2, PW_EV_END, 2, 2);
     feed_event(&f, 3, PW_EV_MARK, 2, 1ull << 62);
     uint64_t forged = 1ull << 62;   /* a reading led past the clock opens nothing */
-    f.tap.sample(f.tap.ctx, 0, forged, &f.e, 0);
+    f.tap.sample(f.tap.ctx, 0, forged, PW_T_ERR_UNKNOWN, &f.e, 0);
     feed_event(&f, 1, PW_EV_BEGIN, 2, forged - 5);
     feed_event(&f, 1, PW_EV_END, 2, forged - 4);
     for (int i = 0; i < 10; i++) feed_call(&f, 1, 1);

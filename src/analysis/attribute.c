@@ -930,7 +930,7 @@ static int count_drivers(sweep *s)
 {
     if (!s->a->track_devices || !s->npieces) return PW_OK;
     size_t w = s->width;
-    int64_t *diff = calloc((s->npieces + 1) * w, sizeof *diff);
+    int64_t *diff = calloc((s->npieces + 1) * w + 1, sizeof *diff);
     s->drivers = calloc(s->npieces * w + 1, sizeof *s->drivers);
     if (!diff || !s->drivers) {
         free(diff);

@@ -235,6 +235,7 @@ static int cmp_call(const void *x, const void *y)
  * summed time where no two of its calls overlapped (then kept exactly that). */
 static void wall_times(builder *b)
 {
+    if (!b->ncalls) return;
     qsort(b->calls, b->ncalls, sizeof *b->calls, cmp_call);
     for (size_t i = 0; i < b->ncalls;) {
         uint32_t node = b->calls[i].node;

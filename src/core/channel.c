@@ -901,7 +901,7 @@ static int could_own(const pw_channel *ch, uint32_t pid)
 }
 
 /* A new owner of a ring gets a new track; a rename re-sends the track record. */
-static void announce(pw_channel *ch, pw_ring *r, ring_view *v, const pw_channel_sink *sink)
+static void announce(pw_channel *ch, pw_ring *r, ring_view *v, const pw_sink *sink)
 {
     char name[8 * PW_TRACK_LABEL_WORDS];
     int renamed = pw_track_label_read(&r->label, &v->label_seen, name);
@@ -941,7 +941,7 @@ static int names_pending(const pw_channel *ch)
  * read outside the ring; an event stamped before the channel or after now is dropped. An
  * event whose name is still behind another process's unfinished entry waits for the next
  * poll (returns 0 then); one whose name is nowhere is dropped and counted. */
-static int drain_ring(pw_channel *ch, pw_ring *r, ring_view *v, const pw_channel_sink *sink)
+static int drain_ring(pw_channel *ch, pw_ring *r, ring_view *v, const pw_sink *sink)
 {
     uint64_t cap = ch->L.ring_events;
     uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
@@ -978,7 +978,7 @@ static int drain_ring(pw_channel *ch, pw_ring *r, ring_view *v, const pw_channel
 
 /* Ends the phases the recorder's view of ring i holds open, at t_ns. The thread's own
  * stack depth is the truth: after lost END events the view holds phases in fact closed. */
-static uint64_t end_open(pw_channel *ch, uint32_t i, uint64_t t_ns, const pw_channel_sink *sink)
+static uint64_t end_open(pw_channel *ch, uint32_t i, uint64_t t_ns, const pw_sink *sink)
 {
     ring_view *v = &ch->view[i];
     int depth = ring_at(ch->base, &ch->L, i)->depth;
@@ -993,7 +993,7 @@ static uint64_t end_open(pw_channel *ch, uint32_t i, uint64_t t_ns, const pw_cha
 }
 
 /* Gives ring i back to the pool, ending what its owner left open at t_ns. */
-static void retire(pw_channel *ch, uint32_t i, uint64_t t_ns, const pw_channel_sink *sink)
+static void retire(pw_channel *ch, uint32_t i, uint64_t t_ns, const pw_sink *sink)
 {
     pw_ring *r = ring_at(ch->base, &ch->L, i);
     ch->count[PW_CH_EXITED_OPEN] += end_open(ch, i, t_ns, sink);
@@ -1046,7 +1046,7 @@ static void forget_dead_processes(pw_channel *ch, uint64_t now, uint64_t grace)
     ch->nprocs = keep;
 }
 
-void pw_channel_poll(pw_channel *ch, const pw_channel_sink *sink)
+void pw_channel_poll(pw_channel *ch, const pw_sink *sink)
 {
     read_names(ch, 1);
     uint64_t now = pw_now_ns();
@@ -1089,7 +1089,7 @@ void pw_channel_poll(pw_channel *ch, const pw_channel_sink *sink)
     if (reap && ++ch->reaps % 16 == 0) forget_dead_processes(ch, now, FORGET_NS);   /* after the drain */
 }
 
-uint64_t pw_channel_close_open(pw_channel *ch, const pw_channel_sink *sink, uint64_t t_ns)
+uint64_t pw_channel_close_open(pw_channel *ch, const pw_sink *sink, uint64_t t_ns)
 {
     pw_channel_poll(ch, sink);
     uint64_t closed = 0;

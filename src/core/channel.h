@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "core/core.h"
+#include "trace/sink.h"
 
 #define PW_CHANNEL_ENV "PHASEWATT_CHANNEL"   /* the region's path, for the recorded program */
 #define PW_CHANNEL_MIN_RINGS 16u             /* the least a channel is shrunk to, to fit */
@@ -58,15 +59,8 @@ void *pw_channel_attached(pw_channel_regions *out);
 int pw_channel_publish_path(const char *file, const char *channel_path, char *why,
                             size_t whylen);
 
-/* Where drained events go; names are already this process's ids (pw_name works on them). */
-typedef struct pw_channel_sink {
-    /* A new track (first = 1, name NULL unless already named) or a renamed one. */
-    void (*track)(void *ctx, uint32_t track, uint32_t pid, uint32_t tid, const char *name,
-                  int first);
-    void (*event)(void *ctx, uint32_t track, const pw_event *ev);
-    void (*loss)(void *ctx, uint32_t track, uint64_t lost_total, uint64_t lost_before);
-    void *ctx;
-} pw_channel_sink;
+/* Drained events go to a sink's track, event and loss (trace/sink.h); their names are
+ * already this process's ids (pw_name works on them). */
 
 /* Rings of processes that died without exiting their threads (crash, SIGKILL, _exit) are
  * taken back once the death is seen from /proc: their open phases end then. On by default;
@@ -75,9 +69,9 @@ void pw_channel_set_reaping(pw_channel *ch, int on);
 /* record's own child: its rings are closed at the end waitpid gives, not when seen dead. */
 void pw_channel_spare_pid(pw_channel *ch, uint32_t pid);
 /* Drains every ring; recycles the rings of threads and processes that have exited. */
-void pw_channel_poll(pw_channel *ch, const pw_channel_sink *sink);
+void pw_channel_poll(pw_channel *ch, const pw_sink *sink);
 /* Once the program is gone: ends each phase still open at t_ns; returns how many. */
-uint64_t pw_channel_close_open(pw_channel *ch, const pw_channel_sink *sink, uint64_t t_ns);
+uint64_t pw_channel_close_open(pw_channel *ch, const pw_sink *sink, uint64_t t_ns);
 
 /* What the channel lost or cut, each counted where it happened. */
 typedef enum pw_channel_count {

@@ -64,7 +64,9 @@ typedef struct session {
     pw_channel *channel;                  /* events of a recorded command, if any */
     uint64_t last_flush_ns;
     uint64_t started_ns;
-    pw_session_tap tap;                   /* an in-process consumer of what is written */
+    pw_sink tap;                          /* an in-process consumer of what is written */
+    pw_sink out;                          /* the trace and the tap together (fan_*): what the
+                                             session and its backends write goes here */
     uint64_t slept_ns;                    /* boottime - monotonic at the last tick */
     uint64_t wake_slack_ns;               /* the sampler's sleeps end this early */
     uint64_t first_tick_ns;               /* the baseline tick: period k's deadline is k after */
@@ -84,7 +86,7 @@ typedef struct session {
 } session;
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-static pw_session_tap g_next_tap;         /* guarded by g_lock */
+static pw_sink g_next_tap;               /* guarded by g_lock */
 static session *g_session;
 /* Sessions whose sampler never came back from a read: kept (never freed) because that thread
  * may still return into them; guarded by g_lock. */
@@ -124,6 +126,92 @@ static void write_failed(session *s)
                (unsigned long long)pw_writer_written(s->w), strerror(s->stats.write_errno));
 }
 
+/* ---- the session's output: its trace, and the tap beside it -------------------------------- */
+
+/* Each part of the stream goes to the tap (what it returns is ignored) and to the trace, whose
+ * first failure stops writing (write_failed). */
+#define TAPPED(s, call, args) ((s)->tap.call ? (void)(s)->tap.call args : (void)0)
+
+static int wrote(session *s, int rc)
+{
+    if (rc != PW_OK) write_failed(s);
+    return rc;
+}
+
+static int fan_domains(void *ctx, const pw_source_desc *src, size_t nsrc, const pw_domain_desc *dom,
+                       size_t ndom)
+{
+    session *s = ctx;
+    TAPPED(s, domains, (s->tap.ctx, src, nsrc, dom, ndom));
+    return wrote(s, pw_writer_domains(s->w, src, nsrc, dom, ndom));
+}
+
+static int fan_name(void *ctx, uint32_t id, const char *name)
+{
+    session *s = ctx;
+    TAPPED(s, name, (s->tap.ctx, id, name));
+    return wrote(s, pw_writer_name(s->w, id, name));
+}
+
+static int fan_track(void *ctx, uint32_t track, uint32_t pid, uint32_t tid, const char *name,
+                     int first)
+{
+    session *s = ctx;
+    TAPPED(s, track, (s->tap.ctx, track, pid, tid, name, first));
+    return wrote(s, pw_writer_track(s->w, track, pid, tid, name));
+}
+
+static int fan_event(void *ctx, uint32_t track, const pw_event *ev)
+{
+    session *s = ctx;
+    TAPPED(s, event, (s->tap.ctx, track, ev));
+    return wrote(s, pw_writer_event(s->w, track, ev));
+}
+
+static int fan_loss(void *ctx, uint32_t track, uint64_t lost_total, uint64_t lost_before)
+{
+    session *s = ctx;
+    TAPPED(s, loss, (s->tap.ctx, track, lost_total, lost_before));
+    return wrote(s, pw_writer_loss(s->w, track, lost_total));
+}
+
+static int fan_sample(void *ctx, uint32_t source, uint64_t t_ns, uint32_t t_err_ns,
+                      const uint64_t *energy_uj, uint8_t flags)
+{
+    session *s = ctx;
+    TAPPED(s, sample, (s->tap.ctx, source, t_ns, t_err_ns, energy_uj, flags));
+    return wrote(s, pw_writer_sample_stamped(s->w, source, t_ns, t_err_ns, energy_uj, flags));
+}
+
+static int fan_meta(void *ctx, const char *key, const char *value)
+{
+    session *s = ctx;
+    TAPPED(s, meta, (s->tap.ctx, key, value));
+    return wrote(s, pw_writer_meta(s->w, key, value));
+}
+
+static int fan_truth(void *ctx, const char *path, double energy_j, double duration_s)
+{
+    session *s = ctx;
+    TAPPED(s, truth, (s->tap.ctx, path, energy_j, duration_s));
+    return wrote(s, pw_writer_truth(s->w, path, energy_j, duration_s));
+}
+
+static int fan_channel_loss(void *ctx, uint64_t lost_total)
+{
+    session *s = ctx;
+    TAPPED(s, channel_loss, (s->tap.ctx, lost_total));
+    return PW_OK;   /* the trace says it through the channel's counts at its end */
+}
+
+static pw_sink fan_out(session *s)
+{
+    return (pw_sink){.domains = fan_domains, .name = fan_name, .track = fan_track,
+                     .event = fan_event, .loss = fan_loss, .sample = fan_sample,
+                     .meta = fan_meta, .truth = fan_truth, .channel_loss = fan_channel_loss,
+                     .ctx = s};
+}
+
 /* ---- draining the rings ---------------------------------------------------------------- */
 
 static void sync_names(session *s)
@@ -131,8 +219,7 @@ static void sync_names(session *s)
     uint32_t n = pw_names_count();
     for (; s->names_written < n; s->names_written++) {
         uint32_t id = s->names_written;
-        if (id && pw_writer_name(s->w, id, pw_name(id)) != PW_OK) write_failed(s);
-        if (id && s->tap.name) s->tap.name(s->tap.ctx, id, pw_name(id));
+        if (id) s->out.name(s->out.ctx, id, pw_name(id));
     }
 }
 
@@ -154,31 +241,35 @@ static int batch_push(session *s, uint32_t track, const pw_event *ev)
 }
 
 /* The three things a drained ring produces, from this process's rings or the channel's. */
-static void record_track(void *ctx, uint32_t track, uint32_t pid, uint32_t tid,
-                         const char *name, int first)
+/* The three things a drained ring produces, from this process's rings or the channel's (the
+ * session's intake sink): counted, then written out. */
+static int record_track(void *ctx, uint32_t track, uint32_t pid, uint32_t tid,
+                        const char *name, int first)
 {
     session *s = ctx;
     if (first) s->stats.tracks++;
-    if (pw_writer_track(s->w, track, pid, tid, name) != PW_OK) write_failed(s);
-    if (s->tap.track) s->tap.track(s->tap.ctx, track, pid, tid, name);
+    return s->out.track(s->out.ctx, track, pid, tid, name, first);
 }
 
-static void record_event(void *ctx, uint32_t track, const pw_event *ev)
+static int record_event(void *ctx, uint32_t track, const pw_event *ev)
 {
     session *s = ctx;
-    if (pw_writer_event(s->w, track, ev) != PW_OK) write_failed(s);
-    if (s->tap.event) s->tap.event(s->tap.ctx, track, ev);
     s->stats.events++;
     if (s->wants_events && batch_push(s, track, ev) != 0) write_failed(s);
+    return s->out.event(s->out.ctx, track, ev);
 }
 
-/* lost_total counts from the track's start; lost_before is what was already reported. */
-static void record_loss(void *ctx, uint32_t track, uint64_t lost_total, uint64_t lost_before)
+static int record_loss(void *ctx, uint32_t track, uint64_t lost_total, uint64_t lost_before)
 {
     session *s = ctx;
     s->stats.lost_events += lost_total - lost_before;
-    if (pw_writer_loss(s->w, track, lost_total) != PW_OK) write_failed(s);
-    if (s->tap.loss) s->tap.loss(s->tap.ctx, track, lost_total);
+    return s->out.loss(s->out.ctx, track, lost_total, lost_before);
+}
+
+static const pw_sink *intake(session *s, pw_sink *buf)
+{
+    *buf = (pw_sink){.track = record_track, .event = record_event, .loss = record_loss, .ctx = s};
+    return buf;
 }
 
 static void on_event(const pw_ring *r, const pw_event *ev, void *ctx)
@@ -203,9 +294,10 @@ static void on_ring(pw_ring *r, void *ctx)
 
 static void poll_channel(session *s)
 {
-    pw_channel_sink sink = {record_track, record_event, record_loss, s};
-    if (s->channel) pw_channel_poll(s->channel, &sink);
-    if (s->channel && s->tap.channel_loss) s->tap.channel_loss(s->tap.ctx, pw_channel_lost(s->channel));
+    pw_sink in;
+    if (!s->channel) return;
+    pw_channel_poll(s->channel, intake(s, &in));
+    s->out.channel_loss(s->out.ctx, pw_channel_lost(s->channel));
 }
 
 typedef struct { uint64_t t_ns; size_t index; } timed_index;
@@ -289,9 +381,7 @@ static void write_reading(session *s, active_source *a, pw_grid_stamp st)
     a->last_read_ns = a->read_ns;
     uint32_t index = (uint32_t)(a - s->src);
     uint8_t flags = a->pending_gap ? PW_SAMPLE_GAP : 0;
-    if (pw_writer_sample_stamped(s->w, index, st.t_ns, st.err_ns, a->energy, flags))
-        write_failed(s);
-    if (s->tap.sample) s->tap.sample(s->tap.ctx, index, st.t_ns, a->energy, flags);
+    s->out.sample(s->out.ctx, index, st.t_ns, st.err_ns, a->energy, flags);
     a->pending_gap = 0;
     s->stats.samples++;
 }
@@ -386,11 +476,11 @@ static void note_faults(session *s)
     s->noted_sleep = s->stats.suspended_ns;
     if (s->stats.counter_jumps) {
         snprintf(v, sizeof v, "%llu", (unsigned long long)s->stats.counter_jumps);
-        if (pw_writer_meta(s->w, "sampler.counter_jumps", v) != PW_OK) write_failed(s);
+        pw_sink_meta(&s->out, "sampler.counter_jumps", v);
     }
     if (s->stats.suspended_ns) {
         snprintf(v, sizeof v, "%.3f", (double)s->stats.suspended_ns * 1e-9);
-        if (pw_writer_meta(s->w, "sampler.suspended_s", v) != PW_OK) write_failed(s);
+        pw_sink_meta(&s->out, "sampler.suspended_s", v);
     }
 }
 
@@ -414,14 +504,14 @@ static void note_lock(session *s, active_source *a)
     a->noted_period_ns = period;
     char key[96], v[40];
     snprintf(key, sizeof key, "sensor.%s.lock", a->ops->name);
-    if (pw_writer_meta(s->w, key, pw_gridlock_state_name(st)) != PW_OK) write_failed(s);
+    pw_sink_meta(&s->out, key, pw_gridlock_state_name(st));
     if (st != PW_LOCK_LOCKED) return;
     snprintf(key, sizeof key, "sensor.%s.grid_period_ns", a->ops->name);
     snprintf(v, sizeof v, "%.1f", period);
-    if (pw_writer_meta(s->w, key, v) != PW_OK) write_failed(s);
+    pw_sink_meta(&s->out, key, v);
     snprintf(key, sizeof key, "sensor.%s.grid_phase_ns", a->ops->name);
     snprintf(v, sizeof v, "%llu", (unsigned long long)pw_gridlock_phase_ns(&a->lock));
-    if (pw_writer_meta(s->w, key, v) != PW_OK) write_failed(s);
+    pw_sink_meta(&s->out, key, v);
 }
 
 /* Phase events drained from every ring and the channel, names first; observers (the
@@ -651,14 +741,13 @@ static int write_domains(session *s)
                                         sp->flags | src_flags};
         }
     }
-    if (s->tap.domains) s->tap.domains(s->tap.ctx, srcs, s->nsrc, doms, nd);
-    return pw_writer_domains(s->w, srcs, s->nsrc, doms, nd);
+    return s->out.domains(s->out.ctx, srcs, s->nsrc, doms, nd);
 }
 
-void pw_session_set_tap(const pw_session_tap *tap)
+void pw_session_set_tap(const pw_sink *tap)
 {
     pthread_mutex_lock(&g_lock);
-    g_next_tap = tap ? *tap : (pw_session_tap){0};
+    g_next_tap = tap ? *tap : (pw_sink){0};
     pthread_mutex_unlock(&g_lock);
 }
 
@@ -671,14 +760,14 @@ static void write_run_meta(session *s)
         if (k) strncat(list, ",", sizeof list - strlen(list) - 1);
         strncat(list, s->src[k].ops->name, sizeof list - strlen(list) - 1);
     }
-    pw_writer_meta(s->w, "phasewatt_version", PW_VERSION_STRING);
-    pw_writer_meta(s->w, "host", host);
-    pw_writer_meta(s->w, "sources", list);
+    pw_sink_meta(&s->out, "phasewatt_version", PW_VERSION_STRING);
+    pw_sink_meta(&s->out, "host", host);
+    pw_sink_meta(&s->out, "sources", list);
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)s->opts.interval_ns);
-    pw_writer_meta(s->w, "sample_interval_ns", buf);
+    pw_sink_meta(&s->out, "sample_interval_ns", buf);
     snprintf(buf, sizeof buf, "%d", (int)getpid());
-    pw_writer_meta(s->w, "pid", buf);
-    if (s->command) pw_writer_meta(s->w, "command", s->command);
+    pw_sink_meta(&s->out, "pid", buf);
+    if (s->command) pw_sink_meta(&s->out, "command", s->command);
 }
 
 /* ---- lifetime ------------------------------------------------------------------------- */
@@ -759,13 +848,14 @@ static int start(session *s)
         open_failed("cannot write %s: %s", s->output_path, strerror(errno));
         return rc;
     }
+    s->out = fan_out(s);
     if (s->estimate_fallback && !s->opts.quiet)   /* a note after any real error, not before */
         pw_log(PW_LOG_WARN, "no power sensor is readable here (see `phasewatt sources`); "
                             "using the CPU-utilisation estimate: figures are ESTIMATED");
     if ((rc = write_domains(s)) != PW_OK) return rc;
     write_run_meta(s);
     for (size_t k = 0; k < s->nsrc; k++)
-        if (s->src[k].ops->describe) s->src[k].ops->describe(s->src[k].state, s->w);
+        if (s->src[k].ops->describe) s->src[k].ops->describe(s->src[k].state, &s->out);
     s->last_flush_ns = s->started_ns = mono;
     if (!clock_offset(&s->slept_ns)) s->slept_ns = pw_sleep_check_boottime() - pw_now_ns();
     pw_rings_set_capacity(s->opts.ring_events);
@@ -817,7 +907,7 @@ static void note_stuck(session *s, active_source *a, uint64_t for_ns)
     snprintf(key, sizeof key, "sensor.%s.stuck_read_s", a->ops->name);
     char v[32];
     snprintf(v, sizeof v, "%.3f", (double)for_ns * 1e-9);
-    if (pw_writer_meta(s->w, key, v) != PW_OK) write_failed(s);
+    pw_sink_meta(&s->out, key, v);
     if (!s->opts.quiet)
         pw_log(PW_LOG_WARN, "%s: a read has not returned in %.1f s (a stuck driver?): the trace "
                "ends without it, at its last reading", a->ops->name, (double)for_ns * 1e-9);
@@ -864,7 +954,7 @@ int pw_close(void)
     tick(s);                              /* the last events and the closing reading */
     uint64_t end = pw_now_ns();
     for (size_t k = 0; k < s->nsrc; k++)
-        if (s->src[k].ops->finish && !s->src[k].stuck) s->src[k].ops->finish(s->src[k].state, s->w, end);
+        if (s->src[k].ops->finish && !s->src[k].stuck) s->src[k].ops->finish(s->src[k].state, &s->out, end);
     note_faults(s);
     for (size_t k = 0; k < s->nsrc; k++) note_lock(s, &s->src[k]);
     if (pw_writer_flush(s->w) != PW_OK) write_failed(s);
@@ -887,7 +977,7 @@ int pw_set_meta(const char *key, const char *value)
     int rc = PW_ERR_STATE;
     if (g_session) {
         pthread_mutex_lock(&g_session->lock);
-        rc = pw_writer_meta(g_session->w, key, value);
+        rc = pw_sink_meta(&g_session->out, key, value);
         pthread_mutex_unlock(&g_session->lock);
     }
     pthread_mutex_unlock(&g_lock);
@@ -931,14 +1021,14 @@ uint64_t pw_session_detach_channel(uint64_t end_ns)
     session *s = g_session;
     if (s && s->channel) {
         pthread_mutex_lock(&s->lock);
-        pw_channel_sink sink = {record_track, record_event, record_loss, s};
-        closed = pw_channel_close_open(s->channel, &sink, end_ns);
+        pw_sink in;
+        closed = pw_channel_close_open(s->channel, intake(s, &in), end_ns);
         sync_names(s);
         for (int i = 0; i < PW_CH_NCOUNTS; i++) {   /* each count the channel keeps */
             uint64_t n = pw_channel_count_of(s->channel, i);
             char buf[32];
             snprintf(buf, sizeof buf, "%llu", (unsigned long long)n);
-            if (n) pw_writer_meta(s->w, pw_channel_count_key(i), buf);
+            if (n) pw_sink_meta(&s->out, pw_channel_count_key(i), buf);
         }
         s->channel = NULL;
         pthread_mutex_unlock(&s->lock);

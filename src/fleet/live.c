@@ -152,6 +152,8 @@ struct pw_live {
     track_state *tracks; size_t ntracks; id_index track_by_id;
     uint64_t *last_t, *last_e;      /* [nsrc], [ndom] the last readings, 0 before one */
     double *domain_j, *power_w;     /* [ndom] since the start; over the last interval */
+    pw_trace *meta;                 /* the session's metadata (the sensor facts attribution
+                                       reads: periods, coverage, lock), copied into each window */
     pw_trace *win;                  /* the window being gathered */
     uint64_t win_start;
     size_t win_samples, win_events;
@@ -327,7 +329,9 @@ static int admit(pw_live *l, admit_track *t, pw_event *ev)
     return -1;
 }
 
-static void on_event(void *ctx, uint32_t track, const pw_event *ev)
+#define LIVE_MAX_META 256               /* metadata entries kept: a session writes tens */
+
+static int on_event(void *ctx, uint32_t track, const pw_event *ev)
 {
     pw_live *l = ctx;
     pthread_mutex_lock(&l->q.lock);
@@ -338,10 +342,12 @@ static void on_event(void *ctx, uint32_t track, const pw_event *ev)
         why = PW_LIVE_LOST_QUEUE;
     pthread_mutex_unlock(&l->q.lock);
     if (why >= 0) lose(l, (pw_live_loss)why, 1);
+    return PW_OK;
 }
 
-static void on_loss(void *ctx, uint32_t track, uint64_t lost_total)
+static int on_loss(void *ctx, uint32_t track, uint64_t lost_total, uint64_t lost_before)
 {
+    (void)lost_before;   /* judged against what this view saw itself */
     pw_live *l = ctx;
     pthread_mutex_lock(&l->q.lock);
     admit_track *t = admit_track_of(l, track);
@@ -349,16 +355,32 @@ static void on_loss(void *ctx, uint32_t track, uint64_t lost_total)
     if (t && lost_total > t->lost_seen) t->lost_seen = lost_total;
     pthread_mutex_unlock(&l->q.lock);
     lose(l, PW_LIVE_LOST_RING, fresh);
+    return PW_OK;
 }
 
-static void on_channel_loss(void *ctx, uint64_t lost_total)
+static int on_channel_loss(void *ctx, uint64_t lost_total)
 {
     pw_live *l = ctx;
     uint64_t seen = atomic_load(&l->lost[PW_LIVE_LOST_CHANNEL]);
     if (lost_total > seen) lose(l, PW_LIVE_LOST_CHANNEL, lost_total - seen);
+    return PW_OK;
 }
 
-static void on_name(void *ctx, uint32_t id, const char *name)
+/* A backend's or the session's metadata: kept for the windows, whose attribution reads the
+ * sensors' facts from it as report does from the trace. */
+static int on_meta(void *ctx, const char *key, const char *value)
+{
+    pw_live *l = ctx;
+    pthread_mutex_lock(&l->lock);
+    if (!l->meta) l->meta = pw_trace_new();
+    int rc = !l->meta ? PW_ERR_NOMEM
+             : l->meta->nmeta >= LIVE_MAX_META && !pw_trace_meta(l->meta, key) ? PW_ERR_LIMIT
+                                                                                : pw_trace_set_meta(l->meta, key, value);
+    pthread_mutex_unlock(&l->lock);
+    return rc;
+}
+
+static int on_name(void *ctx, uint32_t id, const char *name)
 {
     pw_live *l = ctx;
     char *copy = id < l->cfg.max_names ? strdup(name) : NULL;
@@ -366,19 +388,25 @@ static void on_name(void *ctx, uint32_t id, const char *name)
     int ok = copy && push(&l->q, &(item){.kind = ITEM_NAME, .a = id, .blob = copy}) == 0;
     pthread_mutex_unlock(&l->q.lock);
     if (!ok) free(copy), lose(l, PW_LIVE_LOST_NAMES, 1);
+    return PW_OK;
 }
 
-static void on_sample(void *ctx, uint32_t source, uint64_t t_ns, const uint64_t *energy_uj,
-                      uint8_t flags)
+/* t_err_ns is not kept: a window starts from the last reading of the one before, unstamped */
+static int on_sample(void *ctx, uint32_t source, uint64_t t_ns, uint32_t t_err_ns,
+                     const uint64_t *energy_uj, uint8_t flags)
 {
     pw_live *l = ctx;
-    if (source >= l->nsrc) return;   /* the description came first, on this same thread */
+    (void)t_err_ns;
+    if (source >= l->nsrc) return PW_OK;   /* the description came first, on this same thread */
     /* a source that takes its time from phase events (the synthetic one) can be led past
      * the clock by a forged stamp: such a reading would open the run to any stamp */
-    if (t_ns > pw_now_ns() + l->cfg.skew_ns) return lose(l, PW_LIVE_LOST_TIMESTAMP, 1);
+    if (t_ns > pw_now_ns() + l->cfg.skew_ns) {
+        lose(l, PW_LIVE_LOST_TIMESTAMP, 1);
+        return PW_OK;
+    }
     size_t n = l->src_count[source];
     uint64_t *e = malloc((n + 1) * sizeof *e);
-    if (!e) return;                  /* the next reading covers the interval */
+    if (!e) return PW_OK;            /* the next reading covers the interval */
     memcpy(e, energy_uj, n * sizeof *e);
     pthread_mutex_lock(&l->q.lock);
     int ok = push(&l->q, &(item){.kind = ITEM_SAMPLE, .flags = flags, .a = source,
@@ -390,9 +418,10 @@ static void on_sample(void *ctx, uint32_t source, uint64_t t_ns, const uint64_t 
     pthread_cond_signal(&l->q.ready);
     pthread_mutex_unlock(&l->q.lock);
     if (!ok) free(e);
+    return PW_OK;
 }
 
-static void on_domains(void *ctx, const pw_source_desc *src, size_t nsrc, const pw_domain_desc *dom,
+static int on_domains(void *ctx, const pw_source_desc *src, size_t nsrc, const pw_domain_desc *dom,
                        size_t ndom)
 {
     pw_live *l = ctx;
@@ -427,13 +456,14 @@ static void on_domains(void *ctx, const pw_source_desc *src, size_t nsrc, const 
         l->ndom = ndom;
     }
     pthread_mutex_unlock(&l->lock);
+    return PW_OK;
 }
 
-void pw_live_tap(pw_live *l, pw_session_tap *out)
+void pw_live_tap(pw_live *l, pw_sink *out)
 {
-    *out = (pw_session_tap){.domains = on_domains, .name = on_name, .event = on_event,
-                            .loss = on_loss, .sample = on_sample,
-                            .channel_loss = on_channel_loss, .ctx = l};
+    *out = (pw_sink){.domains = on_domains, .name = on_name, .event = on_event, .loss = on_loss,
+                     .sample = on_sample, .meta = on_meta, .channel_loss = on_channel_loss,
+                     .ctx = l};
 }
 
 /* ---- windows (the live thread, l->lock held) ----------------------------------------------- */
@@ -521,6 +551,8 @@ static int open_window(pw_live *l, uint64_t t_ns)
     for (size_t d = 0; d < l->ndom && rc == PW_OK; d++)
         rc = pw_trace_add_domain(t, l->dom[d].source, l->dom[d].name, l->dom[d].kind,
                                  l->dom[d].parent, l->dom[d].flags);
+    for (size_t i = 0; l->meta && i < l->meta->nmeta && rc == PW_OK; i++)
+        rc = pw_trace_set_meta(t, l->meta->meta[i].key, l->meta->meta[i].value);
     for (size_t s = 0; s < l->nsrc && rc == PW_OK; s++)
         if (l->last_t[s]) rc = pw_trace_add_sample(t, (uint32_t)s, l->last_t[s],
                                                    l->last_e + l->src_first[s], 0);
@@ -992,6 +1024,7 @@ void pw_live_free(pw_live *l)
     free(l->tracks), free(l->track_by_id.slots), free(l->totals), free(l->slots);
     free(l->last_t), free(l->last_e), free(l->domain_j), free(l->pending), free(l->host_label);
     pw_trace_free(l->win);
+    pw_trace_free(l->meta);
     pw_live_page_release(l->page);
     pthread_mutex_destroy(&l->lock);
     pthread_mutex_destroy(&l->page_lock);

@@ -39,7 +39,7 @@ void pw_live_free(pw_live *l);   /* waits for the live thread */
 
 /* The callbacks a session feeds it through (pw_session_set_tap). They only copy what
  * arrives into a bounded queue: attribution runs on the live view's own thread. */
-void pw_live_tap(pw_live *l, pw_session_tap *out);
+void pw_live_tap(pw_live *l, pw_sink *out);
 
 /* Attributes everything queued and gathered up to the last reading now, rather than when the
  * window is full (before a last scrape, and in tests). */

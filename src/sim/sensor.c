@@ -275,7 +275,7 @@ uint64_t pw_meter_read_uj(pw_meter *m, pw_true_energy_fn fn, void *ctx, uint64_t
     return to_uj(m->integrated_uj);
 }
 
-int pw_sensor_write_meta(const pw_sensor_model *m, const char *source, pw_writer *w)
+int pw_sensor_write_meta(const pw_sensor_model *m, const char *source, const pw_sink *out)
 {
     char values[5][32], key[128];
     static const char *const names[5] = {"kind", "period_ns", "window_ns", "coverage",
@@ -289,7 +289,7 @@ int pw_sensor_write_meta(const pw_sensor_model *m, const char *source, pw_writer
     int rc = PW_OK;
     for (size_t i = 0; i < 5 && rc == PW_OK; i++) {
         snprintf(key, sizeof key, "sensor.%s.%s", source, names[i]);
-        rc = pw_writer_meta(w, key, values[i]);
+        rc = pw_sink_meta(out, key, values[i]);
     }
     return rc;
 }

@@ -7,6 +7,7 @@
 
 #include "phasewatt.h"
 #include "sources/counter.h"
+#include "trace/sink.h"
 #include "trace/trace.h"
 
 /* What the sensor hands out: a cumulative energy register, or a boxcar-averaged power. */
@@ -97,7 +98,7 @@ void pw_meter_init(pw_meter *m, const pw_sensor_model *model);
 uint64_t pw_meter_read_uj(pw_meter *m, pw_true_energy_fn fn, void *ctx, uint64_t t_ns);
 /* Trace metadata that lets attribution model the sensor (docs/attribution.md):
  * sensor.<source>.kind/period_ns/window_ns/coverage/latency_ns. */
-int pw_sensor_write_meta(const pw_sensor_model *m, const char *source, pw_writer *w);
+int pw_sensor_write_meta(const pw_sensor_model *m, const char *source, const pw_sink *out);
 
 /* One readable line describing the model ("counter: updates every 1 ms, ..."), for metadata. */
 void pw_sensor_describe(const pw_sensor_model *m, char *buf, size_t len);

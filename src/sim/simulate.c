@@ -307,7 +307,8 @@ static int write_truth_and_meta(sim *m, uint64_t end_ns)
     if (rc == PW_OK) rc = pw_writer_meta(m->w, "source", "synthetic (simulated)");
     if (rc == PW_OK) rc = pw_writer_meta(m->w, "scenario", s->name ? s->name : "unnamed");
     if (rc == PW_OK) rc = pw_writer_meta(m->w, "sensor", sensor);
-    if (rc == PW_OK) rc = pw_sensor_write_meta(&s->sensor, "synthetic", m->w);
+    pw_sink file = pw_writer_sink(m->w);
+    if (rc == PW_OK) rc = pw_sensor_write_meta(&s->sensor, "synthetic", &file);
     return rc == PW_OK ? pw_writer_meta(m->w, "sample_interval_ns", interval) : rc;
 }
 

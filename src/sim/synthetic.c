@@ -344,7 +344,7 @@ static int synth_read(void *state, uint64_t *t_ns, uint64_t *energy_uj)
 }
 
 /* Inclusive truth per path: each path's self energy counts for it and every ancestor. */
-static void synth_finish(void *state, pw_writer *w, uint64_t end_ns)
+static void synth_finish(void *state, const pw_sink *out, uint64_t end_ns)
 {
     synth *s = state;
     (void)end_ns;     /* truth stops at the last reading, as the trace's samples do */
@@ -359,10 +359,10 @@ static void synth_finish(void *state, pw_writer *w, uint64_t end_ns)
     for (size_t i = s->nentries; incl && i-- > 0;)
         if (s->entries[i].parent >= 0) incl[s->entries[i].parent] += incl[i];
     for (size_t i = 0; incl && i < s->nentries; i++)
-        pw_writer_truth(w, s->entries[i].path, incl[i], s->entries[i].duration_s);
+        pw_sink_truth(out, s->entries[i].path, incl[i], s->entries[i].duration_s);
     free(incl);   /* without memory there is no truth to write, and the trace says nothing */
-    pw_writer_truth(w, "", s->e_j, (double)(s->t_ns - s->t0_ns) * 1e-9);
-    pw_sensor_write_meta(&s->scenario->sensor, "synthetic", w);
+    pw_sink_truth(out, "", s->e_j, (double)(s->t_ns - s->t0_ns) * 1e-9);
+    pw_sensor_write_meta(&s->scenario->sensor, "synthetic", out);
 }
 
 const pw_source_ops pw_source_synthetic = {

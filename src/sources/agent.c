@@ -215,11 +215,11 @@ static void agent_bracket(void *state, uint64_t *t0_ns, uint64_t *t1_ns)
 }
 
 /* The trace says which backend's readings came through which socket. */
-static void agent_describe(void *state, pw_writer *w)
+static void agent_describe(void *state, const pw_sink *out)
 {
     const agent *a = state;
-    pw_writer_meta(w, "sensor.agent.source", a->source);
-    pw_writer_meta(w, "sensor.agent.socket", a->path);
+    pw_sink_meta(out, "sensor.agent.source", a->source);
+    pw_sink_meta(out, "sensor.agent.socket", a->path);
 }
 
 static void agent_close(void *state)

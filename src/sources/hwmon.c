@@ -394,7 +394,7 @@ static int hwmon_read(void *state, uint64_t *t_ns, uint64_t *energy_uj)
     return rc;
 }
 
-static void hwmon_describe(void *state, pw_writer *w)
+static void hwmon_describe(void *state, const pw_sink *out)
 {
     const hwmon *h = state;
     char key[PW_DOMAIN_NAME_MAX + 8], value[PW_SYSFS_PATH_MAX + 64];
@@ -404,9 +404,9 @@ static void hwmon_describe(void *state, pw_writer *w)
         snprintf(value, sizeof value, "%s (%s)", s->file.path,
                  s->type == ENERGY ? "energy counter, uJ"
                                    : "power in uW, integrated by phasewatt (trapezoid rule)");
-        pw_writer_meta(w, key, value);
+        pw_sink_meta(out, key, value);
     }
-    if (h->notes[0]) pw_writer_meta(w, "hwmon.skipped", h->notes);
+    if (h->notes[0]) pw_sink_meta(out, "hwmon.skipped", h->notes);
 }
 
 const pw_source_ops pw_source_hwmon = {

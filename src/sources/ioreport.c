@@ -430,23 +430,23 @@ static int ioreport_read(void *state, uint64_t *t_ns, uint64_t *energy_uj)
     return PW_OK;
 }
 
-static void ioreport_describe(void *state, pw_writer *w)
+static void ioreport_describe(void *state, const pw_sink *out)
 {
     const ioreport *r = state;
-    pw_writer_meta(w, "ioreport.library", r->ior_library);
-    pw_writer_meta(w, "ioreport.group", GROUP);
-    pw_writer_meta(w, "ioreport.model", "Apple's energy model (estimated on chip), not a shunt");
-    if (r->notes[0]) pw_writer_meta(w, "ioreport.skipped", r->notes);
+    pw_sink_meta(out, "ioreport.library", r->ior_library);
+    pw_sink_meta(out, "ioreport.group", GROUP);
+    pw_sink_meta(out, "ioreport.model", "Apple's energy model (estimated on chip), not a shunt");
+    if (r->notes[0]) pw_sink_meta(out, "ioreport.skipped", r->notes);
 }
 
-static void ioreport_finish(void *state, pw_writer *w, uint64_t end_ns)
+static void ioreport_finish(void *state, const pw_sink *out, uint64_t end_ns)
 {
     const ioreport *r = state;
     char value[sizeof r->last_error + 48];
     (void)end_ns;
     if (!r->failures) return;
     snprintf(value, sizeof value, "%lu failed reads, last: %s", r->failures, r->last_error);
-    pw_writer_meta(w, "ioreport.read_errors", value);
+    pw_sink_meta(out, "ioreport.read_errors", value);
 }
 
 const pw_source_ops pw_source_ioreport = {

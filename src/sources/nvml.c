@@ -516,32 +516,32 @@ static int nvml_probe(const pw_source_config *cfg, void **state, pw_source_info 
     return PW_OK;
 }
 
-static void put_gpu(pw_writer *w, unsigned index, const char *what, const char *value)
+static void put_gpu(const pw_sink *out, unsigned index, const char *what, const char *value)
 {
     char key[64];
     snprintf(key, sizeof key, "gpu.%u.%s", index, what);
-    pw_writer_meta(w, key, value);
+    pw_sink_meta(out, key, value);
 }
 
-static void nvml_describe(void *state, pw_writer *w)
+static void nvml_describe(void *state, const pw_sink *out)
 {
     const nvml *n = state;
-    pw_writer_meta(w, "nvml.library", n->library);
-    if (n->driver[0]) pw_writer_meta(w, "nvml.driver", n->driver);
+    pw_sink_meta(out, "nvml.library", n->library);
+    if (n->driver[0]) pw_sink_meta(out, "nvml.driver", n->driver);
     for (size_t i = 0; i < n->ngpus; i++) {
         const gpu *g = &n->gpus[i];
         char limit[32];
-        if (g->name[0]) put_gpu(w, g->index, "name", g->name);
-        if (g->uuid[0]) put_gpu(w, g->index, "uuid", g->uuid);
+        if (g->name[0]) put_gpu(out, g->index, "name", g->name);
+        if (g->uuid[0]) put_gpu(out, g->index, "uuid", g->uuid);
         snprintf(limit, sizeof limit, "%.3f", g->limit_mw / 1000.0);
-        if (g->limit_mw) put_gpu(w, g->index, "power_limit_w", limit);
-        put_gpu(w, g->index, "energy", g->counter ? "counter" : "integrated power");
+        if (g->limit_mw) put_gpu(out, g->index, "power_limit_w", limit);
+        put_gpu(out, g->index, "energy", g->counter ? "counter" : "integrated power");
     }
-    if (n->notes[0]) pw_writer_meta(w, "nvml.skipped", n->notes);
+    if (n->notes[0]) pw_sink_meta(out, "nvml.skipped", n->notes);
 }
 
 /* Says which GPUs had failed reads (the gaps in the trace), and the last reason. */
-static void nvml_finish(void *state, pw_writer *w, uint64_t end_ns)
+static void nvml_finish(void *state, const pw_sink *out, uint64_t end_ns)
 {
     const nvml *n = state;
     (void)end_ns;
@@ -550,7 +550,7 @@ static void nvml_finish(void *state, pw_writer *w, uint64_t end_ns)
         char value[160];
         if (!g->failures) continue;
         snprintf(value, sizeof value, "%u failed reads, last: %s", g->failures, g->last_error);
-        put_gpu(w, g->index, "read_errors", value);
+        put_gpu(out, g->index, "read_errors", value);
     }
 }
 

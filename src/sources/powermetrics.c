@@ -589,16 +589,16 @@ static int pm_read(void *state, uint64_t *t_ns, uint64_t *energy_uj)
     return PW_OK;
 }
 
-static void pm_describe(void *state, pw_writer *w)
+static void pm_describe(void *state, const pw_sink *out)
 {
     pm *m = state;
     char text[COMMAND_MAX + 96], key[48];
     command_line(m, text, sizeof text);
-    pw_writer_meta(w, "powermetrics.command", text);
-    pw_writer_meta(w, "powermetrics.note",
+    pw_sink_meta(out, "powermetrics.command", text);
+    pw_sink_meta(out, "powermetrics.note",
                    "Apple model-based estimates: powermetrics reports modelled power, not a "
                    "meter's (its manual: estimated and may be inaccurate)");
-    if (m->hw_model[0]) pw_writer_meta(w, "powermetrics.hw_model", m->hw_model);
+    if (m->hw_model[0]) pw_sink_meta(out, "powermetrics.hw_model", m->hw_model);
     for (size_t i = 0; i < m->n; i++) {
         const char *name = pw_pm_domain_name(m->d[i].which);
         snprintf(key, sizeof key, "powermetrics.%s", name);
@@ -606,20 +606,20 @@ static void pm_describe(void *state, pw_writer *w)
             snprintf(text, sizeof text, "%s_power (mW) x elapsed_ns, per sample", name);
         else
             snprintf(text, sizeof text, "%s_energy (mJ per sample)", name);
-        pw_writer_meta(w, key, text);
+        pw_sink_meta(out, key, text);
     }
 }
 
-static void pm_finish(void *state, pw_writer *w, uint64_t end_ns)
+static void pm_finish(void *state, const pw_sink *out, uint64_t end_ns)
 {
     pm *m = state;
     char text[96];
     (void)end_ns;
     snprintf(text, sizeof text, "%lu taken, %lu malformed, %lu restarts, %lu stalls", m->samples,
              m->bad_samples, m->restarts, m->stalls);
-    pw_writer_meta(w, "powermetrics.samples", text);
-    if (m->bad_reason[0]) pw_writer_meta(w, "powermetrics.last_malformed", m->bad_reason);
-    if (m->last_exit[0]) pw_writer_meta(w, "powermetrics.last_exit", m->last_exit);
+    pw_sink_meta(out, "powermetrics.samples", text);
+    if (m->bad_reason[0]) pw_sink_meta(out, "powermetrics.last_malformed", m->bad_reason);
+    if (m->last_exit[0]) pw_sink_meta(out, "powermetrics.last_exit", m->last_exit);
 }
 
 const pw_source_ops pw_source_powermetrics = {

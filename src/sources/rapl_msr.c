@@ -525,7 +525,7 @@ static int msr_read(void *state, uint64_t *t_ns, uint64_t *energy_uj)
     return rc;
 }
 
-static void msr_describe(void *state, pw_writer *w)
+static void msr_describe(void *state, const pw_sink *out)
 {
     const rapl_msr *r = state;
     char key[PW_DOMAIN_NAME_MAX + 16], value[PW_SYSFS_PATH_MAX + 96];
@@ -534,16 +534,16 @@ static void msr_describe(void *state, pw_writer *w)
                  r->model);
     else
         snprintf(value, sizeof value, "%s", r->vendor_id);
-    pw_writer_meta(w, "rapl-msr.vendor", value);
+    pw_sink_meta(out, "rapl-msr.vendor", value);
     for (size_t i = 0; i < r->n; i++) {
         const msr_domain *d = &r->d[i];
         snprintf(key, sizeof key, "rapl-msr.%s", d->name);
         snprintf(value, sizeof value, "%s msr=0x%X (%s) unit=2^-%u J (%.3f uJ)",
                  r->pk[d->pkg].path, d->addr, regs[d->reg].msr, d->esu,
                  1e6 / (double)(UINT64_C(1) << d->esu));
-        pw_writer_meta(w, key, value);
+        pw_sink_meta(out, key, value);
     }
-    if (r->skipped[0]) pw_writer_meta(w, "rapl-msr.skipped", r->skipped);
+    if (r->skipped[0]) pw_sink_meta(out, "rapl-msr.skipped", r->skipped);
 }
 
 const pw_source_ops pw_source_rapl_msr = {

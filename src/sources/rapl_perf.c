@@ -517,7 +517,7 @@ static int perf_read(void *state, uint64_t *t_ns, uint64_t *energy_uj)
     return rc;
 }
 
-static void perf_describe(void *state, pw_writer *w)
+static void perf_describe(void *state, const pw_sink *out)
 {
     const rapl_perf *r = state;
     char key[PW_DOMAIN_NAME_MAX + 16], value[160];
@@ -528,9 +528,9 @@ static void perf_describe(void *state, pw_writer *w)
         snprintf(value, sizeof value, "%s cpu=%d type=%u config=0x%llx scale=%s J",
                  events[d->event].file, d->cpu, r->type, (unsigned long long)e->config,
                  e->scale.text);
-        pw_writer_meta(w, key, value);
+        pw_sink_meta(out, key, value);
     }
-    if (r->skipped[0]) pw_writer_meta(w, "rapl-perf.skipped", r->skipped);
+    if (r->skipped[0]) pw_sink_meta(out, "rapl-perf.skipped", r->skipped);
 }
 
 const pw_source_ops pw_source_rapl_perf = {

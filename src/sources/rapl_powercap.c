@@ -388,7 +388,7 @@ static int rapl_read(void *state, uint64_t *t_ns, uint64_t *energy_uj)
     return rc;
 }
 
-static void rapl_describe(void *state, pw_writer *w)
+static void rapl_describe(void *state, const pw_sink *out)
 {
     const rapl *r = state;
     char key[PW_DOMAIN_NAME_MAX + 16], value[128];
@@ -396,9 +396,9 @@ static void rapl_describe(void *state, pw_writer *w)
         snprintf(key, sizeof key, "rapl.%s", r->d[i].name);
         snprintf(value, sizeof value, "%s max_energy_range_uj=%llu", r->d[i].entry,
                  (unsigned long long)r->d[i].max_range);
-        pw_writer_meta(w, key, value);
+        pw_sink_meta(out, key, value);
     }
-    if (r->skipped[0]) pw_writer_meta(w, "rapl.skipped", r->skipped);
+    if (r->skipped[0]) pw_sink_meta(out, "rapl.skipped", r->skipped);
 }
 
 const pw_source_ops pw_source_rapl = {

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "trace/sink.h"
 #include "trace/trace.h"
 
 #define PW_SOURCE_MAX_DOMAINS 64
@@ -87,12 +88,13 @@ typedef struct pw_source_ops {
     /* Optional: narrows [*t0, *t1], the time around the last read call, to when the sensor
      * itself was read (the agent: its own read, not the socket's round trip). */
     void (*bracket)(void *state, uint64_t *t0_ns, uint64_t *t1_ns);
-    /* Optional: writes metadata (device names, limits) into the trace at the start. */
-    void (*describe)(void *state, pw_writer *w);
+    /* Optional: writes metadata (device names, limits) at the start, into the session's
+     * sink (trace/sink.h: the trace, and serve's live view beside it). */
+    void (*describe)(void *state, const pw_sink *out);
     /* Optional: sees every phase event before the reads of the same tick (synthetic). */
     void (*observe)(void *state, uint32_t track, const pw_event *ev);
     /* Optional: writes ground truth and metadata when the session ends. */
-    void (*finish)(void *state, pw_writer *w, uint64_t end_ns);
+    void (*finish)(void *state, const pw_sink *out, uint64_t end_ns);
     void (*close)(void *state);
 } pw_source_ops;
 

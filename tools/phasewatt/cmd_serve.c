@@ -315,7 +315,7 @@ static int serve(serve_args *a, pw_live *live, const struct sockaddr_storage *ad
         pw_channel_destroy(ch);
         return cli_error("serve", CLI_FAILED, "%s", why[0] ? why : "cannot write the channel file");
     }
-    pw_session_tap tap;
+    pw_sink tap;
     pw_live_tap(live, &tap);
     pw_session_set_tap(&tap);
     int rc = pw_open(&a->o);
