@@ -152,6 +152,7 @@ struct pw_live {
     track_state *tracks; size_t ntracks; id_index track_by_id;
     uint64_t *last_t, *last_e;      /* [nsrc], [ndom] the last readings, 0 before one */
     double *domain_j, *power_w;     /* [ndom] since the start; over the last interval */
+    pthread_mutex_t meta_lock;      /* only meta: the sampler's tap never waits on attribution */
     pw_trace *meta;                 /* the session's metadata (the sensor facts attribution
                                        reads: periods, coverage, lock), copied into each window */
     pw_trace *win;                  /* the window being gathered */
@@ -371,12 +372,12 @@ static int on_channel_loss(void *ctx, uint64_t lost_total)
 static int on_meta(void *ctx, const char *key, const char *value)
 {
     pw_live *l = ctx;
-    pthread_mutex_lock(&l->lock);
+    pthread_mutex_lock(&l->meta_lock);
     if (!l->meta) l->meta = pw_trace_new();
     int rc = !l->meta ? PW_ERR_NOMEM
              : l->meta->nmeta >= LIVE_MAX_META && !pw_trace_meta(l->meta, key) ? PW_ERR_LIMIT
                                                                                 : pw_trace_set_meta(l->meta, key, value);
-    pthread_mutex_unlock(&l->lock);
+    pthread_mutex_unlock(&l->meta_lock);
     return rc;
 }
 
@@ -551,8 +552,10 @@ static int open_window(pw_live *l, uint64_t t_ns)
     for (size_t d = 0; d < l->ndom && rc == PW_OK; d++)
         rc = pw_trace_add_domain(t, l->dom[d].source, l->dom[d].name, l->dom[d].kind,
                                  l->dom[d].parent, l->dom[d].flags);
+    pthread_mutex_lock(&l->meta_lock);
     for (size_t i = 0; l->meta && i < l->meta->nmeta && rc == PW_OK; i++)
         rc = pw_trace_set_meta(t, l->meta->meta[i].key, l->meta->meta[i].value);
+    pthread_mutex_unlock(&l->meta_lock);
     for (size_t s = 0; s < l->nsrc && rc == PW_OK; s++)
         if (l->last_t[s]) rc = pw_trace_add_sample(t, (uint32_t)s, l->last_t[s],
                                                    l->last_e + l->src_first[s], 0);
@@ -979,6 +982,7 @@ pw_live *pw_live_new(const pw_live_config *cfg)
     l->host_label = label_of("host", cfg->host ? cfg->host : "");
     int ok = l->host_label && pthread_mutex_init(&l->lock, NULL) == 0;
     ok = ok && pthread_mutex_init(&l->page_lock, NULL) == 0;
+    ok = ok && pthread_mutex_init(&l->meta_lock, NULL) == 0;
     ok = ok && pthread_mutex_init(&l->q.lock, NULL) == 0 && pthread_cond_init(&l->q.ready, NULL) == 0;
     if (ok) render(l);   /* a scrape before the first reading gets the metric families */
     if (ok && !l->cfg.manual) ok = pthread_create(&l->thread, NULL, live_thread, l) == 0, l->threaded = ok;
@@ -1028,6 +1032,7 @@ void pw_live_free(pw_live *l)
     pw_live_page_release(l->page);
     pthread_mutex_destroy(&l->lock);
     pthread_mutex_destroy(&l->page_lock);
+    pthread_mutex_destroy(&l->meta_lock);
     pthread_mutex_destroy(&l->q.lock);
     pthread_cond_destroy(&l->q.ready);
     free(l);
