@@ -60,8 +60,11 @@ typedef struct sweep {
                             NAN if none: the additive model's weights for shared pieces */
     double *var;         /* [npieces * width] variance of each piece's energy (J²) from the
                             split of the intervals straddling it */
-    double *tim;         /* [npieces * width] signed power steps (W) at the piece's ends, for
-                            the timing term: a reading off by dt moves dt x step across a cut */
+    double *tvar;        /* [npieces * width] timing variance of each piece's energy (J²) */
+    pw_stamp_acc tpiece; /* [npieces * width] its pending reading (pw_stamp_acc) */
+    pw_stamp_acc tnode;  /* [nnodes * width] the same for each node's subtree as a group */
+    size_t stamp[2];     /* the current interval's readings (indices in their series) */
+    double stamp_sd[2];  /* and the sd of their instants (ns), 0 where exact */
     uint8_t *mark;       /* [npieces * width] PW_FIG_* of what made the piece's energy */
     double *noise_q;     /* [width] the sensor's noise: variance per second of reading (J²/s),
                             a counter's error growing with the time it spans */
@@ -74,6 +77,7 @@ typedef struct sweep {
     double *group_f, *group_q, *group_b;   /* share, squared error, f² split by time */
     double *group_t;     /* the group's overlap with the interval (ns) */
     double *group_o, *group_h;   /* its share of the remainder, its parts' hint errors (J) */
+    uint8_t *group_ends; /* bit 0: it holds the interval's first part, bit 1: its last */
     double *bt;          /* [npieces * width] coherent error of the parts split by time (J) */
     double *ht;          /* [npieces * width] ... and of remainders beside hinted parts (J) */
     uint32_t *drivers;   /* [npieces * width] the open tracks that drive domain d's device
@@ -224,9 +228,9 @@ static int alloc_energy(pw_attribution *a)
         n->incl_ci_j = n->self_ci_j + nd;
         n->self_var = n->incl_ci_j + nd;
         n->incl_var = n->self_var + nd;
-        n->self_step_w = n->incl_var + nd;
-        n->incl_step_w = n->self_step_w + nd;
-        n->split_incl = n->incl_step_w + nd;
+        n->self_tvar = n->incl_var + nd;
+        n->incl_tvar = n->self_tvar + nd;
+        n->split_incl = n->incl_tvar + nd;
         n->self_alloc = n->split_incl + nd;
         n->incl_alloc = n->self_alloc + nd;
         n->self_bt = n->incl_alloc + nd;
@@ -269,7 +273,10 @@ static uint64_t overlap(const sweep *s, size_t p, uint64_t t0, uint64_t t1)
 }
 
 /* Adds a part's share and squared error to an ancestor's group in this interval. */
-typedef struct part_share { double f, q, b, t, o, h; } part_share;   /* one part, for group_add */
+typedef struct part_share {   /* one part, for group_add */
+    double f, q, b, t, o, h;
+    uint8_t ends;   /* bit 0: the interval's first part, bit 1: its last */
+} part_share;
 
 static size_t group_add(sweep *s, size_t n, uint32_t node, const part_share *ps)
 {
@@ -280,6 +287,7 @@ static size_t group_add(sweep *s, size_t n, uint32_t node, const part_share *ps)
         s->group[n++] = node;
         s->group_f[g] = s->group_q[g] = s->group_b[g] = s->group_t[g] = 0;
         s->group_o[g] = s->group_h[g] = 0;
+        s->group_ends[g] = 0;
     }
     s->group_f[g] += ps->f;
     s->group_q[g] += ps->q;
@@ -287,6 +295,7 @@ static size_t group_add(sweep *s, size_t n, uint32_t node, const part_share *ps)
     s->group_t[g] += ps->t;
     s->group_o[g] += ps->o;
     s->group_h[g] += ps->h;
+    s->group_ends[g] |= ps->ends;
     return n;
 }
 
@@ -395,6 +404,30 @@ static double part_cv2(const sweep *s, size_t i)
     return s->own_part[i] && s->cvw2 < s->cv2 ? s->cvw2 : s->cv2;
 }
 
+/* Part i's power (J/ns) in the split of energy e over [t0, t1): part 0 the root's, outside the
+ * pieces; part i >= 1 piece from + i - 1. */
+static double part_power(const sweep *s, double e, double total, uint64_t t0, uint64_t t1,
+                         size_t from, size_t i)
+{
+    const uint64_t *cut = s->pc->cut;
+    uint64_t ns = i ? overlap(s, from + i - 1, t0, t1)
+                    : (t0 < cut[0] ? cut[0] - t0 : 0) + (t1 > cut[s->npieces] ? t1 - cut[s->npieces] : 0);
+    return ns ? e * s->weight[i] / total / (double)ns : 0;
+}
+
+/* The timing term of a figure holding share f of a straddling interval: a reading off by dt
+ * moves the power at its instant times dt into or out of the interval, which the split hands
+ * out by share while it was the end part's alone. ends: the figure holds the interval's first
+ * part (bit 0), its last (bit 1); pw: those parts' powers (J/ns). */
+static void add_timing(sweep *s, pw_stamp_acc *acc, size_t at, double *var, double f, uint8_t ends,
+                       const double end_power[2])
+{
+    if (s->stamp_sd[0] > 0)
+        pw_stamp_acc_add(acc, at, s->stamp[0], end_power[0] * (f - (ends & 1)), s->stamp_sd[0], var);
+    if (s->stamp_sd[1] > 0)
+        pw_stamp_acc_add(acc, at, s->stamp[1], end_power[1] * (((ends >> 1) & 1) - f), s->stamp_sd[1], var);
+}
+
 /* Splits one domain's energy e (J) of a straddling interval over its parts. */
 static void split_domain(sweep *s, size_t d, double e, uint64_t t0, uint64_t t1, size_t from)
 {
@@ -408,10 +441,10 @@ static void split_domain(sweep *s, size_t d, double e, uint64_t t0, uint64_t t1,
      * known, between phases where it was split by time); a group of parts with share F and
      * sum of f² c² Q_G then errs by e² ((1 - F)² Q_G + F² (Q - Q_G)): the interval's total is
      * kept, so what one part gains the others lose. */
-    /* Parts split by time err together, call after call (a phase drawing more than its
-     * neighbours does so every time): their error, e c_b sqrt((1 - F)² Q_G + F² (Q - Q_G))
-     * over the sums Q of their f², adds linearly over intervals (bt, J); the known parts'
-     * spread adds in quadrature (var). */
+    /* Parts split by time share only what the other parts leave, and err together, call after
+     * call (a phase drawing more than its neighbours does so every time): a group holding the
+     * share T of them errs by e c_b sqrt((1 - T)² Q_G + T² (Q - Q_G)) over the sums Q of their
+     * f², adding linearly over intervals (bt, J); the known parts' spread adds in quadrature. */
     double f0 = w[0] / total, q = s->by_time[0] ? 0 : f0 * f0 * part_cv2(s, 0);
     double qbt = s->by_time[0] ? f0 * f0 : 0, cb = sqrt(s->cvb2);
     for (size_t p = from, i = 1; p < s->npieces && cut[p] < t1; p++, i++) {
@@ -424,7 +457,14 @@ static void split_domain(sweep *s, size_t d, double e, uint64_t t0, uint64_t t1,
     double open_w = s->tier[0] == OPEN ? w[0] : 0;
     for (size_t p = from, i = 1; p < s->npieces && cut[p] < t1; p++, i++)
         open_w += s->tier[i] == OPEN ? w[i] : 0;
-    size_t ngroup = 0;
+    size_t ngroup = 0, last = 0, first = t0 < cut[0] ? 0 : 1;
+    double open_f = open_w / total;   /* the share of the parts without a power of their own */
+    for (size_t p = from, i = 1; p < s->npieces && cut[p] < t1; p++, i++) last = i;
+    if (t1 > cut[s->npieces]) last = 0;
+    double end_power[2] = {part_power(s, e, total, t0, t1, from, first),
+                           part_power(s, e, total, t0, t1, from, last)};
+    add_timing(s, &s->tnode, d, &s->a->nodes[0].self_tvar[d], f0,
+               (uint8_t)((first == 0) | ((last == 0) << 1)), end_power);
     for (size_t p = from, i = 1; p < s->npieces && cut[p] < t1; p++, i++) {
         size_t at = p * s->width + d;
         double f = w[i] / total, o = s->tier[i] == OPEN && open_w > 0 ? w[i] / open_w : 0;
@@ -434,9 +474,12 @@ static void split_domain(sweep *s, size_t d, double e, uint64_t t0, uint64_t t1,
         s->mark[at] |= PW_FIG_SPLIT | (by_time ? PW_FIG_BY_TIME : 0);
         s->var[at] += e * e * ((1 - f) * (1 - f) * qp + f * f * (q - qp)) +
                       f * f * s->noise_q[d] * (double)(t1 - t0) * 1e-9;
-        s->bt[at] += cb * e * f * sqrt((by_time ? (1 - f) * (1 - f) : 0) + qbt - bp);
+        if (by_time)   /* the group of one part: T = o, Q_G = f² = (o open_f)² */
+            s->bt[at] += cb * e * open_f * o * sqrt((1 - o) * (1 - o) + qbt / (open_f * open_f) - o * o);
         s->ht[at] += o * s->hint_err;
-        part_share ps = {f, qp, bp, (double)overlap(s, p, t0, t1), o, s->hint_part[i]};
+        uint8_t ends = (uint8_t)((i == first) | ((i == last) << 1));
+        part_share ps = {f, qp, bp, (double)overlap(s, p, t0, t1), o, s->hint_part[i], ends};
+        add_timing(s, &s->tpiece, at, &s->tvar[at], f, ends, end_power);
         for (int64_t n = s->pnode[p]; n > 0; n = s->a->nodes[n].parent)   /* its ancestors */
             ngroup = group_add(s, ngroup, (uint32_t)n, &ps);
     }
@@ -445,7 +488,9 @@ static void split_domain(sweep *s, size_t d, double e, uint64_t t0, uint64_t t1,
         double F = s->group_f[g], qg = s->group_q[g], bg = s->group_b[g];
         n->split_incl[d] += e * e * ((1 - F) * (1 - F) * qg + F * F * (q - qg)) +
                             F * F * s->noise_q[d] * (double)(t1 - t0) * 1e-9;
-        n->incl_bt[d] += cb * e * sqrt((1 - F) * (1 - F) * bg + F * F * (qbt - bg));
+        add_timing(s, &s->tnode, s->group[g] * s->width + d, &n->incl_tvar[d], F, s->group_ends[g], end_power);
+        double T = s->group_o[g];   /* the group's share of the parts split by time */
+        if (bg > 0) n->incl_bt[d] += cb * e * sqrt((1 - T) * (1 - T) * bg + T * T * (qbt - bg));
         /* a subtree with hinted parts of its own has the fit's interval, which knows how the
          * hints err together (the fit's covariance): only a remainder-only one takes this */
         if (!(s->group_h[g] > 0)) n->incl_ht[d] += s->group_o[g] * s->hint_err;
@@ -837,10 +882,13 @@ static void sweep_series(sweep *s, size_t si)
     if (n == 0 || se->n == 0 || first + n > s->width) return;
     pw_phase_node *root = &s->a->nodes[0];
     int primary = (int)si == s->a->primary;
-    double others_before = primary ? others_j(s, se->t_ns[0]) : 0;
+    double others_before = primary ? others_j(s, se->t_ns[0]) : 0, lag = pw_series_lag_ns(s->t, se);
     s->at = 0;
     for (size_t prev = 0, i; (i = pw_series_next(s->t, se, prev)) < se->n; prev = i) {
         uint64_t t0 = se->t_ns[prev], t1 = se->t_ns[i];
+        s->stamp[0] = prev, s->stamp[1] = i;
+        s->stamp_sd[0] = pw_series_stamp_sd_ns(se, prev, lag);
+        s->stamp_sd[1] = pw_series_stamp_sd_ns(se, i, lag);
         double others = primary ? others_j(s, t1) : 0, others_de = others - others_before;
         others_before = others;
         if (se->flags && (se->flags[i] & PW_SAMPLE_GAP)) {
@@ -883,20 +931,6 @@ static double additive_weight(const sweep *s, uint32_t node, size_t d, uint32_t 
     double alone = s->node_est[(size_t)node * s->width + d], idle = s->root_est[d];
     if (!(alone >= 0) || !(idle >= 0)) return -1;
     return (alone > idle ? alone - idle : 0) + idle / open;
-}
-
-/* The power steps at every cut between two pieces whose powers are known: the timing term's
- * raw material (attribute.h, pw_phase_node.self_step_w). */
-static void mark_steps(sweep *s)
-{
-    for (size_t c = 1; c < s->npieces; c++)
-        for (size_t d = 0; d < s->width; d++) {
-            double a = s->est[(c - 1) * s->width + d], b = s->est[c * s->width + d];
-            if (!(a >= 0) || !(b >= 0)) continue;
-            double step = (a - b) * 1e3;   /* µJ/ns -> W */
-            s->tim[c * s->width + d] += step;
-            s->tim[(c - 1) * s->width + d] -= step;
-        }
 }
 
 /* Per shared piece and domain: the sum of the known tracks' weights, how many tracks' are
@@ -1061,7 +1095,7 @@ static int settle(sweep *s)
             if (drivers_of(s, p, d)) continue;   /* untagged, or only tracks that drive no part of it */
             root->self_j[d] += s->rows[p * w + d];
             root->self_var[d] += s->var[p * w + d];
-            root->self_step_w[d] += s->tim[p * w + d];
+            root->self_tvar[d] += s->tvar[p * w + d];
             root->self_mark[d] |= s->mark[p * w + d];
         }
     }
@@ -1082,7 +1116,7 @@ static int settle(sweep *s)
                 node->self_var[d] += s->var[at] * f * f;
                 node->self_bt[d] += s->bt[at] * f;
                 node->self_ht[d] += s->ht[at] * f;
-                node->self_step_w[d] += s->tim[at] * f;
+                node->self_tvar[d] += s->tvar[at] * f * f;
                 node->self_mark[d] |= s->mark[at];
                 if (nd > 1) node->self_mark[d] |= PW_FIG_ALLOCATED | (equal ? PW_FIG_EQUAL : 0);
                 /* a share by rule could be anything from none of the piece to all of it; one
@@ -1103,6 +1137,17 @@ static int settle(sweep *s)
     }
     shares_free(&sh);
     return PW_OK;
+}
+
+/* Adds every figure's last pending reading to its timing variance. */
+static void flush_timing(sweep *s)
+{
+    for (size_t at = 0; at < s->npieces * s->width; at++)
+        pw_stamp_acc_flush(&s->tpiece, at, &s->tvar[at]);
+    for (size_t k = 0; k < s->a->nnodes; k++)
+        for (size_t d = 0; d < s->width; d++)
+            pw_stamp_acc_flush(&s->tnode, k * s->width + d,
+                               k ? &s->a->nodes[k].incl_tvar[d] : &s->a->nodes[0].self_tvar[d]);
 }
 
 static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc,
@@ -1126,7 +1171,10 @@ static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc,
     s.root_est = calloc(s.width + 1, sizeof *s.root_est);
     s.node_est = calloc(a->nnodes * s.width + 1, sizeof *s.node_est);
     s.var = calloc(s.npieces * s.width + 1, sizeof *s.var);
-    s.tim = calloc(s.npieces * s.width + 1, sizeof *s.tim);
+    s.tvar = calloc(s.npieces * s.width + 1, sizeof *s.tvar);
+    s.group_ends = calloc((size_t)PW_MAX_DEPTH * 8, 1);
+    int acc_rc = pw_stamp_acc_init(&s.tpiece, s.npieces * s.width);
+    if (acc_rc == PW_OK) acc_rc = pw_stamp_acc_init(&s.tnode, a->nnodes * s.width);
     s.noise_q = calloc(s.width + 1, sizeof *s.noise_q);
     s.mark = calloc(s.npieces * s.width + 1, 1);
     s.pnode = piece_nodes(&s);
@@ -1141,7 +1189,7 @@ static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc,
     s.bt = calloc(s.npieces * s.width + 1, sizeof *s.bt);
     s.ht = calloc(s.npieces * s.width + 1, sizeof *s.ht);
     int rc = s.rows && s.peak && s.block_peak && s.de && s.others && s.est && s.edge_est && s.local_est && s.weight && s.tier && s.by_time && s.own_part && s.own && s.root_est &&
-             s.node_est && s.var && s.tim && s.noise_q && s.mark && s.pnode && s.group && s.group_f &&
+             s.node_est && s.var && s.tvar && s.group_ends && acc_rc == PW_OK && s.noise_q && s.mark && s.pnode && s.group && s.group_f &&
              s.group_b && s.group_t && s.group_o && s.hint_part && s.bt && s.ht
                  ? PW_OK : PW_ERR_NOMEM;
     if (rc == PW_OK) rc = estimate_powers(&s);
@@ -1149,7 +1197,7 @@ static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc,
     if (rc == PW_OK) {
         for (size_t si = 0; si < t->nsources; si++) s.others[si].se = &t->series[si];
         for (size_t si = 0; si < t->nsources; si++) sweep_series(&s, si);
-        mark_steps(&s);
+        flush_timing(&s);
         memcpy(a->noise_q, s.noise_q, s.width * sizeof *s.noise_q);
         rc = settle(&s);
     }
@@ -1165,7 +1213,10 @@ static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc,
     free(s.ht);
     free(s.drivers);
     free(s.var);
-    free(s.tim);
+    free(s.tvar);
+    free(s.group_ends);
+    pw_stamp_acc_free(&s.tpiece);
+    pw_stamp_acc_free(&s.tnode);
     free(s.noise_q);
     free(s.mark);
     free(s.est);
@@ -1193,7 +1244,6 @@ void pw_attribution_roll_up(pw_attribution *a)
         pw_phase_node *n = &a->nodes[i];
         memcpy(n->incl_j, n->self_j, nd * sizeof(double));
         memcpy(n->incl_alloc, n->self_alloc, nd * sizeof(double));
-        memcpy(n->incl_step_w, n->self_step_w, nd * sizeof(double));
         memcpy(n->incl_mark, n->self_mark, nd);
         n->tokens_incl = n->tokens_self;
     }
@@ -1205,7 +1255,6 @@ void pw_attribution_roll_up(pw_attribution *a)
             else p->incl_j[d] += c->incl_j[d];
         }
         add_scaled(p->incl_alloc, c->incl_alloc, nd, 1.0);
-        add_scaled(p->incl_step_w, c->incl_step_w, nd, 1.0);   /* inner cuts cancel */
         for (size_t d = 0; d < nd; d++) p->incl_mark[d] |= c->incl_mark[d];
         p->tokens_incl += c->tokens_incl;
         if (c->peak_w > p->peak_w) p->peak_w = c->peak_w;
@@ -1218,6 +1267,7 @@ void pw_attribution_roll_up(pw_attribution *a)
             double split = n->split_incl[d] > n->self_var[d] ? n->split_incl[d] : n->self_var[d];
             n->incl_var[d] = split + n->incl_alloc[d];
             if (n->self_bt[d] > n->incl_bt[d]) n->incl_bt[d] = n->self_bt[d];
+            if (n->self_tvar[d] > n->incl_tvar[d]) n->incl_tvar[d] = n->self_tvar[d];
         }
 }
 

@@ -59,10 +59,10 @@ typedef struct pw_phase_node {
     double *self_ci_j;      /* [ndomains] 95% half-width of self_j; NAN where measured */
     double *incl_ci_j;      /* [ndomains] 95% half-width of incl_j; NAN where measured */
     /* The error budget behind the half-widths (docs/attribution.md, "Intervals"): variance of
-     * the splits and allocations (J²), and the signed sum of the power steps at its cuts (W),
-     * which a reading instant off by dt turns into an error of dt x step. */
+     * the splits and allocations (J²), and of the timing: the readings' instants err, and
+     * move energy across the cuts of the intervals they bound (J², pw_stamp_acc). */
     double *self_var, *incl_var;
-    double *self_step_w, *incl_step_w;
+    double *self_tvar, *incl_tvar;
     double *split_incl;     /* [ndomains] the splits' variance of the subtree as one group */
     double *self_alloc, *incl_alloc;   /* [ndomains] the allocations' variance (J²) */
     double *self_bt, *incl_bt;  /* [ndomains] the by-time splits' error (J, one standard
@@ -168,16 +168,28 @@ size_t pw_series_next(const pw_trace *t, const pw_series *se, size_t i);
  * counter the recorder did not lock onto returns its last update, up to a period (or, read
  * faster than it updates, a read interval) before the read; 0 for sensors whose times are
  * exact (continuous, self-timed, averaged power fitted over its windows, models). Attribution
- * widens its intervals by this lag times each figure's power steps (stamps.c). */
+ * widens its intervals by what this lag moves across each figure's cuts (stamps.c). */
 double pw_series_lag_ns(const pw_trace *t, const pw_series *se);
 /* The sensor description's value sensor.SOURCE.WHAT of source src, NULL if unsaid. */
 const char *pw_source_meta(const pw_trace *t, uint32_t src, const char *what);
-/* Per node (out: [nnodes]) the timing uncertainty of its own boundaries (ns): the RMS of the
- * stated uncertainty of the readings around each edge of its subtree's segments, so a phase
- * read while the recorder was still learning the grid is not judged by the locked readings
- * (nor the other way round); lag_ns (pw_series_lag_ns) where the series states none. */
-int pw_node_lags_ns(const pw_trace *t, const pw_attribution *a, const pw_series *se, double lag_ns,
-                    double *out);
+/* One standard deviation (ns) of reading i's instant: its stated uncertainty (a sensor-locked
+ * stamp's), else the series' lag (pw_series_lag_ns), either a bound of a uniform error; 0
+ * where lag_ns is (times exact). */
+double pw_series_stamp_sd_ns(const pw_series *se, size_t i, double lag_ns);
+/* A figure's timing variance, reading by reading: an instant off by dt moves coef x dt of
+ * energy into the figure, and one reading bounds two intervals, so its coefficients from both
+ * add before they are squared. Per figure i: add each interval's coefficient (J/ns) for its
+ * reading (the index in its series) in time order; flush adds the last one's. */
+typedef struct pw_stamp_acc {
+    double *coef, *sd;   /* [n] the pending reading's coefficient and its instant's sd (ns) */
+    size_t *at;          /* [n] that reading's index + 1, 0 if none */
+    size_t n;
+} pw_stamp_acc;
+int pw_stamp_acc_init(pw_stamp_acc *acc, size_t n);
+void pw_stamp_acc_add(pw_stamp_acc *acc, size_t i, size_t reading, double coef, double sd_ns,
+                      double *var);
+void pw_stamp_acc_flush(pw_stamp_acc *acc, size_t i, double *var);
+void pw_stamp_acc_free(pw_stamp_acc *acc);
 /* 1 when the series' readings are current at their stamps (a self-timed or continuous source,
  * per the trace's sensor.SOURCE.lock): an unchanged reading then means no energy was spent. */
 int pw_series_exact_at_stamp(const pw_trace *t, const pw_series *se);

@@ -142,7 +142,7 @@ static void fitted_energies(const pw_trace *t, pw_attribution *a, const pw_disag
             double idle = g->domains[d].power_w[0] >= 0 ? g->domains[d].power_w[0] : 0;
             double e = p * g->self_s[k] - idle * g->shared_s[k];
             n->self_j[d] = p >= 0 ? (e > 0 ? e : 0) : g->self_s[k] > 0 ? NAN : 0;
-            n->self_var[d] = n->self_step_w[d] = 0;   /* the fit's interval says it all */
+            n->self_var[d] = n->self_tvar[d] = 0;   /* the fit's interval says it all */
             n->split_incl[d] = n->self_alloc[d] = n->self_bt[d] = n->incl_bt[d] = 0;
             n->self_ht[d] = n->incl_ht[d] = 0;
             n->self_mark[d] = 0;
@@ -193,15 +193,12 @@ static pw_provenance from_marks(uint8_t mark)
 }
 
 /* Half-width of a figure from its error budget: the splits' and allocations' variance, the
- * fit's (its own 95% half-width), and timing: each reading's instant errs by up to lag_s
- * (uniform, so lag_s / sqrt 3 at one standard deviation) and moves that times the power step
- * across a boundary. The net step sums a begin and an end per call, each bracketed by its own
- * readings: independent, so over 2 x calls boundaries the error grows with their root. */
-static double budget_ci(double var, double fit_ci, double step_w, double lag_s, uint64_t calls)
+ * fit's (its own 95% half-width), and the timing variance of the readings' instants
+ * (pw_stamp_acc: what each moves across the cuts of the intervals it bounds). */
+static double budget_ci(double var, double fit_ci, double tvar)
 {
     double fit = isfinite(fit_ci) ? fit_ci / PW_Z95 : 0;
-    double timing = step_w * lag_s / sqrt(3.0 * 2.0 * (double)(calls ? calls : 1));
-    return PW_Z95 * sqrt(var + fit * fit + timing * timing);
+    return PW_Z95 * sqrt(var + fit * fit + tvar);
 }
 
 /* The share of each period the domain's sensor sees (sensor.SOURCE.coverage), 1 if unsaid. */
@@ -239,8 +236,8 @@ static void part_time_ci(pw_phase_node *n, size_t d, double seen, double period_
 
 /* One node's label and half-widths in a measured domain d; noise_q (J²/s) is the readings'
  * noise the sweep could not learn (it had no runs of pure intervals), from the fit. */
-static void label_measured(pw_attribution *a, size_t k, size_t d, int top, double lag_s,
-                           double noise_q, double self_s)
+static void label_measured(pw_attribution *a, size_t k, size_t d, int top, double noise_q,
+                           double self_s)
 {
     pw_phase_node *n = &a->nodes[k];
     if (isnan(n->incl_j[d])) {
@@ -254,11 +251,11 @@ static void label_measured(pw_attribution *a, size_t k, size_t d, int top, doubl
     pw_provenance self = from_marks(n->self_mark[d]), incl = from_marks(n->incl_mark[d]);
     if (k == 0) incl = PW_PROV_MEASURED;   /* the run's total is read, never split */
     n->self_ci_j[d] = self == PW_PROV_MEASURED ? NAN
-                          : budget_ci(n->self_var[d] + n->self_alloc[d] + sq(n->self_bt[d] + n->self_ht[d]), n->self_ci_j[d],
-                                      n->self_step_w[d], lag_s, n->calls);
+                          : budget_ci(n->self_var[d] + n->self_alloc[d] + sq(n->self_bt[d] + n->self_ht[d]),
+                                      n->self_ci_j[d], n->self_tvar[d]);
     n->incl_ci_j[d] = incl == PW_PROV_MEASURED ? NAN
                           : budget_ci(n->incl_var[d] + sq(n->incl_bt[d] + n->incl_ht[d]), n->incl_ci_j[d],
-                                      n->incl_step_w[d], lag_s, n->calls);
+                                      n->incl_tvar[d]);
     if (top && incl > n->provenance) n->provenance = incl;
     if (top) n->marks |= n->incl_mark[d];
 }
@@ -281,7 +278,7 @@ static int label(const pw_trace *t, pw_attribution *a, const pw_disaggregation *
                  const unsigned char *use)
 {
     size_t nd = a->ndomains;
-    double *tau = calloc(2 * a->nnodes + 1, sizeof *tau), *lags = tau ? tau + a->nnodes : NULL;
+    double *tau = calloc(a->nnodes + 1, sizeof *tau);
     if (!tau) return PW_ERR_NOMEM;
     for (size_t d = 0; d < nd; d++) {
         int est = pw_domain_estimated(t, d), fit = g && g->domains[d].fitted && use;
@@ -289,13 +286,6 @@ static int label(const pw_trace *t, pw_attribution *a, const pw_disaggregation *
         double seen = sensor_coverage(t, d);
         double period_s = src_period_s(t, d);
         int top = pw_trace_domain_is_top(t, d);
-        uint32_t src = t->domains[d].source;
-        double lag_ns = src < t->nsources ? pw_series_lag_ns(t, &t->series[src]) : 0;
-        if (src >= t->nsources) for (size_t k = 0; k < a->nnodes; k++) lags[k] = 0;
-        else if (pw_node_lags_ns(t, a, &t->series[src], lag_ns, lags) != PW_OK) {
-            free(tau);
-            return PW_ERR_NOMEM;
-        }
         a->domain_provenance[d] = est ? PW_PROV_ESTIMATED
                                       : fit && pw_domain_averaged(t, d) ? PW_PROV_DISAGGREGATED
                                                                         : PW_PROV_MEASURED;
@@ -313,7 +303,7 @@ static int label(const pw_trace *t, pw_attribution *a, const pw_disaggregation *
             if (fit && k > 0 && !averaged && isfinite(n->incl_ci_j[d]) && n->duration_s > 0)
                 n->incl_ci_j[d] *= fmin(1.0, n->edge_s[d] / n->duration_s);
             if (fit && k > 0 && averaged) part_time_ci(n, d, seen, period_s);
-            label_measured(a, k, d, top, lags[k] * 1e-9, fit && !averaged ? fit_noise_q(t, a, g, d) : 0,
+            label_measured(a, k, d, top, fit && !averaged ? fit_noise_q(t, a, g, d) : 0,
                            g && k < g->nnodes ? g->self_s[k] : 0);
         }
     }

@@ -1,6 +1,7 @@
-/* stamps.c — how far a reading's time can be from the instant its energy was current: a
+/* stamps.c — how far a reading's time can be from the instant its energy was current (a
  * counter read between two of its updates returns the last one, so unless the recorder locked
- * onto the sensor's update grid, a reading is up to a period older than its time. */
+ * onto the sensor's update grid, a reading is up to a period older than its time), and the
+ * timing variance that gives a figure. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,40 +69,43 @@ double pw_series_lag_ns(const pw_trace *t, const pw_series *se)
     return period < interval ? period : interval;
 }
 
-/* The stated uncertainty (ns) of the readings that bracket instant t: the later of the two
- * around it, which is what a boundary there is split by; -1 when they state none. */
-static double bracket_err_ns(const pw_series *se, uint64_t t)
+double pw_series_stamp_sd_ns(const pw_series *se, size_t i, double lag_ns)
 {
-    size_t lo = 0, hi = se->n;
-    while (lo < hi) {   /* the first reading at or after t */
-        size_t mid = lo + (hi - lo) / 2;
-        if (se->t_ns[mid] < t) lo = mid + 1;
-        else hi = mid;
-    }
-    double e = -1;
-    for (size_t i = lo ? lo - 1 : 0; i <= lo && i < se->n; i++)
-        if (se->t_err_ns[i] != PW_T_ERR_UNKNOWN && (double)se->t_err_ns[i] > e) e = se->t_err_ns[i];
-    return e;
+    if (!(lag_ns > 0)) return 0;
+    double bound = se->t_err_ns && se->t_err_ns[i] != PW_T_ERR_UNKNOWN ? se->t_err_ns[i] : lag_ns;
+    return bound / sqrt(3.0);   /* uniform within +- bound */
 }
 
-int pw_node_lags_ns(const pw_trace *t, const pw_attribution *a, const pw_series *se, double lag_ns,
-                    double *out)
+int pw_stamp_acc_init(pw_stamp_acc *acc, size_t n)
 {
-    for (size_t k = 0; k < a->nnodes; k++) out[k] = lag_ns;
-    if (!se->t_err_ns || lag_ns <= 0 || se->n < 2 || pw_series_exact_at_stamp(t, se)) return PW_OK;
-    double *sum = calloc(2 * a->nnodes + 1, sizeof *sum), *cnt = sum ? sum + a->nnodes : NULL;
-    if (!sum) return PW_ERR_NOMEM;
-    for (size_t i = 0; i < a->nsegments; i++) {
-        const pw_segment *g = &a->segments[i];
-        double e0 = bracket_err_ns(se, g->t0_ns), e1 = bracket_err_ns(se, g->t1_ns);
-        for (int64_t k = g->node; k >= 0; k = k ? (int64_t)a->nodes[k].parent : -1)
-            for (int end = 0; end < 2; end++) {
-                double e = end ? e1 : e0;
-                if (e >= 0) sum[k] += e * e, cnt[k] += 1;
-            }
+    acc->n = n;
+    acc->coef = calloc(2 * n + 1, sizeof *acc->coef);
+    acc->at = calloc(n + 1, sizeof *acc->at);
+    acc->sd = acc->coef ? acc->coef + n : NULL;
+    return acc->coef && acc->at ? PW_OK : PW_ERR_NOMEM;
+}
+
+void pw_stamp_acc_add(pw_stamp_acc *acc, size_t i, size_t reading, double coef, double sd_ns,
+                      double *var)
+{
+    if (acc->at[i] == reading + 1) {   /* the same reading bounds the interval before */
+        acc->coef[i] += coef;
+        return;
     }
-    for (size_t k = 0; k < a->nnodes; k++)
-        if (cnt[k] > 0) out[k] = sqrt(sum[k] / cnt[k]);
-    free(sum);
-    return PW_OK;
+    pw_stamp_acc_flush(acc, i, var);
+    acc->coef[i] = coef, acc->sd[i] = sd_ns, acc->at[i] = reading + 1;
+}
+
+void pw_stamp_acc_flush(pw_stamp_acc *acc, size_t i, double *var)
+{
+    double e = acc->coef[i] * acc->sd[i];
+    *var += e * e;
+    acc->coef[i] = 0, acc->at[i] = 0;
+}
+
+void pw_stamp_acc_free(pw_stamp_acc *acc)
+{
+    free(acc->coef);
+    free(acc->at);
+    *acc = (pw_stamp_acc){0};
 }
