@@ -203,6 +203,18 @@ def test_a_session_survives_an_exception_sys_exit_signals_and_interpreter_exit()
            "with phasewatt.phase('decode'): pass\n", 0, "open-atexit.pwt")
 
 
+def test_a_signal_that_lands_while_the_trace_closes_waits_for_the_close():
+    # deterministic stand-in for a SIGTERM whose handler runs only once stop() has begun
+    # (atexit, or a signal taken by another thread): the close finishes, then the signal kills
+    r = _ended("signal.signal(signal.SIGTERM, signal.SIG_DFL)\n" + SESSION + "s.start()\n"
+               "close = phasewatt._session._tags.close_thread_phases\n"
+               "def landing():\n    os.kill(os.getpid(), signal.SIGTERM)\n    return close()\n"
+               "phasewatt._session._tags.close_thread_phases = landing\n"
+               "phasewatt.begin('decode')\ns.stop()\nprint('not reached')\n", -15,
+               "sigterm-in-close.pwt")
+    assert r.meta.get("python.closed_at_session_end") == "1", r.meta
+
+
 def test_a_user_signal_handler_still_runs():
     out = tmp("handler.pwt")
     code = ("import os, signal, phasewatt\n"

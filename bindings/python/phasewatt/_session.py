@@ -119,6 +119,8 @@ class Session:
         self._open = False
         self._result: Optional["Result"] = None
         self._saved_handlers: Dict[int, Any] = {}
+        self._stopping = False
+        self._deferred_signal: Optional[int] = None
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> "Session":
@@ -170,16 +172,28 @@ class Session:
             _current = None
             if self.attached:
                 return
-            self._restore_signals()
-            self.closed_phases = _tags.close_thread_phases()
-            for key, n in _tags.health().items():
-                if n:
-                    lib.pw_set_meta(("python." + key).encode(), str(n).encode())
-            if self.closed_phases:
-                lib.pw_set_meta(b"python.closed_at_session_end", str(self.closed_phases).encode())
-            rc = lib.pw_close()
+            # our handlers stay in place until the trace is closed: a signal that lands
+            # while it closes waits for the close, then ends the program as it would have
+            self._stopping = True
+            try:
+                rc = self._close_c()
+            finally:
+                self._stopping = False
+                self._restore_signals()
+                deferred, self._deferred_signal = self._deferred_signal, None
+        if deferred is not None:
+            os.kill(os.getpid(), deferred)
         if rc:
             raise PhasewattError("phasewatt: finishing %s failed: %s" % (self.output, strerror(rc)))
+
+    def _close_c(self) -> int:
+        self.closed_phases = _tags.close_thread_phases()
+        for key, n in _tags.health().items():
+            if n:
+                lib.pw_set_meta(("python." + key).encode(), str(n).encode())
+        if self.closed_phases:
+            lib.pw_set_meta(b"python.closed_at_session_end", str(self.closed_phases).encode())
+        return int(lib.pw_close())
 
     def __enter__(self) -> "Session":
         return self.start()
@@ -238,6 +252,9 @@ class Session:
         self._saved_handlers = {}
 
     def _on_signal(self, sig: int, frame: Any) -> None:
+        if self._stopping:              # the trace is being closed: re-raised once it is
+            self._deferred_signal = sig
+            return
         try:
             self.stop()
         finally:
