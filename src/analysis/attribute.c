@@ -404,21 +404,19 @@ static double part_cv2(const sweep *s, size_t i)
     return s->own_part[i] && s->cvw2 < s->cv2 ? s->cvw2 : s->cv2;
 }
 
-/* Part i's power (J/ns) in the split of energy e over [t0, t1): part 0 the root's, outside the
- * pieces; part i >= 1 piece from + i - 1. */
+/* Part i's power (J/ns) in the split of energy e over [t0, t1): part 0 the root's, over the
+ * outside ns of the interval that no piece holds; part i >= 1 piece from + i - 1. */
 static double part_power(const sweep *s, double e, double total, uint64_t t0, uint64_t t1,
-                         size_t from, size_t i)
+                         size_t from, uint64_t outside, size_t i)
 {
-    const uint64_t *cut = s->pc->cut;
-    uint64_t ns = i ? overlap(s, from + i - 1, t0, t1)
-                    : (t0 < cut[0] ? cut[0] - t0 : 0) + (t1 > cut[s->npieces] ? t1 - cut[s->npieces] : 0);
+    uint64_t ns = i ? overlap(s, from + i - 1, t0, t1) : outside;
     return ns ? e * s->weight[i] / total / (double)ns : 0;
 }
 
 /* The timing term of a figure holding share f of a straddling interval: a reading off by dt
  * moves the power at its instant times dt into or out of the interval, which the split hands
  * out by share while it was the end part's alone. ends: the figure holds the interval's first
- * part (bit 0), its last (bit 1); pw: those parts' powers (J/ns). */
+ * part (bit 0), its last (bit 1); end_power: the first and last parts' powers (J/ns). */
 static void add_timing(sweep *s, pw_stamp_acc *acc, size_t at, double *var, double f, uint8_t ends,
                        const double end_power[2])
 {
@@ -461,8 +459,8 @@ static void split_domain(sweep *s, size_t d, double e, uint64_t t0, uint64_t t1,
     double open_f = open_w / total;   /* the share of the parts without a power of their own */
     for (size_t p = from, i = 1; p < s->npieces && cut[p] < t1; p++, i++) last = i;
     if (t1 > cut[s->npieces]) last = 0;
-    double end_power[2] = {part_power(s, e, total, t0, t1, from, first),
-                           part_power(s, e, total, t0, t1, from, last)};
+    double end_power[2] = {part_power(s, e, total, t0, t1, from, outside, first),
+                           part_power(s, e, total, t0, t1, from, outside, last)};
     add_timing(s, &s->tnode, d, &s->a->nodes[0].self_tvar[d], f0,
                (uint8_t)((first == 0) | ((last == 0) << 1)), end_power);
     for (size_t p = from, i = 1; p < s->npieces && cut[p] < t1; p++, i++) {
