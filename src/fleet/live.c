@@ -964,7 +964,7 @@ static void defaults(pw_live_config *c)
 {
     if (!c->window_ns) c->window_ns = 5000000000ull;
     if (!c->max_events) c->max_events = 131072;
-    if (!c->window_events) c->window_events = 32768;
+    if (!c->window_events) c->window_events = c->max_events / 4 < 32768 ? c->max_events / 4 : 32768;
     if (!c->max_series) c->max_series = 4096;
     if (!c->max_names) c->max_names = 65536;
     if (!c->max_tracks) c->max_tracks = 4096;

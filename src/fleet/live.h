@@ -17,7 +17,8 @@ typedef struct pw_live_config {
     uint64_t window_ns;      /* run per attribution (5 s): the metrics lag by up to that */
     const char *host;        /* the value of every series' host label */
     size_t max_events;       /* events held at once, queued or in a window (131 072) */
-    size_t window_events;    /* a window holding this many closes at the next reading (32 768) */
+    size_t window_events;    /* a window holding this many closes at the next reading (32 768,
+                                or a quarter of max_events where that is less) */
     size_t max_series;       /* distinct phase paths with figures (4 096) */
     size_t max_names;        /* name ids kept (65 536, and 4 MB of text); past it, #ID */
     size_t max_tracks;       /* threads followed at once (4 096) */

@@ -27,7 +27,8 @@ static int run(int argc, char **argv);
 const cli_command cli_serve = {
     "serve", "a long-running agent serving per-phase energy to Prometheus (/metrics)",
     "usage: phasewatt serve [--listen ADDR:PORT] [--source LIST] [--interval MS]\n"
-    "                       [--window S] [--channel-file FILE] [--host NAME] [-o FILE.pwt]\n"
+    "                       [--window S] [--max-events N] [--channel-file FILE]\n"
+    "                       [--host NAME] [-o FILE.pwt]\n"
     "\n"
     "  --listen A:P        where to serve /metrics: a numeric address and a port in\n"
     "                      1..65535 (default 127.0.0.1:9464, loopback only; [::1]:9464);\n"
@@ -37,6 +38,9 @@ const cli_command cli_serve = {
     "  --interval MS       sampling period (default 10)\n"
     "  --window S          seconds of run per attribution (default 5): per-phase figures\n"
     "                      lag by up to this much (memory: a budget, docs/fleet.md)\n"
+    "  --max-events N      phase events held at once, queued or in a window (default\n"
+    "                      131072, about 40 bytes each; 1024 to 16777216): the memory\n"
+    "                      budget's largest part; past it new phases are dropped, counted\n"
     "  --channel-file F    write the channel's path to F (mode 0600): programs started\n"
     "                      with PHASEWATT_CHANNEL=$(cat F) send their phases here\n"
     "  --host NAME         the host label (default: this machine's host name)\n"
@@ -49,6 +53,7 @@ typedef struct serve_args {
     pw_options o;
     const char *listen, *channel_file, *host;
     double window_s;
+    unsigned long long max_events;   /* 0: the default */
 } serve_args;
 
 static int parse(int argc, char **argv, serve_args *a)
@@ -58,7 +63,8 @@ static int parse(int argc, char **argv, serve_args *a)
         {"synthetic", required_argument, 0, 'y'}, {"interval", required_argument, 0, 'i'},
         {"window", required_argument, 0, 'w'},   {"channel-file", required_argument, 0, 'c'},
         {"host", required_argument, 0, 'H'},     {"output", required_argument, 0, 'o'},
-        {"quiet", no_argument, 0, 'q'},          {0, 0, 0, 0}};
+        {"quiet", no_argument, 0, 'q'},          {"max-events", required_argument, 0, 'm'},
+        {0, 0, 0, 0}};
     char *end;
     int ch;
     optind = 1;
@@ -78,6 +84,11 @@ static int parse(int argc, char **argv, serve_args *a)
             a->window_s = strtod(optarg, &end);
             if (*end || !(a->window_s >= 0.01 && a->window_s <= 3600))
                 return cli_error("serve", CLI_USAGE, "--window wants 0.01 to 3600 seconds, not "
+                                 "'%s'", optarg);
+            break;
+        case 'm':
+            if (cli_parse_uint(optarg, 16777216, &a->max_events) || a->max_events < 1024)
+                return cli_error("serve", CLI_USAGE, "--max-events wants 1024 to 16777216, not "
                                  "'%s'", optarg);
             break;
         default: return CLI_USAGE;
@@ -377,7 +388,8 @@ static int run(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);   /* a client gone mid-response must not end the agent */
-    pw_live_config cfg = {.window_ns = (uint64_t)(a.window_s * 1e9), .host = a.host ? a.host : host};
+    pw_live_config cfg = {.window_ns = (uint64_t)(a.window_s * 1e9), .host = a.host ? a.host : host,
+                          .max_events = (size_t)a.max_events};
     pw_live *live = pw_live_new(&cfg);
     if (!live) return cli_error("serve", CLI_FAILED, "out of memory");
     rc = serve(&a, live, &addr);
