@@ -18,6 +18,8 @@
 
 #define RIDGE 1e-10         /* added to the unit diagonal: keeps collinear fits solvable */
 #define Z95 1.959963984540054
+#define SANDWICH_MAX (1u << 22)   /* doubles of the sandwich's middle (nodes² × domains); more: σ² G⁻¹ */
+#define LEVERAGE_MAX 0.9          /* an equation that decides its unknown alone is not made 100× louder */
 
 /* Which nodes are innermost in each piece, and with what share (CSR by piece). */
 typedef struct design {
@@ -39,6 +41,8 @@ typedef struct normal {
     double *G, *h, *bb;
     const pw_disagg_domain *fit;   /* [ndom] the fitted powers: collect residuals */
     double *resid; size_t nresid, cap;   /* [cap * ndom] residuals (J), equation-major */
+    double *ginv;   /* [k * k] G⁻¹ over the fitted nodes: the covariance per unit of σ² */
+    double *meat;   /* [ndom * k * k] Σ (r / (1 - h))² a aᵀ over equations (NULL: too big) */
 } normal;
 
 /* ---- the design: pieces to nodes ------------------------------------------------------- */
@@ -138,7 +142,9 @@ static int normal_init(normal *ne, size_t k, size_t ndom)
     ne->G = calloc(k * k + 1, sizeof *ne->G);
     ne->h = calloc(k * ndom + 1, sizeof *ne->h);
     ne->bb = calloc(ndom + 1, sizeof *ne->bb);
-    return ne->G && ne->h && ne->bb ? PW_OK : PW_ERR_NOMEM;
+    ne->ginv = calloc(k * k + 1, sizeof *ne->ginv);
+    if (k * k * ndom <= SANDWICH_MAX) ne->meat = calloc(k * k * ndom + 1, sizeof *ne->meat);
+    return ne->G && ne->h && ne->bb && ne->ginv ? PW_OK : PW_ERR_NOMEM;
 }
 
 static void normal_free(normal *ne)
@@ -147,6 +153,28 @@ static void normal_free(normal *ne)
     free(ne->h);
     free(ne->bb);
     free(ne->resid);
+    free(ne->ginv);
+    free(ne->meat);
+}
+
+/* An equation's leverage h = aᵀ G⁻¹ a: the share of its own residual the fit took away. */
+static double leverage(const normal *ne, const design *d)
+{
+    double h = 0;
+    for (size_t i = 0; i < d->ntouched; i++)
+        for (size_t j = 0; j < d->ntouched; j++)
+            h += d->row[d->touched[i]] * ne->ginv[d->touched[i] * ne->k + d->touched[j]] * d->row[d->touched[j]];
+    return h;
+}
+
+/* The sandwich's middle: each equation's residual, scaled up by its leverage (HC3), squared,
+ * times its row's outer product. */
+static void add_meat(normal *ne, const design *d, size_t m, double r, double h)
+{
+    double w = r / (1 - (h < LEVERAGE_MAX ? h : LEVERAGE_MAX)), *M = ne->meat + m * ne->k * ne->k;
+    for (size_t i = 0; i < d->ntouched; i++)
+        for (size_t j = 0; j < d->ntouched; j++)
+            M[d->touched[i] * ne->k + d->touched[j]] += w * w * d->row[d->touched[i]] * d->row[d->touched[j]];
 }
 
 /* The residual pass: b - row . P per domain, kept in order (nothing kept when out of memory,
@@ -164,6 +192,7 @@ static void keep_residual(normal *ne, const design *d, const double *b)
         ne->resid = grown;
         ne->cap = cap;
     }
+    double h = ne->meat ? leverage(ne, d) : 0;
     for (size_t m = 0; m < ne->ndom; m++) {
         double r = b[m];
         for (size_t i = 0; i < d->ntouched; i++) {
@@ -172,6 +201,7 @@ static void keep_residual(normal *ne, const design *d, const double *b)
             if (w > 0) r -= d->row[p] * w;
         }
         ne->resid[ne->nresid * ne->ndom + m] = r;
+        if (ne->meat) add_meat(ne, d, m, r, h);
     }
     ne->nresid++;
 }
@@ -497,7 +527,7 @@ static void nnls(scaled *s)
 /* ---- one domain's figures ---------------------------------------------------------------- */
 
 /* Covariance (σ² G⁻¹ in the nodes' units), CI and VIF from the ridge-stabilised inverse of C. */
-static void uncertainty(scaled *s, const normal *ne, size_t m, pw_disagg_domain *dd, size_t k)
+static void uncertainty(scaled *s, normal *ne, size_t m, pw_disagg_domain *dd, size_t k)
 {
     size_t n = s->n;
     for (size_t i = 0; i < n; i++)
@@ -516,8 +546,11 @@ static void uncertainty(scaled *s, const normal *ne, size_t m, pw_disagg_domain 
         memset(s->rhs, 0, n * sizeof *s->rhs);
         s->rhs[b] = 1;
         cholesky_solve(s->L, n, s->rhs);   /* column b of C⁻¹ */
-        for (size_t a = 0; a < n; a++)
-            dd->cov[s->ix[a] * k + s->ix[b]] = sigma2 * s->rhs[a] * s->scale[a] * s->scale[b];
+        for (size_t a = 0; a < n; a++) {
+            double g = s->rhs[a] * s->scale[a] * s->scale[b];
+            ne->ginv[s->ix[a] * k + s->ix[b]] = g;
+            dd->cov[s->ix[a] * k + s->ix[b]] = sigma2 * g;
+        }
         dd->vif[s->ix[b]] = s->rhs[b];
         if (s->rhs[b] > dd->max_vif) dd->max_vif = s->rhs[b];
     }
@@ -526,7 +559,7 @@ static void uncertainty(scaled *s, const normal *ne, size_t m, pw_disagg_domain 
     dd->rms_j = ne->n ? sqrt(rss > 0 ? rss / (double)ne->n : 0) : NAN;
 }
 
-static int fit_domain(const normal *ne, size_t m, pw_disagg_domain *dd, size_t k)
+static int fit_domain(normal *ne, size_t m, pw_disagg_domain *dd, size_t k)
 {
     scaled s;
     int rc = scaled_init(&s, ne);
@@ -627,6 +660,31 @@ static void overlap_inflate(const normal *ne, size_t m, size_t lag, pw_disagg_do
     for (size_t i = 0; i < k; i++) dd->ci_w[i] *= sqrt(f);
 }
 
+/* The covariance G⁻¹ (Σ (r/(1-h))² a aᵀ) G⁻¹ (White's, as HC3): σ² G⁻¹ pools every
+ * equation's residuals, so a phase seen only in quiet intervals took the spread of the loud
+ * ones (a long prefill's ramp), and one seen in loud ones the quiet ones'. */
+static void sandwich(const normal *ne, size_t m, pw_disagg_domain *dd, size_t k)
+{
+    if (!ne->meat || !dd->fitted || ne->nresid <= dd->nunknowns) return;
+    const double *M = ne->meat + m * k * k, *G = ne->ginv;
+    double *tmp = calloc(k * k + 1, sizeof *tmp);   /* M G⁻¹ */
+    if (!tmp) return;
+    for (size_t i = 0; i < k; i++)
+        for (size_t l = 0; l < k; l++) {
+            if (M[i * k + l] == 0) continue;
+            for (size_t j = 0; j < k; j++) tmp[i * k + j] += M[i * k + l] * G[l * k + j];
+        }
+    for (size_t a = 0; a < k; a++)
+        for (size_t b = 0; b < k; b++) {
+            double v = 0;
+            for (size_t i = 0; i < k; i++) v += G[a * k + i] * tmp[i * k + b];
+            dd->cov[a * k + b] = v;
+        }
+    for (size_t a = 0; a < k; a++)
+        if (isfinite(dd->ci_w[a])) dd->ci_w[a] = Z95 * sqrt(dd->cov[a * k + a] > 0 ? dd->cov[a * k + a] : 0);
+    free(tmp);
+}
+
 static int fit_series(const pw_trace *t, const pw_series *se, design *d, pw_disaggregation *g)
 {
     normal ne;
@@ -643,11 +701,15 @@ static int fit_series(const pw_trace *t, const pw_series *se, design *d, pw_disa
         dd->window_aware = averaged;
         rc = fit_domain(&ne, m, dd, g->nnodes);
     }
-    if (rc == PW_OK && averaged) {
+    if (rc == PW_OK) {   /* the residual pass */
         ne.fit = &g->domains[se->first_domain];
-        window_equations(t, se, d, &ne, b, b + se->ndomains + 1);
-        for (size_t m = 0; ne.fit && m < se->ndomains; m++)
-            overlap_inflate(&ne, m, window_lag(t, se), &g->domains[se->first_domain + m], g->nnodes);
+        if (averaged) window_equations(t, se, d, &ne, b, b + se->ndomains + 1);
+        else counter_equations(t, se, d, &ne, b);
+        for (size_t m = 0; ne.fit && m < se->ndomains; m++) {
+            sandwich(&ne, m, &g->domains[se->first_domain + m], g->nnodes);
+            if (averaged)
+                overlap_inflate(&ne, m, window_lag(t, se), &g->domains[se->first_domain + m], g->nnodes);
+        }
     }
     normal_free(&ne);
     free(b);
