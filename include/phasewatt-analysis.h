@@ -142,10 +142,36 @@ PW_API int pw_result_samples(const pw_result *r, pw_sample_iter **out);
 PW_API int pw_sample_next(pw_sample_iter *it, pw_power_sample *out);
 PW_API void pw_sample_iter_free(pw_sample_iter *it);
 
-/* ---- Rendering: what `phasewatt report` prints. format: "text" (the tables), "json" (one
- * object), "csv" (one row per phase) or "samples" (the PowerSample view as CSV); depth: the
- * deepest phase level shown, 0 for all. PW_ERR_IO when writing failed. */
+/* ---- Outputs: what `phasewatt report`, `export`, `compare` and `plot` write. A stream is
+ * written as is; a path is written on a private name beside it and renamed into place only
+ * when every byte reached the file (a failed write leaves what was there, and a link at the
+ * path is replaced, not followed). PW_ERR_IO when writing failed (errno says why),
+ * PW_ERR_NOT_FOUND for an unknown format. They only read the results: any number of threads
+ * may write the same results at once.
+ *
+ * One run. format: the report's "text" (the tables), "json" (one object), "csv" (one row per
+ * phase) and "samples" (the PowerSample view as CSV), whose depth is the deepest phase level
+ * shown (0: all); or the exports (docs/export.md), which take every phase: "perfetto"
+ * (Perfetto's protobuf; power per 10 ms), "perfetto-full" (power per sample interval),
+ * "perfetto-json" (Chrome trace events), "jsonl" (one JSON object per reading and event) and
+ * "samples-domains" (the PowerSample view and a <domain>_power_mw column per domain). */
 PW_API int pw_result_write(const pw_result *r, FILE *out, const char *format, int depth);
+PW_API int pw_result_write_file(const pw_result *r, const char *path, const char *format,
+                                int depth);
+
+/* Several runs, the first the baseline. names[i] labels run i where its metadata names no
+ * model (a file name, say); NULL, or a NULL name, for "run i+1". compare's format: "text",
+ * "json" or "csv". plot: one self-contained HTML page (inline SVG, nothing fetched); plot_svg:
+ * the same charts, one SVG file each in dir (which must exist), their names listed on list
+ * (NULL: not listed). */
+PW_API int pw_results_compare(const pw_result *const *runs, const char *const *names, size_t n,
+                              FILE *out, const char *format);
+PW_API int pw_results_plot(const pw_result *const *runs, const char *const *names, size_t n,
+                           FILE *out);
+PW_API int pw_results_plot_file(const pw_result *const *runs, const char *const *names, size_t n,
+                                const char *path);
+PW_API int pw_results_plot_svg(const pw_result *const *runs, const char *const *names, size_t n,
+                               const char *dir, FILE *list);
 
 #ifdef __cplusplus
 }

@@ -239,6 +239,14 @@ typedef struct pw_trace pw_trace;
 
 PW_API int pw_trace_open(const char *path, pw_trace **out);
 PW_API void pw_trace_close(pw_trace *trace);
+/* 1 when the file at path begins as a phasewatt trace does (its magic), 0 when it is another
+ * kind of file (or empty); PW_ERR_IO with errno set when it cannot be read. What to say when
+ * pw_trace_open fails: a damaged trace, or not a trace at all. */
+PW_API int pw_trace_probe(const char *path);
+
+/* The power sources this library can read, as pw_options.sources and `--source` name them
+ * ("rapl", "nvml", ...), in the order `phasewatt sources` lists them; NULL past the last. */
+PW_API const char *pw_source_name(size_t i);
 
 typedef struct pw_domain_info {
     size_t size;          /* set by the caller: sizeof(pw_domain_info) */

@@ -569,3 +569,111 @@ TEST(results_are_read_by_two_threads_at_once)
     CHECK_SAME(rd[0].energy_j, rd[1].energy_j);
     builtin_close(&b);
 }
+
+/* The bytes a result writes to a stream. */
+static char *written(const pw_result *r, const char *format, size_t *len)
+{
+    char *buf = NULL;
+    FILE *out = open_memstream(&buf, len);
+    CHECK(out != NULL);
+    CHECK_INT(pw_result_write(r, out, format, 0), PW_OK);
+    CHECK_INT(fclose(out), 0);
+    return buf;
+}
+
+/* The bytes of a file in the test's directory, checked against want. */
+static void check_file(const char *name, const char *want, size_t want_len)
+{
+    size_t len = 0;
+    char *got = tf_read_file(tf_path(name), &len);
+    CHECK_MSG(got && len == want_len && memcmp(got, want, len) == 0, "%s: %zu bytes, want %zu",
+              name, len, want_len);
+    free(got);
+}
+
+/* The CLI's export, report, compare and plot are these calls: a stream and a file get the
+ * CLI's bytes; a bad format or an unwritable path leaves what the file held. */
+TEST(results_outputs_write_what_the_cli_writes_and_a_failed_write_keeps_the_file)
+{
+    builtin b = builtin_open();
+    static const char *const formats[] = {"perfetto", "perfetto-full", "perfetto-json", "jsonl",
+                                          "samples-domains"};
+    static const char *const options[] = {"perfetto", "perfetto --full", "perfetto-json", "jsonl",
+                                          "csv"};
+    char cmd[256], name[32];
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
+        size_t len = 0;
+        char *mem = written(b.r, formats[i], &len);
+        CHECK_MSG(len > 100, "%s: %zu bytes", formats[i], len);
+        snprintf(name, sizeof name, "api-%zu.out", i);
+        CHECK_INT(pw_result_write_file(b.r, tf_path(name), formats[i], 0), PW_OK);
+        check_file(name, mem, len);
+        snprintf(cmd, sizeof cmd, "\"$PW\" export builtin.pwt --format %s -o cli-%zu.out", options[i], i);
+        free(tf_run_expect(cmd, 0, NULL));
+        snprintf(name, sizeof name, "cli-%zu.out", i);
+        check_file(name, mem, len);
+        free(mem);
+    }
+    size_t len = 0;
+    char *json = written(b.r, "json", &len), *cli = tf_run_expect("\"$PW\" report builtin.pwt --format json", 0, NULL);
+    CHECK(cli && strlen(cli) == len && memcmp(cli, json, len) == 0);
+    free(json);
+    free(cli);
+
+    CHECK_INT(tf_write_file(tf_path("kept.out"), "kept", 4), 0);
+    CHECK_INT(pw_result_write_file(b.r, tf_path("kept.out"), "bogus", 0), PW_ERR_NOT_FOUND);
+    CHECK_INT(pw_result_write(b.r, stdout, "bogus", 0), PW_ERR_NOT_FOUND);
+    check_file("kept.out", "kept", 4);
+    CHECK_INT(pw_result_write_file(b.r, tf_path("no-such-dir/x.out"), "jsonl", 0), PW_ERR_IO);
+    CHECK_INT(pw_result_write_file(NULL, tf_path("kept.out"), "jsonl", 0), PW_ERR_INVALID);
+
+    /* two runs: compare and plot as the CLI labels them, and "run N" without names */
+    const pw_result *runs[2] = {b.r, b.r};
+    const char *const names[2] = {"builtin.pwt", "builtin.pwt"};
+    char *buf = NULL;
+    FILE *out = open_memstream(&buf, &len);
+    CHECK_INT(pw_results_compare(runs, names, 2, out, "csv"), PW_OK);
+    CHECK_INT(fclose(out), 0);
+    cli = tf_run_expect("\"$PW\" compare builtin.pwt builtin.pwt --format csv", 0, NULL);
+    CHECK(cli && strlen(cli) == len && memcmp(cli, buf, len) == 0);
+    free(cli);
+    free(buf);
+    out = open_memstream(&buf, &len);
+    CHECK_INT(pw_results_compare(runs, NULL, 2, out, "text"), PW_OK);
+    CHECK_INT(fclose(out), 0);
+    CHECK_MSG(strstr(buf, "run 1") && strstr(buf, "run 2"), "%s", buf);
+    free(buf);
+    CHECK_INT(pw_results_compare(runs, names, 0, stdout, "text"), PW_ERR_INVALID);
+    CHECK_INT(pw_results_compare(runs, names, 2, stdout, "yaml"), PW_ERR_NOT_FOUND);
+    CHECK_INT(pw_results_plot_file(runs, names, 2, tf_path("api.html")), PW_OK);
+    free(tf_run_expect("\"$PW\" plot builtin.pwt builtin.pwt -o cli.html", 0, NULL));
+    char *html = tf_read_file(tf_path("cli.html"), &len);
+    CHECK(html != NULL);
+    check_file("api.html", html, len);
+    free(html);
+    builtin_close(&b);
+}
+
+TEST(results_trace_probe_and_source_names_say_what_the_cli_needs)
+{
+    CHECK_INT(tf_write_file(tf_path("not-a-trace.txt"), "hello, world", 12), 0);
+    CHECK_INT(tf_write_file(tf_path("empty.pwt"), "", 0), 0);
+    pw_trace *t = simulated(NULL, "probe.pwt");
+    pw_trace_close(t);
+    CHECK_INT(pw_trace_probe(tf_path("probe.pwt")), 1);
+    CHECK_INT(pw_trace_probe(tf_path("not-a-trace.txt")), 0);
+    CHECK_INT(pw_trace_probe(tf_path("empty.pwt")), 0);
+    CHECK_INT(pw_trace_probe(tf_path("missing.pwt")), PW_ERR_IO);
+    CHECK_INT(pw_trace_probe(NULL), PW_ERR_INVALID);
+    int rapl = 0, synthetic = 0;
+    size_t n = 0;
+    for (; pw_source_name(n); n++) {
+        rapl |= !strcmp(pw_source_name(n), "rapl");
+        synthetic |= !strcmp(pw_source_name(n), "synthetic");
+    }
+    CHECK(n >= 5 && rapl && synthetic);
+    CHECK(pw_source_name(n) == NULL && pw_source_name((size_t)-1) == NULL);
+    char *said = tf_run_expect("\"$PW\" sources", 0, NULL);
+    for (size_t i = 0; i < n; i++) CHECK_MSG(strstr(said, pw_source_name(i)), "%s not in:\n%s", pw_source_name(i), said);
+    free(said);
+}

@@ -132,17 +132,3 @@ int pw_safefile_finish(pw_safefile *f, FILE *stream, int ok)
     pw_safefile_done(f);
     return rc;
 }
-
-int pw_same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-           sa.st_ino == sb.st_ino;
-}
-
-const char *pw_output_is_input(const char *out, const char *const *in, size_t n)
-{
-    for (size_t i = 0; out && i < n; i++)
-        if (!strcmp(out, in[i]) || pw_same_file(out, in[i])) return in[i];
-    return NULL;
-}

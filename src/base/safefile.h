@@ -1,6 +1,6 @@
 /* safefile.h — how phasewatt creates every output file: on a fresh private name in the
  * output's directory (O_EXCL|O_NOFOLLOW, so a planted link is never followed), renamed into
- * place only when the caller says so, and never onto one of its own inputs. */
+ * place only when the caller says so (the CLI checks that an output is none of its inputs). */
 #ifndef PW_TRACE_SAFEFILE_H
 #define PW_TRACE_SAFEFILE_H
 
@@ -28,11 +28,5 @@ FILE *pw_safefile_fopen(pw_safefile *f, const char *path);
 /* Closes the stream; when ok and every write reached the file, renames it into place, else
  * removes it. PW_OK or PW_ERR_IO with errno set; f is done either way. */
 int pw_safefile_finish(pw_safefile *f, FILE *stream, int ok);
-/* 1 when both names exist and are the same file (device and inode: hard links, ./x and x
- * alike), else 0. */
-int pw_same_file(const char *a, const char *b);
-/* The first of the n inputs that out names (by name or as the same file), or NULL: no
- * command writes over what it reads. */
-const char *pw_output_is_input(const char *out, const char *const *in, size_t n);
 
 #endif

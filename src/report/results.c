@@ -6,6 +6,7 @@
 
 #include "phasewatt-analysis.h"
 #include "report/common.h"
+#include "report/results.h"
 #include "report/samples.h"
 
 struct pw_result {
@@ -313,13 +314,5 @@ void pw_sample_iter_free(pw_sample_iter *it)
 
 /* ---- rendering ------------------------------------------------------------------------------ */
 
-int pw_result_write(const pw_result *r, FILE *out, const char *format, int depth)
-{
-    if (!r || !out || !format || depth < 0) return PW_ERR_INVALID;
-    pw_report_opts o = {depth};
-    if (!strcmp(format, "text")) return pw_report_text(out, r->t, r->a, &o);
-    if (!strcmp(format, "json")) return pw_report_json(out, r->t, r->a, &o);
-    if (!strcmp(format, "csv")) return pw_report_csv(out, r->t, r->a, &o);
-    if (!strcmp(format, "samples")) return pw_report_samples_csv(out, r->t, r->a, 0);
-    return PW_ERR_NOT_FOUND;
-}
+const pw_trace *pw_result_trace(const pw_result *r) { return r->t; }
+const pw_attribution *pw_result_attribution(const pw_result *r) { return r->a; }

@@ -24,6 +24,11 @@ const pw_source_ops *pw_source_at(size_t i)
     return i < pw_source_count() ? all_sources[i] : NULL;
 }
 
+const char *pw_source_name(size_t i)
+{
+    return i < pw_source_count() ? all_sources[i]->name : NULL;
+}
+
 const pw_source_ops *pw_source_find(const char *name)
 {
     for (size_t i = 0; i < pw_source_count(); i++)

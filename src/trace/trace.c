@@ -456,6 +456,20 @@ static int slurp(int fd, uint8_t **out, size_t *len)
     return PW_ERR_NOMEM;
 }
 
+int pw_trace_probe(const char *path)
+{
+    if (!path) return PW_ERR_INVALID;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return PW_ERR_IO;
+    char magic[PW_TRACE_MAGIC_LEN];
+    ssize_t n = read(fd, magic, sizeof magic);
+    int e = errno;
+    close(fd);
+    errno = e;
+    if (n < 0) return PW_ERR_IO;
+    return n == (ssize_t)sizeof magic && memcmp(magic, PW_TRACE_MAGIC, sizeof magic) == 0;
+}
+
 int pw_trace_open(const char *path, pw_trace **out)
 {
     if (!path || !out) return PW_ERR_INVALID;

@@ -37,28 +37,34 @@ int cli_parse_uint(const char *s, unsigned long long max, unsigned long long *ou
 typedef enum { FMT_TEXT, FMT_JSON, FMT_CSV } cli_format;
 int cli_parse_format(const char *s, cli_format *out);
 
-/* Reads and attributes a trace, then calls fn on it (out flushed after); returns an exit
- * code, having said on stderr what failed. */
-struct pw_trace;
-struct pw_attribution;
-typedef int (*cli_trace_fn)(FILE *out, const struct pw_trace *t, const struct pw_attribution *a,
-                            void *ctx);
-int cli_with_trace(const char *cmd, const char *path, cli_trace_fn fn, void *ctx, FILE *out);
 /* --source LIST: "auto" or backends' names, else a usage error (exit 2). */
 int cli_check_sources(const char *cmd, const char *list);
 /* Says in one line why pw_trace_open(path) failed with rc (a directory, an empty or foreign
  * file, a damaged trace, an I/O error in errno); returns the exit code. */
 int cli_trace_error(const char *cmd, const char *path, int rc);
-/* Reads and attributes one trace; returns 0 or an exit code, having said what failed. */
-int cli_open_trace(const char *cmd, const char *path, struct pw_trace **t,
-                   struct pw_attribution **a);
+/* Reads and attributes one trace through the results API (method NULL: the default);
+ * returns 0 or an exit code, having said what failed. */
+struct pw_trace;
+struct pw_result;
+int cli_open_result(const char *cmd, const char *path, const char *method, struct pw_trace **t,
+                    struct pw_result **r);
+/* Says why writing path (an output, or the output of a trace) failed with rc (errno for an
+ * I/O error); returns the exit code. */
+int cli_output_error(const char *cmd, const char *path, int rc);
+
+/* 1 when both names exist and are the same file (device and inode: hard links, ./x and x
+ * alike), else 0. */
+int cli_same_file(const char *a, const char *b);
+/* The first of the n inputs that out names (by name or as the same file), or NULL: no
+ * command writes over what it reads. */
+const char *cli_output_is_input(const char *out, const char *const *in, size_t n);
 
 /* Several runs, read and attributed (compare, plot). */
 #define CLI_MAX_RUNS 64
 typedef struct cli_runs {
     const char *file[CLI_MAX_RUNS];
     struct pw_trace *t[CLI_MAX_RUNS];
-    struct pw_attribution *a[CLI_MAX_RUNS];
+    struct pw_result *r[CLI_MAX_RUNS];
     size_t n;
 } cli_runs;
 int cli_runs_load(const char *cmd, cli_runs *r, char **files, int nfiles);  /* 0 or exit code */

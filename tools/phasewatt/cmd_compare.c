@@ -5,8 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "phasewatt.h"
-#include "report/report.h"
+#include "phasewatt-analysis.h"
 
 static int run(int argc, char **argv);
 
@@ -24,13 +23,9 @@ const cli_command cli_compare = {
 
 static int render(const cli_runs *l, cli_format fmt)
 {
-    pw_compare_run runs[CLI_MAX_RUNS];
-    for (size_t i = 0; i < l->n; i++) runs[i] = (pw_compare_run){l->file[i], l->t[i], l->a[i]};
-    switch (fmt) {
-    case FMT_JSON: return pw_report_compare_json(stdout, runs, l->n);
-    case FMT_CSV: return pw_report_compare_csv(stdout, runs, l->n);
-    default: return pw_report_compare_text(stdout, runs, l->n);
-    }
+    static const char *const formats[] = {[FMT_TEXT] = "text", [FMT_JSON] = "json",
+                                          [FMT_CSV] = "csv"};
+    return pw_results_compare((const pw_result *const *)l->r, l->file, l->n, stdout, formats[fmt]);
 }
 
 static int run(int argc, char **argv)

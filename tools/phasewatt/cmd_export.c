@@ -5,9 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "export/export.h"
-#include "report/report.h"
-#include "base/safefile.h"
+#include "phasewatt-analysis.h"
 
 static int run(int argc, char **argv);
 
@@ -51,38 +49,35 @@ static int parse_format(const char *s, export_format *out)
     return -1;
 }
 
-static int write_export(FILE *out, const pw_trace *t, const pw_attribution *a, void *ctx)
+/* The results API's name of the chosen format. */
+static const char *format_name(const export_choice *c)
 {
-    const export_choice *c = ctx;
     switch (c->format) {
-    case EXPORT_PERFETTO: return pw_export_perfetto(out, t, a, c->full ? 0 : PW_EXPORT_BUCKET_NS);
-    case EXPORT_PERFETTO_JSON: return pw_export_perfetto_json(out, t, a);
-    case EXPORT_JSONL: return pw_export_jsonl(out, t, a);
-    default: return pw_report_samples_csv(out, t, a, 1);
+    case EXPORT_PERFETTO: return c->full ? "perfetto-full" : "perfetto";
+    case EXPORT_PERFETTO_JSON: return "perfetto-json";
+    case EXPORT_JSONL: return "jsonl";
+    default: return "samples-domains";
     }
 }
 
-/* Written on a private name and renamed into place: a failed export leaves what was there,
- * and its one line names the output, not the trace. */
+/* To a file: written on a private name and renamed into place, so a failed export leaves
+ * what was there, and its one line names the output, not the trace. To stdout without -o. */
 static int export_to(const char *in, const char *output, const export_choice *c)
 {
     pw_trace *t = NULL;
-    pw_attribution *a = NULL;
-    int code = cli_open_trace("export", in, &t, &a);
+    pw_result *r = NULL;
+    int code = cli_open_result("export", in, NULL, &t, &r);
     if (code) return code;
-    pw_safefile f;
-    FILE *out = pw_safefile_fopen(&f, output);
-    int rc = out ? write_export(out, t, a, (void *)c) : PW_ERR_IO, err = errno;
-    if (out) {
-        int done = pw_safefile_finish(&f, out, rc == PW_OK);
-        if (rc == PW_OK) rc = done, err = errno;
-    }
-    pw_attribution_free(a);
+    int rc = output ? pw_result_write_file(r, output, format_name(c), 0)
+                    : pw_result_write(r, stdout, format_name(c), 0);
+    if (rc == PW_OK && !output && fflush(stdout) != 0) rc = PW_ERR_IO;
+    int err = errno;
+    pw_result_free(r);
     pw_trace_close(t);
-    if (rc != PW_OK)
-        return cli_error("export", CLI_FAILED, "cannot write %s: %s", output,
-                         rc == PW_ERR_IO ? strerror(err) : pw_strerror(rc));
-    return 0;
+    if (rc == PW_OK) return 0;
+    if (!output) return (errno = err, cli_output_error("export", in, rc));
+    return cli_error("export", CLI_FAILED, "cannot write %s: %s", output,
+                     rc == PW_ERR_IO ? strerror(err) : pw_strerror(rc));
 }
 
 static int run(int argc, char **argv)
@@ -115,8 +110,7 @@ static int run(int argc, char **argv)
     if (choice.full && choice.format != EXPORT_PERFETTO)
         return cli_error("export", CLI_USAGE, "--full applies to --format perfetto only");
     const char *in = argv[optind];
-    if (pw_output_is_input(output, &in, 1))
+    if (cli_output_is_input(output, &in, 1))
         return cli_error("export", CLI_USAGE, "-o must not be the input");
-    return output ? export_to(in, output, &choice)
-                  : cli_with_trace("export", in, write_export, &choice, stdout);
+    return export_to(in, output, &choice);
 }

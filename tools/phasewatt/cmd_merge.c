@@ -7,7 +7,6 @@
 
 #include "cli.h"
 #include "trace/merge.h"
-#include "base/safefile.h"
 
 static int run(int argc, char **argv);
 
@@ -188,7 +187,7 @@ static int run(int argc, char **argv)
         return cli_error("merge", CLI_USAGE, "wants 2 to %d trace files (see --help)",
                          PW_MERGE_MAX_INPUTS);
     if (!out) return cli_error("merge", CLI_USAGE, "wants -o FILE, the merged trace to write");
-    const char *same = pw_output_is_input(out, (const char *const *)argv + optind, (size_t)nfiles);
+    const char *same = cli_output_is_input(out, (const char *const *)argv + optind, (size_t)nfiles);
     if (same) return cli_error("merge", CLI_USAGE, "-o must not be an input (%s)", same);
     /* NOLINTNEXTLINE(bugprone-sizeof-expression): in.t is an array of pointers, sized as such */
     inputs in = {calloc((size_t)nfiles, sizeof *in.t), calloc((size_t)nfiles, sizeof *in.label), 0};

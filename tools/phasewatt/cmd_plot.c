@@ -6,8 +6,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
-#include "plot/plot.h"
-#include "base/safefile.h"
+#include "phasewatt-analysis.h"
 
 static int run(int argc, char **argv);
 
@@ -36,15 +35,9 @@ static void default_output(const char *trace, char *out, size_t cap)
 }
 
 /* Written on a private name and renamed into place: a failed write leaves what was there. */
-static int write_html(const char *path, const pw_plot_run *runs, size_t n)
+static int write_html(const char *path, const cli_runs *l)
 {
-    pw_safefile f;
-    FILE *out = pw_safefile_fopen(&f, path);
-    if (!out) return cli_error("plot", CLI_FAILED, "cannot write %s: %s", path, strerror(errno));
-    int rc = pw_plot_html(out, runs, n), err = errno;
-    int done = pw_safefile_finish(&f, out, rc == PW_OK);
-    if (rc == PW_OK) rc = done;
-    else errno = err;
+    int rc = pw_results_plot_file((const pw_result *const *)l->r, l->file, l->n, path);
     if (rc != PW_OK)
         return cli_error("plot", CLI_FAILED, "cannot write %s: %s", path,
                          rc == PW_ERR_IO ? strerror(errno) : pw_strerror(rc));
@@ -52,11 +45,11 @@ static int write_html(const char *path, const pw_plot_run *runs, size_t n)
     return 0;
 }
 
-static int write_svgs(const char *dir, const pw_plot_run *runs, size_t n)
+static int write_svgs(const char *dir, const cli_runs *l)
 {
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return cli_error("plot", CLI_FAILED, "cannot create %s: %s", dir, strerror(errno));
-    int rc = pw_plot_svg_files(dir, runs, n, stdout);
+    int rc = pw_results_plot_svg((const pw_result *const *)l->r, l->file, l->n, dir, stdout);
     if (rc != PW_OK)
         return cli_error("plot", CLI_FAILED, "cannot write the SVG files in %s: %s", dir,
                          rc == PW_ERR_IO ? strerror(errno) : pw_strerror(rc));
@@ -82,14 +75,12 @@ static int run(int argc, char **argv)
     if (!l) return cli_error("plot", CLI_FAILED, "out of memory");
     int code = cli_runs_load("plot", l, argv + optind, argc - optind);
     if (!code) {
-        pw_plot_run runs[CLI_MAX_RUNS];
-        for (size_t i = 0; i < l->n; i++) runs[i] = (pw_plot_run){.file = l->file[i], .t = l->t[i], .a = l->a[i]};
         char html[4096];
         if (!output) default_output(l->file[0], html, sizeof html);
         const char *to = output ? output : html;
-        const char *in = svg_dir ? NULL : pw_output_is_input(to, l->file, l->n);
+        const char *in = svg_dir ? NULL : cli_output_is_input(to, l->file, l->n);
         if (in) code = cli_error("plot", CLI_USAGE, "%s is an input: the HTML must go elsewhere (-o)", in);
-        else code = svg_dir ? write_svgs(svg_dir, runs, l->n) : write_html(to, runs, l->n);
+        else code = svg_dir ? write_svgs(svg_dir, l) : write_html(to, l);
     }
     cli_runs_free(l);
     free(l);

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "base/safefile.h"
 #include "trace/trace.h"
 
 static int run(int argc, char **argv);
@@ -80,7 +79,7 @@ static int run(int argc, char **argv)
         out = def;
     }
     /* by device and inode: ./IN, a hard link or a symlink to IN all name the input */
-    if (!strcmp(out, in) || pw_same_file(out, in))
+    if (!strcmp(out, in) || cli_same_file(out, in))
         return cli_error("recover", CLI_USAGE, "-o must not be the input");
     pw_trace *t = NULL;
     int rc = pw_trace_open(in, &t);

@@ -5,12 +5,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "analysis/attribute.h"
 #include "cli.h"
 #include "phasewatt-analysis.h"
-#include "report/report.h"
-#include "sources/source.h"
-#include "trace/format.h"
 
 int cli_error(const char *cmd, int code, const char *fmt, ...)
 {
@@ -92,15 +88,11 @@ int cli_parse_format(const char *s, cli_format *out)
 }
 
 /* Whether the file opens with the trace magic: "malformed" means a damaged trace only then. */
-static int has_trace_magic(const char *path)
+static int known_source(const char *name)
 {
-    char magic[PW_TRACE_MAGIC_LEN];
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    int yes = fread(magic, 1, sizeof magic, f) == sizeof magic &&
-              memcmp(magic, PW_TRACE_MAGIC, PW_TRACE_MAGIC_LEN) == 0;
-    fclose(f);
-    return yes;
+    for (size_t i = 0; pw_source_name(i); i++)
+        if (!strcmp(pw_source_name(i), name)) return 1;
+    return 0;
 }
 
 int cli_check_sources(const char *cmd, const char *list)
@@ -110,7 +102,7 @@ int cli_check_sources(const char *cmd, const char *list)
     int code = 0;
     for (char *name = copy ? strtok_r(copy, ",", &save) : NULL; name && !code;
          name = strtok_r(NULL, ",", &save))
-        if (!pw_source_find(name))
+        if (!known_source(name))
             code = cli_error(cmd, CLI_USAGE, "unknown source '%s' (see `phasewatt sources`)", name);
     free(copy);
     return code;
@@ -128,43 +120,48 @@ int cli_trace_error(const char *cmd, const char *path, int rc)
         return cli_error(cmd, CLI_FAILED, "cannot read %s: %s", path, strerror(saved));
     if (st.st_size == 0)
         return cli_error(cmd, CLI_FAILED, "%s is empty: not a phasewatt trace", path);
-    if (rc == PW_ERR_FORMAT && !has_trace_magic(path))
+    if (rc == PW_ERR_FORMAT && pw_trace_probe(path) == 0)
         return cli_error(cmd, CLI_FAILED, "%s is not a phasewatt trace", path);
     return cli_error(cmd, CLI_FAILED, "cannot read %s: %s", path, pw_strerror(rc));
 }
 
-int cli_open_trace(const char *cmd, const char *path, pw_trace **t, pw_attribution **a)
-{
-    *a = NULL;
-    int rc = pw_trace_open(path, t);
-    if (rc != PW_OK) return cli_trace_error(cmd, path, rc);
-    rc = pw_attribute(*t, a);
-    if (rc != PW_OK) {
-        pw_trace_close(*t);
-        *t = NULL;
-        return cli_error(cmd, CLI_FAILED, "%s: %s", path, pw_strerror(rc));
-    }
-    return 0;
-}
-
-/* Says why writing a trace's output failed (errno for an I/O error); the exit code. */
-static int output_error(const char *cmd, const char *path, int rc)
+int cli_output_error(const char *cmd, const char *path, int rc)
 {
     return cli_error(cmd, CLI_FAILED, "%s: %s%s%s", path, pw_strerror(rc),
                      rc == PW_ERR_IO ? ": " : "", rc == PW_ERR_IO ? strerror(errno) : "");
 }
 
-int cli_with_trace(const char *cmd, const char *path, cli_trace_fn fn, void *ctx, FILE *out)
+int cli_open_result(const char *cmd, const char *path, const char *method, pw_trace **t,
+                    pw_result **r)
 {
-    pw_trace *t = NULL;
-    pw_attribution *a = NULL;
-    int code = cli_open_trace(cmd, path, &t, &a);
-    if (code) return code;
-    int rc = fn(out, t, a, ctx);
-    if (rc == PW_OK && fflush(out) != 0) rc = PW_ERR_IO;
-    pw_attribution_free(a);
-    pw_trace_close(t);
-    return rc == PW_OK ? 0 : output_error(cmd, path, rc);
+    *r = NULL;
+    int rc = pw_trace_open(path, t);
+    if (rc != PW_OK) return cli_trace_error(cmd, path, rc);
+    pw_result_options o;
+    pw_result_options_init(&o);
+    o.method = method;
+    rc = pw_result_new(*t, &o, r);
+    if (rc == PW_OK) return 0;
+    pw_trace_close(*t);
+    *t = NULL;
+    if (rc == PW_ERR_NOT_FOUND)
+        return cli_error(cmd, CLI_USAGE, "unknown method '%s' (auto, exact, disaggregate, naive, "
+                         "windows)", method);
+    return cli_error(cmd, CLI_FAILED, "%s: %s", path, pw_strerror(rc));
+}
+
+int cli_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+const char *cli_output_is_input(const char *out, const char *const *in, size_t n)
+{
+    for (size_t i = 0; out && i < n; i++)
+        if (!strcmp(out, in[i]) || cli_same_file(out, in[i])) return in[i];
+    return NULL;
 }
 
 int cli_runs_load(const char *cmd, cli_runs *r, char **files, int nfiles)
@@ -173,7 +170,7 @@ int cli_runs_load(const char *cmd, cli_runs *r, char **files, int nfiles)
     if (nfiles < 1 || nfiles > CLI_MAX_RUNS)
         return cli_error(cmd, CLI_USAGE, "wants 1 to %d trace files (see --help)", CLI_MAX_RUNS);
     for (int i = 0; i < nfiles; i++) {
-        int code = cli_open_trace(cmd, files[i], &r->t[r->n], &r->a[r->n]);
+        int code = cli_open_result(cmd, files[i], NULL, &r->t[r->n], &r->r[r->n]);
         if (code) {
             cli_runs_free(r);
             return code;
@@ -186,29 +183,10 @@ int cli_runs_load(const char *cmd, cli_runs *r, char **files, int nfiles)
 void cli_runs_free(cli_runs *r)
 {
     for (size_t i = 0; i < r->n; i++) {
-        pw_attribution_free(r->a[i]);
+        pw_result_free(r->r[i]);
         pw_trace_close(r->t[i]);
     }
     r->n = 0;
-}
-
-/* The report through the results API, as a program linking the library reads a trace. */
-static int write_result(const char *cmd, const char *path, pw_trace *t, const char *format,
-                        int depth, const char *method, FILE *out)
-{
-    pw_result_options o;
-    pw_result_options_init(&o);
-    o.method = method;
-    pw_result *r = NULL;
-    int rc = pw_result_new(t, &o, &r);
-    if (rc == PW_ERR_NOT_FOUND)
-        return cli_error(cmd, CLI_USAGE, "unknown method '%s' (auto, exact, disaggregate, naive, "
-                         "windows)", method);
-    if (rc != PW_OK) return cli_error(cmd, CLI_FAILED, "%s: %s", path, pw_strerror(rc));
-    rc = pw_result_write(r, out, format, depth);
-    if (rc == PW_OK && fflush(out) != 0) rc = PW_ERR_IO;
-    pw_result_free(r);
-    return rc == PW_OK ? 0 : output_error(cmd, path, rc);
 }
 
 int cli_print_report(const char *cmd, const char *path, cli_format fmt, int depth, int samples,
@@ -217,9 +195,12 @@ int cli_print_report(const char *cmd, const char *path, cli_format fmt, int dept
     static const char *const formats[] = {[FMT_TEXT] = "text", [FMT_JSON] = "json",
                                           [FMT_CSV] = "csv"};
     pw_trace *t = NULL;
-    int rc = pw_trace_open(path, &t);
-    if (rc != PW_OK) return cli_trace_error(cmd, path, rc);
-    int code = write_result(cmd, path, t, samples ? "samples" : formats[fmt], depth, method, out);
+    pw_result *r = NULL;
+    int code = cli_open_result(cmd, path, method, &t, &r);
+    if (code) return code;
+    int rc = pw_result_write(r, out, samples ? "samples" : formats[fmt], depth);
+    if (rc == PW_OK && fflush(out) != 0) rc = PW_ERR_IO;
+    pw_result_free(r);
     pw_trace_close(t);
-    return code;
+    return rc == PW_OK ? 0 : cli_output_error(cmd, path, rc);
 }
