@@ -277,6 +277,36 @@ typedef struct pw_trace_health {
     uint64_t bad_names;      /* names repaired on reading (invalid UTF-8, '/', too long) */
 } pw_trace_health;
 PW_API int pw_trace_get_health(const pw_trace *trace, pw_trace_health *out);
+/* Threads (phase ids) that tagged phases in the trace. */
+PW_API size_t pw_trace_track_count(const pw_trace *trace);
+
+/* ---- Editing traces: what `phasewatt merge` and `recover` do. A trace being changed is not
+ * read by another thread meanwhile. */
+
+/* Writes the whole trace as a complete file (END chunk included), on a private name beside
+ * path renamed into place once every byte is there; PW_ERR_IO with errno set on failure. */
+PW_API int pw_trace_write(const pw_trace *trace, const char *path);
+
+/* One trace from the traces of several hosts (GPUs, ranks), in[0..n), 2 <= n <=
+ * PW_MERGE_MAX_INPUTS, aligned on wall clock; each input's sources, domains and tracks kept
+ * apart as "LABEL/name", so attribution keeps each host's energy to its own phases
+ * (docs/trace-format.md, "Merged traces"). labels[i]: input i's, non-empty and unique;
+ * files[i] (files may be NULL) is recorded as merge.I.file. *out is closed with
+ * pw_trace_close; on failure a PW_ERR_* code and a one-line reason in why. */
+#define PW_MERGE_MAX_INPUTS 1024
+PW_API int pw_trace_merge(const pw_trace *const *in, size_t n, const char *const *labels,
+                          const char *const *files, pw_trace **out, char *why, size_t whylen);
+
+/* Makes a torn or damaged trace whole, as read: every phase still open is ended at the
+ * trace's last timestamp, and recovered.* metadata (from, torn, corrupt_chunks,
+ * closed_phases) says what was done; pw_trace_write then makes it a clean file. */
+typedef struct pw_recovery {
+    size_t size;               /* set by the caller: sizeof(pw_recovery) */
+    uint64_t closed_phases;    /* phases ended at the trace's last timestamp */
+    size_t samples, events;    /* what the trace holds */
+    double duration_s;         /* from its first timestamp to its last */
+} pw_recovery;
+PW_API int pw_trace_recover(pw_trace *trace, const char *from, pw_recovery *out);
 
 #ifdef __cplusplus
 }

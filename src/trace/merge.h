@@ -8,9 +8,8 @@
 
 #include "trace/trace.h"
 
-#define PW_MERGE_MAX_INPUTS 1024
-
-/* Builds in *out one trace from in[0..n) (n >= 2; the inputs are only read):
+/* pw_trace_merge (phasewatt.h) builds in *out one trace from in[0..n) (the inputs are only
+ * read):
  * - times move onto one monotonic timeline aligned on wall clock: t' = t + shift_i with
  *   shift_i = realtime_offset_i - R, where R is input 0's offset (lowered only when a time
  *   would fall below 0);
@@ -21,8 +20,6 @@
  * labels[i] names input i (non-empty, unique: the caller's job); files[i] (may be NULL) is
  * recorded as merge.I.file. On failure returns a PW_ERR_* code and a one-line reason in
  * why (no trailing newline). */
-int pw_trace_merge(const pw_trace *const *in, size_t n, const char *const *labels,
-                   const char *const *files, pw_trace **out, char *why, size_t whylen);
 
 /* The host groups of a merged trace: group[source] and group[track index] are 1 .. ngroups,
  * or 0 for a source or track that belongs to no group (it is shared by all). A trace that

@@ -491,6 +491,7 @@ int pw_trace_open(const char *path, pw_trace **out)
 void pw_trace_close(pw_trace *trace) { pw_trace_free(trace); }
 
 size_t pw_trace_domain_count(const pw_trace *trace) { return trace ? trace->ndomains : 0; }
+size_t pw_trace_track_count(const pw_trace *trace) { return trace ? trace->ntracks : 0; }
 
 int pw_trace_domain_is_top(const pw_trace *t, size_t domain)
 {

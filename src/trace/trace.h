@@ -190,8 +190,7 @@ int pw_writer_errno(const pw_writer *w);
 uint64_t pw_writer_written(const pw_writer *w);   /* bytes on disk so far */
 /* Flushes, writes the END chunk and closes; frees w even on error. */
 int pw_writer_close(pw_writer *w, uint64_t end_ns, uint64_t missed_deadlines);
-/* Writes a whole model (tests, merge). */
-int pw_trace_write(const pw_trace *t, const char *path);
+/* pw_trace_write (phasewatt.h) writes a whole model through the writer. */
 
 /* ---- Reader -------------------------------------------------------------------------- */
 int pw_trace_read_buffer(const uint8_t *data, size_t len, pw_trace **out);

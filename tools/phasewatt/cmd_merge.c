@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "trace/merge.h"
+#include "phasewatt.h"
 
 static int run(int argc, char **argv);
 
@@ -121,8 +121,9 @@ static int load(inputs *in, const char *file)
     if (rc != PW_OK)
         return cli_trace_error("merge", file, rc);
     in->n++;
-    /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): the caller stops at cli_error's nonzero code */
-    const pw_trace_health *h = &in->t[i]->health;
+    pw_trace_health health = {.size = sizeof health};
+    pw_trace_get_health(in->t[i], &health);
+    const pw_trace_health *h = &health;
     if (h->torn)
         fprintf(stderr, "phasewatt merge: warning: %s is torn (the run was cut short); merged "
                         "up to its last complete chunk\n", file);
@@ -146,7 +147,7 @@ static void summary(const inputs *in, const pw_trace *m, const char *out)
         double s = shift ? (double)strtoll(shift, NULL, 10) * 1e-9 : 0;
         fprintf(stderr, "%s%s %+.6f s", i ? ", " : "", in->label[i], s);
     }
-    fprintf(stderr, "), %zu domains, %zu tracks\n", m->ndomains, m->ntracks);
+    fprintf(stderr, "), %zu domains, %zu tracks\n", pw_trace_domain_count(m), pw_trace_track_count(m));
 }
 
 static int merge_and_write(inputs *in, char **files, const char *out)
@@ -160,12 +161,12 @@ static int merge_and_write(inputs *in, char **files, const char *out)
     rc = pw_trace_write(m, out);   /* on a private name, renamed into place when complete */
     if (rc != PW_OK) {
         int e = errno;
-        pw_trace_free(m);
+        pw_trace_close(m);
         return cli_error("merge", CLI_FAILED, "cannot write %s: %s%s%s", out, pw_strerror(rc),
                          rc == PW_ERR_IO ? ": " : "", rc == PW_ERR_IO ? strerror(e) : "");
     }
     summary(in, m, out);
-    pw_trace_free(m);
+    pw_trace_close(m);
     return 0;
 }
 

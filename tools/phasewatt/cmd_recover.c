@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "trace/trace.h"
+#include "phasewatt.h"
 
 static int run(int argc, char **argv);
 
@@ -21,42 +21,6 @@ const cli_command cli_recover = {
     "metadata (recovered.*). Every command reads a torn trace as it is; recover makes a\n"
     "file that other tools and later phasewatt versions see as complete.\n",
     run};
-
-/* Ends every phase still open on each track at the trace's last timestamp. */
-static int close_open_phases(pw_trace *t, uint64_t *closed)
-{
-    *closed = 0;
-    for (size_t i = 0; i < t->ntracks; i++) {
-        pw_open_stack open = {0};
-        const pw_track *tr = &t->tracks[i];
-        for (size_t e = 0; e < tr->n; e++) pw_open_stack_follow(&open, &tr->events[e]);
-        uint32_t id = tr->id;   /* tr moves when an event grows the tracks */
-        while (open.depth > 0) {
-            pw_event end = {.t_ns = t->end_ns, .id = open.ids[--open.depth], .type = PW_EV_END};
-            int rc = pw_trace_add_event(t, id, &end);
-            if (rc != PW_OK) return rc;
-            (*closed)++;
-        }
-    }
-    return PW_OK;
-}
-
-static int note(pw_trace *t, const char *key, unsigned long long v)
-{
-    char text[32];
-    snprintf(text, sizeof text, "%llu", v);
-    return pw_trace_set_meta(t, key, text);
-}
-
-static int salvage(pw_trace *t, const char *from, const pw_trace_health *h, uint64_t *closed)
-{
-    int rc = close_open_phases(t, closed);
-    if (rc == PW_OK) rc = pw_trace_set_meta(t, "recovered.from", from);
-    if (rc == PW_OK) rc = note(t, "recovered.torn", (unsigned long long)h->torn);
-    if (rc == PW_OK) rc = note(t, "recovered.corrupt_chunks", h->corrupt_chunks);
-    if (rc == PW_OK) rc = note(t, "recovered.closed_phases", *closed);
-    return rc;
-}
 
 static int run(int argc, char **argv)
 {
@@ -87,8 +51,8 @@ static int run(int argc, char **argv)
         return cli_trace_error("recover", in, rc);
     pw_trace_health h = {.size = sizeof h};
     pw_trace_get_health(t, &h);
-    uint64_t closed = 0;
-    rc = salvage(t, in, &h, &closed);
+    pw_recovery done = {.size = sizeof done};
+    rc = pw_trace_recover(t, in, &done);
     if (rc == PW_OK) rc = pw_trace_write(t, out);   /* on a private name, then renamed */
     if (rc != PW_OK) {
         int e = errno;
@@ -96,14 +60,11 @@ static int run(int argc, char **argv)
         return cli_error("recover", CLI_FAILED, "writing %s: %s%s%s", out, pw_strerror(rc),
                          rc == PW_ERR_IO ? ": " : "", rc == PW_ERR_IO ? strerror(e) : "");
     }
-    size_t samples = 0, events = 0;
-    for (size_t i = 0; i < t->nsources; i++) samples += t->series[i].n;
-    for (size_t i = 0; i < t->ntracks; i++) events += t->tracks[i].n;
     fprintf(stderr, "phasewatt recover: wrote %s: %zu samples, %zu events, %.3f s; %s%s, %zu "
-            "corrupt chunk(s) dropped, %llu open phase(s) closed\n", out, samples, events,
-            t->end_ns > t->start_ns ? (double)(t->end_ns - t->start_ns) * 1e-9 : 0.0,
-            h.torn ? "torn tail dropped" : "no torn tail", h.complete ? "" : " (unfinished run)",
-            h.corrupt_chunks, (unsigned long long)closed);
+            "corrupt chunk(s) dropped, %llu open phase(s) closed\n", out, done.samples,
+            done.events, done.duration_s, h.torn ? "torn tail dropped" : "no torn tail",
+            h.complete ? "" : " (unfinished run)", h.corrupt_chunks,
+            (unsigned long long)done.closed_phases);
     pw_trace_close(t);
     return 0;
 }
