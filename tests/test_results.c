@@ -689,6 +689,14 @@ TEST(results_trace_recover_ends_open_phases_and_the_written_trace_is_complete)
     fx_name(t, 2, "attention");
     fx_begin(t, 1, 10 * FX_MS, 1);
     fx_begin(t, 1, 20 * FX_MS, 2);   /* neither ends: the recorder died */
+    CHECK_INT(pw_trace_write(t, tf_path("broken.pwt")), PW_OK);
+    pw_trace_close(t);
+    size_t len = 0;   /* torn: the END chunk cut short, as a killed recorder leaves it */
+    char *bytes = tf_read_file(tf_path("broken.pwt"), &len);
+    CHECK(bytes != NULL && len > 8);
+    CHECK_INT(tf_write_file(tf_path("broken.pwt"), bytes, len - 4), 0);
+    free(bytes);
+    CHECK_INT(pw_trace_open(tf_path("broken.pwt"), &t), PW_OK);
     pw_recovery r = {.size = sizeof r - 1};
     CHECK_INT(pw_trace_recover(t, "broken.pwt", &r), PW_ERR_INVALID);
     CHECK_INT(pw_trace_recover(NULL, "broken.pwt", &r), PW_ERR_INVALID);
@@ -699,6 +707,7 @@ TEST(results_trace_recover_ends_open_phases_and_the_written_trace_is_complete)
     CHECK(r.samples > 0 && r.duration_s > 0);
     CHECK_STR(pw_trace_meta(t, "recovered.from"), "broken.pwt");
     CHECK_STR(pw_trace_meta(t, "recovered.closed_phases"), "2");
+    CHECK_STR(pw_trace_meta(t, "recovered.torn"), "1");
     CHECK_INT(pw_trace_track_count(t), 1);
     CHECK_INT(pw_trace_write(t, tf_path("recovered.pwt")), PW_OK);
     pw_trace_close(t);
