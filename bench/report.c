@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "phasewatt-analysis.h"
 #include "analysis/attribute.h"
 #include "base/clock.h"
 #include "report/report.h"

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "phasewatt-analysis.h"
 #include "analysis/attribute.h"
 #include "fuzz.h"
 #include "report/report.h"

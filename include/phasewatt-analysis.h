@@ -142,6 +142,15 @@ PW_API int pw_result_samples(const pw_result *r, pw_sample_iter **out);
 PW_API int pw_sample_next(pw_sample_iter *it, pw_power_sample *out);
 PW_API void pw_sample_iter_free(pw_sample_iter *it);
 
+/* ---- Simulation: a scenario (phasewatt.h) through its sensor model in virtual time, written
+ * as a normal trace with the ground truth per phase path and metadata: what `phasewatt
+ * simulate` writes. On failure a PW_ERR_* code and a one-line reason in err. */
+PW_API int pw_simulate(const pw_scenario *s, const char *out_path, char *err, size_t errlen);
+/* Runs the scenario for real in this process: pw_begin/pw_end around busy CPU work of each
+ * leaf's duration times time_scale (tags are dropped without a session): what `phasewatt
+ * record` runs without a command. */
+PW_API int pw_scenario_run(const pw_scenario *s, double time_scale);
+
 /* ---- Outputs: what `phasewatt report`, `export`, `compare` and `plot` write. A stream is
  * written as is; a path is written on a private name beside it and renamed into place only
  * when every byte reached the file (a failed write leaves what was there, and a link at the

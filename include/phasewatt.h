@@ -280,6 +280,17 @@ PW_API int pw_trace_get_health(const pw_trace *trace, pw_trace_health *out);
 /* Threads (phase ids) that tagged phases in the trace. */
 PW_API size_t pw_trace_track_count(const pw_trace *trace);
 
+/* ---- Scenarios (docs/scenario.md): a workload of phases and powers in a few lines of text,
+ * to try a setup without a model (and the synthetic source's power model). Real functions
+ * under PHASEWATT_DISABLE too; phasewatt-analysis.h plays them (pw_scenario_run,
+ * pw_simulate). */
+typedef struct pw_scenario pw_scenario;
+/* On a bad scenario PW_ERR_FORMAT and "line N: reason" in err. */
+PW_API int pw_scenario_parse(const char *text, pw_scenario **out, char *err, size_t errlen);
+PW_API int pw_scenario_load(const char *path, pw_scenario **out, char *err, size_t errlen);
+PW_API void pw_scenario_free(pw_scenario *s);
+PW_API const char *pw_scenario_builtin(void);   /* the built-in inference-shaped workload */
+
 /* ---- Editing traces: what `phasewatt merge` and `recover` do. A trace being changed is not
  * read by another thread meanwhile. */
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "phasewatt-analysis.h"
 #include "analysis/attribute.h"
 #include "analysis/disaggregate.h"
 #include "sim/accuracy.h"

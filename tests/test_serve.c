@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "phasewatt-analysis.h"
 #include "analysis/attribute.h"
 #include "core/channel.h"
 #include "fleet/live.h"

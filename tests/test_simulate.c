@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "phasewatt-analysis.h"
 #include "base/clock.h"
 #include "sim/scenario.h"
 #include "sim/sensor.h"

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "sim/accuracy.h"
+#include "phasewatt-analysis.h"
 #include "sim/scenario.h"
 
 const pw_method pw_accuracy_methods[PW_ACCURACY_METHODS] = {

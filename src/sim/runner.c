@@ -7,6 +7,7 @@
 
 #include "base/clock.h"
 #include "platform/platform.h"
+#include "phasewatt-analysis.h"
 #include "sim/scenario.h"
 
 typedef struct runner {

@@ -53,11 +53,7 @@ typedef struct pw_scenario {
     char **paths; size_t npaths;     /* distinct phase paths; paths[0] is "" (top level) */
 } pw_scenario;
 
-/* Parses scenario text. On error returns PW_ERR_FORMAT and writes "line N: reason" to err. */
-int pw_scenario_parse(const char *text, pw_scenario **out, char *err, size_t errlen);
-int pw_scenario_load(const char *path, pw_scenario **out, char *err, size_t errlen);
-void pw_scenario_free(pw_scenario *s);
-const char *pw_scenario_builtin(void);   /* the built-in inference-shaped workload */
+/* pw_scenario_parse, _load, _free and _builtin are public (phasewatt.h). */
 
 /* Total duration of the scenario (steps only, without lead time): the main track's or the
  * longest track's end, whichever is later. */
@@ -101,12 +97,6 @@ int pw_scenario_walk_track(const pw_scenario *s, size_t i, uint64_t t0_ns, const
  * leave uncovered). Returns background_w if the path is not found or has no idle step. */
 double pw_scenario_watts(const pw_scenario *s, const char *path);
 
-/* Simulates the scenario in virtual time through its sensor model and writes a normal
- * trace with the ground truth per phase path (TRUTH records) and metadata. */
-int pw_simulate(const pw_scenario *s, const char *out_path, char *err, size_t errlen);
-
-/* Runs the scenario for real in this process: pw_begin/pw_end around busy CPU work of each
- * leaf's duration times time_scale. Needs no open session (tags are then dropped). */
-int pw_scenario_run(const pw_scenario *s, double time_scale);
+/* pw_simulate (phasewatt-analysis.h) and pw_scenario_run (phasewatt.h) play it. */
 
 #endif

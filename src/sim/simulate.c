@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/gridlock.h"
+#include "phasewatt-analysis.h"
 #include "sim/scenario.h"
 #include "sources/counter.h"
 #include "base/grow.h"

@@ -16,7 +16,7 @@
 #include "base/clock.h"
 #include "platform/platform.h"
 #include "phasewatt.h"
-#include "sim/scenario.h"
+#include "phasewatt-analysis.h"
 
 /* Threads of the recorded command that may tag at once (--rings); more are counted. */
 #define CHANNEL_THREADS 128

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 
 #include "cli.h"
-#include "sim/scenario.h"
+#include "phasewatt-analysis.h"
 
 static int run(int argc, char **argv);
 
