@@ -122,6 +122,7 @@ static int load(inputs *in, const char *file)
         return cli_trace_error("merge", file, rc);
     in->n++;
     pw_trace_health health = {.size = sizeof health};
+    /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): the caller stops at cli_error's nonzero code */
     pw_trace_get_health(in->t[i], &health);
     const pw_trace_health *h = &health;
     if (h->torn)
