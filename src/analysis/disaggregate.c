@@ -42,6 +42,7 @@ typedef struct normal {
     const pw_disagg_domain *fit;   /* [ndom] the fitted powers: collect residuals */
     double *resid; size_t nresid, cap;   /* [cap * ndom] residuals (J), equation-major */
     double *ginv;   /* [k * k] G⁻¹ over the fitted nodes: the covariance per unit of σ² */
+    int have_ginv;  /* ginv was filled (G's Cholesky factor exists) */
     double *meat;   /* [ndom * k * k] Σ (r / (1 - h))² a aᵀ over equations (NULL: too big) */
 } normal;
 
@@ -554,6 +555,7 @@ static void uncertainty(scaled *s, normal *ne, size_t m, pw_disagg_domain *dd, s
         dd->vif[s->ix[b]] = s->rhs[b];
         if (s->rhs[b] > dd->max_vif) dd->max_vif = s->rhs[b];
     }
+    ne->have_ginv = 1;
     for (size_t a = 0; a < n; a++)
         dd->ci_w[s->ix[a]] = Z95 * sqrt(dd->cov[s->ix[a] * k + s->ix[a]]);
     dd->rms_j = ne->n ? sqrt(rss > 0 ? rss / (double)ne->n : 0) : NAN;
@@ -665,23 +667,27 @@ static void overlap_inflate(const normal *ne, size_t m, size_t lag, pw_disagg_do
  * ones (a long prefill's ramp), and one seen in loud ones the quiet ones'. */
 static void sandwich(const normal *ne, size_t m, pw_disagg_domain *dd, size_t k)
 {
-    if (!ne->meat || !dd->fitted || ne->nresid <= dd->nunknowns) return;
+    if (!ne->meat || !ne->have_ginv || !dd->fitted || ne->nresid <= dd->nunknowns) return;
     const double *M = ne->meat + m * k * k, *G = ne->ginv;
-    double *tmp = calloc(k * k + 1, sizeof *tmp);   /* M G⁻¹ */
-    if (!tmp) return;
-    for (size_t i = 0; i < k; i++)
-        for (size_t l = 0; l < k; l++) {
-            if (M[i * k + l] == 0) continue;
-            for (size_t j = 0; j < k; j++) tmp[i * k + j] += M[i * k + l] * G[l * k + j];
+    size_t *on = calloc(k + 1, sizeof *on), n = 0;   /* the fitted nodes: G⁻¹ is 0 elsewhere */
+    double *tmp = calloc(k * k + 1, sizeof *tmp);    /* M G⁻¹ */
+    for (size_t a = 0; on && a < k; a++)
+        if (G[a * k + a] != 0) on[n++] = a;
+    for (size_t i = 0; on && tmp && i < n; i++)
+        for (size_t l = 0; l < n; l++) {
+            double x = M[on[i] * k + on[l]];
+            if (x != 0)
+                for (size_t j = 0; j < n; j++) tmp[on[i] * k + on[j]] += x * G[on[l] * k + on[j]];
         }
-    for (size_t a = 0; a < k; a++)
-        for (size_t b = 0; b < k; b++) {
+    for (size_t a = 0; on && tmp && a < n; a++)
+        for (size_t b = 0; b < n; b++) {
             double v = 0;
-            for (size_t i = 0; i < k; i++) v += G[a * k + i] * tmp[i * k + b];
-            dd->cov[a * k + b] = v;
+            for (size_t i = 0; i < n; i++) v += G[on[a] * k + on[i]] * tmp[on[i] * k + on[b]];
+            dd->cov[on[a] * k + on[b]] = v;
         }
-    for (size_t a = 0; a < k; a++)
+    for (size_t a = 0; on && tmp && a < k; a++)
         if (isfinite(dd->ci_w[a])) dd->ci_w[a] = Z95 * sqrt(dd->cov[a * k + a] > 0 ? dd->cov[a * k + a] : 0);
+    free(on);
     free(tmp);
 }
 
