@@ -48,6 +48,15 @@ typedef struct sweep {
     unsigned char *own_part; /* [npieces + 1] scratch: each part's power read in its own call */
     unsigned char *own;  /* [npieces * width] the piece has pure intervals: its power (and
                             its ends') is read in the call itself, not the phase's mean */
+    /* [2 * npieces * width] per piece and end, the pure interval edge_est came from: its
+     * readings (as indices) and how its power moves per ns either reading is off (1/ns,
+     * relative, the slope's lever included): the error a part taking that power carries */
+    double *edge_ra, *edge_rb, *edge_sens;
+    const pw_series *cur_se;   /* the series being swept, and its lag (stamps' sd) */
+    double cur_lag;
+    size_t *part_end;    /* scratch [npieces + 2]: 1 + the end whose edge_est the part took, 0 none */
+    double *group_u;     /* its share of what the parts with a power leave (part_share.u) */
+    int split_fallback;  /* the interval had no power in any part: split by time, all alike */
     double *edge_est;    /* [2 * npieces * width] the power of each piece's first and last
                             pure interval (J/ns), NAN if none: a piece's power near its ends,
                             which a ramp within the phase moves away from its mean */
@@ -275,6 +284,7 @@ static uint64_t overlap(const sweep *s, size_t p, uint64_t t0, uint64_t t1)
 /* Adds a part's share and squared error to an ancestor's group in this interval. */
 typedef struct part_share {   /* one part, for group_add */
     double f, q, b, t, o, h;
+    double u;       /* its share of what the parts with a power of their own leave */
     uint8_t ends;   /* bit 0: the interval's first part, bit 1: its last */
 } part_share;
 
@@ -286,7 +296,7 @@ static size_t group_add(sweep *s, size_t n, uint32_t node, const part_share *ps)
     if (g == n) {
         s->group[n++] = node;
         s->group_f[g] = s->group_q[g] = s->group_b[g] = s->group_t[g] = 0;
-        s->group_o[g] = s->group_h[g] = 0;
+        s->group_o[g] = s->group_h[g] = s->group_u[g] = 0;
         s->group_ends[g] = 0;
     }
     s->group_f[g] += ps->f;
@@ -294,6 +304,7 @@ static size_t group_add(sweep *s, size_t n, uint32_t node, const part_share *ps)
     s->group_b[g] += ps->b;
     s->group_t[g] += ps->t;
     s->group_o[g] += ps->o;
+    s->group_u[g] += ps->u;
     s->group_h[g] += ps->h;
     s->group_ends[g] |= ps->ends;
     return n;
@@ -310,14 +321,16 @@ static void add_noise(sweep *s, size_t p, size_t d, double f, uint64_t dt)
 }
 
 /* The power of piece p's part of [t0, t1) from the readings alone: the piece's pure interval
- * nearest the part, else its pure intervals' mean, else its phase's; NAN if none. */
-static double part_local(const sweep *s, size_t p, size_t d, uint64_t t0, uint64_t t1)
+ * nearest the part, else its pure intervals' mean, else its phase's; NAN if none. *end: 1 +
+ * the end (0 first, 1 last) whose pure interval gave it, 0 otherwise. */
+static double part_local(const sweep *s, size_t p, size_t d, uint64_t t0, uint64_t t1, size_t *end)
 {
     const uint64_t *cut = s->pc->cut;
     size_t at = p * s->width + d, n = s->npieces * s->width;
     double head = s->edge_est[at], tail = s->edge_est[n + at];
-    if (cut[p] > t0 && cut[p + 1] >= t1 && head >= 0) return head;   /* the piece begins here */
-    if (cut[p + 1] < t1 && cut[p] <= t0 && tail >= 0) return tail;   /* it ends here */
+    *end = 0;
+    if (cut[p] > t0 && cut[p + 1] >= t1 && head >= 0) return *end = 1, head;   /* it begins here */
+    if (cut[p + 1] < t1 && cut[p] <= t0 && tail >= 0) return *end = 2, tail;   /* it ends here */
     return s->local_est[at];
 }
 
@@ -359,8 +372,9 @@ static double split_weights(sweep *s, size_t d, double e, uint64_t t0, uint64_t 
     sum[tier[n]] += w[n], open_ns += tier[n] == OPEN ? w[n] : 0, n++;
     s->hint_part[0] = s->hint_err = 0;
     s->own_part[0] = 0;
+    s->part_end[0] = 0;
     for (size_t p = from; p < s->npieces && cut[p] < t1; p++, n++) {
-        double ns = (double)overlap(s, p, t0, t1), local = part_local(s, p, d, t0, t1);
+        double ns = (double)overlap(s, p, t0, t1), local = part_local(s, p, d, t0, t1, &s->part_end[n]);
         double fit = s->est[p * s->width + d];   /* the fit's hint where it gave one */
         tier[n] = local >= 0 ? KNOWN : fit >= 0 ? FITTED : OPEN;
         s->own_part[n] = tier[n] == KNOWN && s->own[p * s->width + d];
@@ -383,6 +397,7 @@ static double split_weights(sweep *s, size_t d, double e, uint64_t t0, uint64_t 
     for (size_t i = 0; i < n; i++) s->by_time[i] = tier[i] == OPEN && open_phases > 1;
     double energy = e * 1e6, beyond = energy - sum[KNOWN] - sum[FITTED];
     double open_w = open_ns > 0 && beyond > 0 ? beyond / open_ns : mean;   /* power of OPEN */
+    s->split_fallback = 0;
     double unknown = sum[FITTED] + open_w * open_ns, left = energy - sum[KNOWN];
     double scale = unknown > 0 && left > 0 ? left / unknown : 1, total = 0;
     for (size_t i = 0; i < n; i++) {
@@ -391,6 +406,7 @@ static double split_weights(sweep *s, size_t d, double e, uint64_t t0, uint64_t 
         total += w[i];
     }
     if (total > 0) return total;
+    s->split_fallback = 1;
     w[0] = (double)outside;   /* no power in any part: by time */
     for (size_t p = from, i = 1; i < n; p++, i++) w[i] = (double)overlap(s, p, t0, t1);
     return (double)(t1 - t0);
@@ -413,17 +429,57 @@ static double part_power(const sweep *s, double e, double total, uint64_t t0, ui
     return ns ? e * s->weight[i] / total / (double)ns : 0;
 }
 
+/* A straddling interval's first and last parts, where each took the power of its piece's own
+ * pure interval beside the cut: that interval's readings, and what the part's energy moves per
+ * ns either is off (J/ns; 0: the part took no such power). */
+typedef struct edge_terms {
+    double joules_per_ns[2];
+    size_t ra[2], rb[2];
+    double sd_a[2], sd_b[2];
+} edge_terms;
+
+/* The figure's part of end part j's estimate error: share = [the part is the figure's] minus
+ * the figure's share of what absorbs it. A later reading a shortens the pure interval, so its
+ * power and the part's energy rise; a later reading b lowers them. */
+static void add_edge(pw_stamp_acc *acc, size_t at, double *var, const edge_terms *et, int j,
+                     double share)
+{
+    double k = et->joules_per_ns[j] * share;
+    if (k == 0) return;
+    if (et->sd_a[j] > 0) pw_stamp_acc_add(acc, at, et->ra[j], k, et->sd_a[j], var);
+    if (et->sd_b[j] > 0) pw_stamp_acc_add(acc, at, et->rb[j], -k, et->sd_b[j], var);
+}
+
 /* The timing term of a figure holding share f of a straddling interval: a reading off by dt
  * moves the power at its instant times dt into or out of the interval, which the split hands
  * out by share while it was the end part's alone. ends: the figure holds the interval's first
- * part (bit 0), its last (bit 1); end_power: the first and last parts' powers (J/ns). */
-static void add_timing(sweep *s, pw_stamp_acc *acc, size_t at, double *var, double f, uint8_t ends,
-                       const double end_power[2])
+ * part (bit 0), its last (bit 1); end_power: the first and last parts' powers (J/ns); S: the
+ * figure's share of what an end part's own estimate gets wrong (et), in reading order. */
+static void add_timing(sweep *s, pw_stamp_acc *acc, size_t at, double *var, double f, double S,
+                       uint8_t ends, const double end_power[2], const edge_terms *et)
 {
+    add_edge(acc, at, var, et, 0, (double)(ends & 1) - S);
     if (s->stamp_sd[0] > 0)
         pw_stamp_acc_add(acc, at, s->stamp[0], end_power[0] * (f - (ends & 1)), s->stamp_sd[0], var);
     if (s->stamp_sd[1] > 0)
         pw_stamp_acc_add(acc, at, s->stamp[1], end_power[1] * (((ends >> 1) & 1) - f), s->stamp_sd[1], var);
+    add_edge(acc, at, var, et, 1, (double)((ends >> 1) & 1) - S);
+}
+
+/* The edge terms of part i (0: the first, 1: the last) of an interval whose energy e splits
+ * by weights w (sum total): set where it is a read part that took its pure interval's power. */
+static void edge_term(const sweep *s, edge_terms *et, int j, size_t part, size_t piece, size_t d,
+                      double e, double total)
+{
+    et->joules_per_ns[j] = et->sd_a[j] = et->sd_b[j] = 0;
+    et->ra[j] = et->rb[j] = 0;
+    if (part == 0 || s->tier[part] != KNOWN || !s->part_end[part] || !s->cur_se) return;
+    size_t slot = (s->part_end[part] - 1) * s->npieces * s->width + piece * s->width + d;
+    et->ra[j] = (size_t)s->edge_ra[slot], et->rb[j] = (size_t)s->edge_rb[slot];
+    if (et->rb[j] >= s->cur_se->n) return;
+    et->sd_a[j] = pw_series_stamp_sd_ns(s->cur_se, et->ra[j], s->cur_lag);
+    et->sd_b[j] = pw_series_stamp_sd_ns(s->cur_se, et->rb[j], s->cur_lag);
+    et->joules_per_ns[j] = e * s->weight[part] / total * s->edge_sens[slot];
 }
 
 /* Splits one domain's energy e (J) of a straddling interval over its parts. */
@@ -452,20 +508,30 @@ static void split_domain(sweep *s, size_t d, double e, uint64_t t0, uint64_t t1,
     }
     /* the parts the readings and hints leave the rest to take what the hints got wrong: the
      * same each time a call recurs (the hint is one power), so it adds linearly too */
-    double open_w = s->tier[0] == OPEN ? w[0] : 0;
-    for (size_t p = from, i = 1; p < s->npieces && cut[p] < t1; p++, i++)
+    double open_w = s->tier[0] == OPEN ? w[0] : 0, unread_w = s->tier[0] != KNOWN ? w[0] : 0;
+    for (size_t p = from, i = 1; p < s->npieces && cut[p] < t1; p++, i++) {
         open_w += s->tier[i] == OPEN ? w[i] : 0;
+        unread_w += s->tier[i] != KNOWN ? w[i] : 0;
+    }
+    /* what a read part's own power gets wrong moves energy only among the parts that share
+     * what the read parts leave (u: their share of it); where every part is read, among all */
+    int remainder = !s->split_fallback && unread_w > 0;
     size_t ngroup = 0, last = 0, first = t0 < cut[0] ? 0 : 1;
     double open_f = open_w / total;   /* the share of the parts without a power of their own */
     for (size_t p = from, i = 1; p < s->npieces && cut[p] < t1; p++, i++) last = i;
     if (t1 > cut[s->npieces]) last = 0;
     double end_power[2] = {part_power(s, e, total, t0, t1, from, outside, first),
                            part_power(s, e, total, t0, t1, from, outside, last)};
-    add_timing(s, &s->tnode, d, &s->a->nodes[0].self_tvar[d], f0,
-               (uint8_t)((first == 0) | ((last == 0) << 1)), end_power);
+    edge_terms et;
+    edge_term(s, &et, 0, first, first ? from : 0, d, e, total);
+    edge_term(s, &et, 1, last, last ? from + last - 1 : 0, d, e, total);
+    double u0 = !remainder ? f0 : s->tier[0] != KNOWN ? w[0] / unread_w : 0;
+    add_timing(s, &s->tnode, d, &s->a->nodes[0].self_tvar[d], f0, u0,
+               (uint8_t)((first == 0) | ((last == 0) << 1)), end_power, &et);
     for (size_t p = from, i = 1; p < s->npieces && cut[p] < t1; p++, i++) {
         size_t at = p * s->width + d;
         double f = w[i] / total, o = s->tier[i] == OPEN && open_w > 0 ? w[i] / open_w : 0;
+        double u = !remainder ? f : s->tier[i] != KNOWN ? w[i] / unread_w : 0;
         int by_time = s->by_time[i];
         double qp = by_time ? 0 : f * f * part_cv2(s, i), bp = by_time ? f * f : 0;
         s->rows[at] += e * f;
@@ -476,8 +542,8 @@ static void split_domain(sweep *s, size_t d, double e, uint64_t t0, uint64_t t1,
             s->bt[at] += cb * e * open_f * o * sqrt((1 - o) * (1 - o) + qbt / (open_f * open_f) - o * o);
         s->ht[at] += o * s->hint_err;
         uint8_t ends = (uint8_t)((i == first) | ((i == last) << 1));
-        part_share ps = {f, qp, bp, (double)overlap(s, p, t0, t1), o, s->hint_part[i], ends};
-        add_timing(s, &s->tpiece, at, &s->tvar[at], f, ends, end_power);
+        part_share ps = {f, qp, bp, (double)overlap(s, p, t0, t1), o, s->hint_part[i], u, ends};
+        add_timing(s, &s->tpiece, at, &s->tvar[at], f, u, ends, end_power, &et);
         for (int64_t n = s->pnode[p]; n > 0; n = s->a->nodes[n].parent)   /* its ancestors */
             ngroup = group_add(s, ngroup, (uint32_t)n, &ps);
     }
@@ -486,7 +552,8 @@ static void split_domain(sweep *s, size_t d, double e, uint64_t t0, uint64_t t1,
         double F = s->group_f[g], qg = s->group_q[g], bg = s->group_b[g];
         n->split_incl[d] += e * e * ((1 - F) * (1 - F) * qg + F * F * (q - qg)) +
                             F * F * s->noise_q[d] * (double)(t1 - t0) * 1e-9;
-        add_timing(s, &s->tnode, s->group[g] * s->width + d, &n->incl_tvar[d], F, s->group_ends[g], end_power);
+        add_timing(s, &s->tnode, s->group[g] * s->width + d, &n->incl_tvar[d], F, s->group_u[g],
+                   s->group_ends[g], end_power, &et);
         double T = s->group_o[g];   /* the group's share of the parts split by time */
         if (bg > 0) n->incl_bt[d] += cb * e * sqrt((1 - T) * (1 - T) * bg + T * T * (qbt - bg));
         /* a subtree with hinted parts of its own has the fit's interval, which knows how the
@@ -536,14 +603,16 @@ static int64_t *piece_nodes(const sweep *s)
     return node;
 }
 
-enum { FIRST_E, FIRST_T, FIRST_C, LAST_E, LAST_T, LAST_C, SUM_TC, EDGE_ARRAYS };
+enum { FIRST_E, FIRST_T, FIRST_C, FIRST_RA, FIRST_RB, LAST_E, LAST_T, LAST_C, LAST_RA, LAST_RB,
+       SUM_TC, EDGE_ARRAYS };
 enum { LINE_N, LINE_P, LINE_PP, LINE_C, LINE_CC, LINE_PC, LINE_SUMS };
 typedef struct purity {
     double *piece_e, *piece_t, *node_e, *node_t, *node_pp, *node_n;
     double *line;        /* [LINE_SUMS * npieces * width] per piece, sums over its pure
                             intervals for a straight line through their powers (below) */
     double *edge;        /* [EDGE_ARRAYS * npieces * width] per piece: its first pure
-                            interval's e, t and centre, its last's, and sum of t x centre */
+                            interval's e, t, centre and readings, its last's, and sum of
+                            t x centre */
 } purity;
 
 /* Adds one series' pure intervals (wholly inside one piece, or wholly untagged outside
@@ -599,9 +668,12 @@ static void add_pure(sweep *s, const pw_series *se, const int64_t *node, purity 
                 double *l = pu->line, pw = e / dt, x = c - (double)cut[p];
                 l[LINE_N * np + at] += 1, l[LINE_P * np + at] += pw, l[LINE_PP * np + at] += pw * pw;
                 l[LINE_C * np + at] += x, l[LINE_CC * np + at] += x * x, l[LINE_PC * np + at] += pw * x;
-                if (!(g[FIRST_T * np + at] > 0))
+                if (!(g[FIRST_T * np + at] > 0)) {
                     g[FIRST_E * np + at] = e, g[FIRST_T * np + at] = dt, g[FIRST_C * np + at] = c;
+                    g[FIRST_RA * np + at] = (double)prev, g[FIRST_RB * np + at] = (double)i;
+                }
                 g[LAST_E * np + at] = e, g[LAST_T * np + at] = dt, g[LAST_C * np + at] = c;
+                g[LAST_RA * np + at] = (double)prev, g[LAST_RB * np + at] = (double)i;
                 g[SUM_TC * np + at] += dt * c;
             }
             if (nd >= 0) {
@@ -784,20 +856,29 @@ static int noise_of_series(sweep *s)
  * between it and the piece's cut: that interval's power, carried on along the slope from the
  * piece's mean (at its pure intervals' centre) to it, so a ramp within the phase is followed
  * to the cut; at most doubled or halved. NAN without a pure interval. */
-static double edge_power(const sweep *s, const purity *pu, size_t p, size_t d, int end)
+static double edge_power(sweep *s, const purity *pu, size_t p, size_t d, int end)
 {
-    size_t np = s->npieces * s->width, at = p * s->width + d;
+    size_t np = s->npieces * s->width, at = p * s->width + d, slot = (size_t)end * np + at;
     const double *g = pu->edge;
     double e = g[(end ? LAST_E : FIRST_E) * np + at], t = g[(end ? LAST_T : FIRST_T) * np + at];
     double c = g[(end ? LAST_C : FIRST_C) * np + at];
     if (!(t > 0)) return NAN;
+    s->edge_ra[slot] = g[(end ? LAST_RA : FIRST_RA) * np + at];
+    s->edge_rb[slot] = g[(end ? LAST_RB : FIRST_RB) * np + at];
     double edge = e / t, mean = pu->piece_e[at] / pu->piece_t[at];
     double centre = g[SUM_TC * np + at] / pu->piece_t[at];
     double cut = (double)s->pc->cut[end ? p + 1 : p], beyond = end ? c + t / 2 : c - t / 2;
-    double target = 0.5 * (beyond + cut);
-    if (!(fabs(c - centre) > t / 2)) return edge;   /* one pure interval: no slope */
-    double v = edge + (edge - mean) / (c - centre) * (target - c);
-    return v > 2 * edge ? 2 * edge : v < edge / 2 ? edge / 2 : v;
+    double target = 0.5 * (beyond + cut), lever = 1;
+    double v = edge;
+    if (fabs(c - centre) > t / 2) {   /* more than one pure interval: follow the slope */
+        lever = 1 + (target - c) / (c - centre);
+        v = edge + (edge - mean) / (c - centre) * (target - c);
+        if (v > 2 * edge || v < edge / 2) v = v > 2 * edge ? 2 * edge : edge / 2, lever = 0;
+    }
+    /* a reading off by dt moves the interval's e by its power x dt, and so edge by edge/t x
+     * dt/t, which the slope carries on by its lever */
+    s->edge_sens[slot] = v > 0 ? lever * edge / (t * v) : 0;
+    return v;
 }
 
 static int estimate_powers(sweep *s)
@@ -887,6 +968,7 @@ static void sweep_series(sweep *s, size_t si)
         s->stamp[0] = prev, s->stamp[1] = i;
         s->stamp_sd[0] = pw_series_stamp_sd_ns(se, prev, lag);
         s->stamp_sd[1] = pw_series_stamp_sd_ns(se, i, lag);
+        s->cur_se = se, s->cur_lag = lag;
         double others = primary ? others_j(s, t1) : 0, others_de = others - others_before;
         others_before = others;
         if (se->flags && (se->flags[i] & PW_SAMPLE_GAP)) {
@@ -1160,6 +1242,11 @@ static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc,
     s.others = calloc(t->nsources + 1, sizeof *s.others);
     s.est = calloc(s.npieces * s.width + 1, sizeof *s.est);
     s.edge_est = calloc(2 * s.npieces * s.width + 1, sizeof *s.edge_est);
+    s.edge_ra = calloc(6 * s.npieces * s.width + 1, sizeof *s.edge_ra);
+    s.edge_rb = s.edge_ra ? s.edge_ra + 2 * s.npieces * s.width : NULL;
+    s.edge_sens = s.edge_ra ? s.edge_ra + 4 * s.npieces * s.width : NULL;
+    s.part_end = calloc(s.npieces + 2, sizeof *s.part_end);
+    s.group_u = calloc((size_t)PW_MAX_DEPTH * 8, sizeof *s.group_u);
     s.local_est = calloc(s.npieces * s.width + 1, sizeof *s.local_est);
     s.weight = calloc(s.npieces + 2, sizeof *s.weight);
     s.tier = calloc(s.npieces + 2, 1);
@@ -1186,7 +1273,8 @@ static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc,
     s.hint_part = calloc(s.npieces + 2, sizeof *s.hint_part);
     s.bt = calloc(s.npieces * s.width + 1, sizeof *s.bt);
     s.ht = calloc(s.npieces * s.width + 1, sizeof *s.ht);
-    int rc = s.rows && s.peak && s.block_peak && s.de && s.others && s.est && s.edge_est && s.local_est && s.weight && s.tier && s.by_time && s.own_part && s.own && s.root_est &&
+    int rc = s.rows && s.peak && s.block_peak && s.de && s.others && s.est && s.edge_est && s.edge_ra &&
+             s.part_end && s.group_u && s.local_est && s.weight && s.tier && s.by_time && s.own_part && s.own && s.root_est &&
              s.node_est && s.var && s.tvar && s.group_ends && acc_rc == PW_OK && s.noise_q && s.mark && s.pnode && s.group && s.group_f &&
              s.group_b && s.group_t && s.group_o && s.hint_part && s.bt && s.ht
                  ? PW_OK : PW_ERR_NOMEM;
@@ -1219,6 +1307,9 @@ static int measure(const pw_trace *t, pw_attribution *a, const pw_pieces *pc,
     free(s.mark);
     free(s.est);
     free(s.edge_est);
+    free(s.edge_ra);
+    free(s.part_end);
+    free(s.group_u);
     free(s.local_est);
     free(s.weight);
     free(s.tier);
