@@ -752,6 +752,20 @@ TEST(serve_listen_takes_only_a_numeric_address_and_a_port_in_range)
     }
 }
 
+TEST(serve_max_events_takes_only_a_budget_in_range)
+{
+    const char *bad[] = {"0", "1023", "16777217", "-5", "4k", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char cmd[256], *err = NULL;
+        snprintf(cmd, sizeof cmd, "\"$PW\" serve --max-events '%s' --source synthetic", bad[i]);
+        int rc = tf_run(cmd, NULL, &err);
+        CHECK_MSG(rc == 2 && err && strstr(err, "--max-events wants 1024 to 16777216") &&
+                  !strchr(strchr(err, '\n') + 1, '\n'),
+                  "--max-events '%s': exit %d, %s", bad[i], rc, err);
+        free(err);
+    }
+}
+
 TEST(serve_prints_what_it_bound_warns_beyond_loopback_and_answers_post_with_405)
 {
     agent g = start_agent_on("0.0.0.0", port_for(4), NULL);
