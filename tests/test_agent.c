@@ -183,15 +183,23 @@ static int closed_by_agent(int fd)
     return 0;
 }
 
-/* A client that asks for readings and never takes them: sends until its socket is full. */
+/* A client that asks for readings and never takes them: keeps asking, waiting while its own
+ * socket is full, until the agent hangs up on it (its answers filled the buffer) or a bounded
+ * wait ends. Stopping at the first full socket instead left it to the agent's speed whether
+ * the answers to what was sent could still fit (they did under TSan on a loaded machine). */
 static int flood_requests(const char *sock)
 {
     int fd = connect_to(sock);
     CHECK(fd >= 0);
     const char req[PW_AGENT_REQ_LEN] = {'P', 'W', (char)PW_AGENT_VERSION, PW_AGENT_OP_READ};
     fcntl(fd, F_SETFL, O_NONBLOCK);
-    for (int i = 0; i < 200000; i++)
-        if (send(fd, req, sizeof req, MSG_NOSIGNAL) != (ssize_t)sizeof req) break;
+    for (int waits = 0; waits < WAIT_TRIES;) {
+        if (send(fd, req, sizeof req, MSG_NOSIGNAL) == (ssize_t)sizeof req) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) break;   /* hung up */
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        if (poll(&p, 1, 5) > 0 && (p.revents & (POLLHUP | POLLERR))) break;
+        waits++;
+    }
     return fd;
 }
 
